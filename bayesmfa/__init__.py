@@ -1,0 +1,70 @@
+"""bayesmfa: Bayesian material flow analysis with PyMC.
+
+Flows are latent variables balanced by construction; priors and records are
+data; results are ArviZ InferenceData with named dims and tidy summaries.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("bayesmfa")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from bayesmfa.balance import balance_residuals
+from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
+from bayesmfa.errors import (
+    BayesMFAError,
+    DiagnosticsError,
+    PriorError,
+    ProvenanceError,
+    RecordError,
+    SpecError,
+)
+from bayesmfa.graph import Graph
+from bayesmfa.inference import available_backends, fit
+from bayesmfa.io import load, save
+from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.priors import Priors, load_priors, priors_from_dict
+from bayesmfa.problem import Problem, load_problem, make_problem
+from bayesmfa.records import compile_records, read_records
+from bayesmfa.simulate import simulate_records
+from bayesmfa.summaries import summarize, summarize_array
+from bayesmfa.system import System, load_system, system_from_dict
+
+__all__ = [
+    "BayesMFAError",
+    "Diagnostics",
+    "DiagnosticsError",
+    "Graph",
+    "ModelOptions",
+    "PriorError",
+    "Priors",
+    "Problem",
+    "ProvenanceError",
+    "RecordError",
+    "SpecError",
+    "System",
+    "Thresholds",
+    "__version__",
+    "available_backends",
+    "balance_residuals",
+    "build_model",
+    "compile_records",
+    "compute_diagnostics",
+    "fit",
+    "load",
+    "load_priors",
+    "load_problem",
+    "load_system",
+    "make_problem",
+    "priors_from_dict",
+    "read_records",
+    "save",
+    "simulate_records",
+    "summarize",
+    "summarize_array",
+    "system_from_dict",
+]

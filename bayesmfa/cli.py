@@ -1,0 +1,82 @@
+"""The ``bayesmfa`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from bayesmfa.diagnostics import Thresholds
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bayesmfa.model import ModelOptions
+    from bayesmfa.runner import RunSettings, run_case
+
+    settings = RunSettings.quick() if args.quick else RunSettings()
+    overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed", "backend") if getattr(args, k) is not None}
+    settings = replace(settings, progressbar=not args.no_progress, options=ModelOptions(likelihood=args.likelihood), **overrides)
+    thresholds = Thresholds()
+    result = run_case(args.case, args.out, settings, root=args.root, thresholds=thresholds)
+    d = result.diagnostics
+    print(
+        f"wrote {result.out}: max R-hat {d.max_rhat:.3f}, min bulk ESS {d.min_ess_bulk:.0f}, "
+        f"min tail ESS {d.min_ess_tail:.0f}, divergences {d.divergences}, wall {d.wall_s:.0f} s"
+    )
+    if result.failures:
+        print("diagnostics FAILED: " + "; ".join(result.failures), file=sys.stderr)
+        if not (args.allow_failed_diagnostics or args.quick):
+            return 3
+        print("(kept: --quick or --allow-failed-diagnostics)", file=sys.stderr)
+    return 0
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from bayesmfa.datacheck import check_data, format_problems
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"{path}: no such file or directory", file=sys.stderr)
+        return 2
+    problems = check_data(path)
+    print(format_problems(problems))
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``bayesmfa``."""
+    parser = argparse.ArgumentParser(prog="bayesmfa", description="Bayesian material flow analysis")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="fit a case and write posterior.nc, summary.csv, diagnostics.json, figures/")
+    run.add_argument("case", choices=["demo", "ree"], help="which case to fit")
+    run.add_argument("--out", required=True, help="result folder (replaced atomically)")
+    run.add_argument("--draws", type=int, help="draws per chain after tuning (default 1000)")
+    run.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    run.add_argument("--chains", type=int, help="number of chains (default 4)")
+    run.add_argument("--seed", type=int, help="random seed (default 0)")
+    run.add_argument("--backend", choices=["auto", "pymc", "nutpie", "numpyro"], help="NUTS backend (default auto)")
+    run.add_argument("--likelihood", choices=["lognormal", "studentt"], default="lognormal", help="record likelihood")
+    run.add_argument("--quick", action="store_true", help="short chains for a smoke test (diagnostics reported, not enforced)")
+    run.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--allow-failed-diagnostics", action="store_true", help="exit 0 even when R-hat/ESS/divergence checks fail")
+    run.set_defaults(func=_run)
+
+    data = sub.add_parser("data", help="data tools")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser("check", help="validate every record table under PATH")
+    check.add_argument("path", help="a data folder (e.g. data/ree) or one CSV file")
+    check.set_defaults(func=_data_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bayesmfa`` command."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Fitting: NUTS with a chosen backend, diagnostics after every fit, provenance in the attrs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from typing import Any
+
+import arviz as az
+import pymc as pm
+
+from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
+from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.problem import Problem
+
+BACKENDS = ("pymc", "nutpie", "numpyro")
+
+
+def available_backends() -> list[str]:
+    """Backends whose packages are installed (``pymc`` always is)."""
+    mods = {"pymc": "pymc", "nutpie": "nutpie", "numpyro": "numpyro"}
+    return [b for b in BACKENDS if importlib.util.find_spec(mods[b]) is not None]
+
+
+def _default_backend() -> str:
+    return "nutpie" if "nutpie" in available_backends() else "pymc"
+
+
+def fit(
+    problem: Problem,
+    *,
+    options: ModelOptions | None = None,
+    backend: str = "auto",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    target_accept: float = 0.9,
+    progressbar: bool = False,
+    thresholds: Thresholds | None = None,
+    strict: bool = False,
+    model: pm.Model | None = None,
+) -> az.InferenceData:
+    """Fit the model of ``problem`` with NUTS.
+
+    Parameters
+    ----------
+    problem : Problem
+        System, priors and records.
+    options : ModelOptions, optional
+        Model options (likelihood, floors, noise scale).
+    backend : {"auto", "pymc", "nutpie", "numpyro"}
+        NUTS implementation; ``auto`` takes nutpie (with low-rank mass-matrix
+        adaptation) when installed, else PyMC.
+    draws, tune, chains : int
+        Draws kept and tuning steps per chain, number of chains.
+    seed : int
+        Random seed; the same seed gives the same draws on the same machine.
+    target_accept : float
+        NUTS target acceptance rate.
+    progressbar : bool
+        Show the sampler's progress bar.
+    thresholds : Thresholds, optional
+        Diagnostic limits; failures warn (or raise when ``strict``).
+    strict : bool
+        Raise :class:`~bayesmfa.errors.DiagnosticsError` on failed diagnostics.
+    model : pymc.Model, optional
+        A model already built from ``problem`` and ``options``.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Groups ``posterior``, ``sample_stats``, ``log_likelihood``,
+        ``observed_data``, ``constant_data``; the posterior's attrs hold the
+        system, priors, options, package version, content hash, backend, seed
+        and diagnostics.
+    """
+    options = options or ModelOptions()
+    backend = _default_backend() if backend == "auto" else backend
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {BACKENDS}")
+    if backend not in available_backends():
+        raise ImportError(f"backend {backend!r} is not installed: pip install 'bayesmfa[fast]'")
+    model = model or build_model(problem, options)
+    kwargs: dict[str, Any] = {}
+    if backend == "nutpie":
+        kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+    start = time.perf_counter()
+    with model:
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, os.cpu_count() or 1),
+            random_seed=seed,
+            nuts_sampler=backend,
+            target_accept=target_accept,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+            idata_kwargs={"log_likelihood": True},
+            **kwargs,
+        )
+        if "log_likelihood" not in idata:
+            pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
+    wall = time.perf_counter() - start
+    _complete_groups(idata, model)
+    diag = compute_diagnostics(idata, wall_s=wall)
+    attach_provenance(
+        idata,
+        problem,
+        options,
+        {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept},
+        diagnostics=diag.to_json(),
+    )
+    check_diagnostics(diag, thresholds or Thresholds(), strict=strict)
+    return idata
+
+
+def _complete_groups(idata: az.InferenceData, model: pm.Model) -> None:
+    """Add observed_data / constant_data when a backend left them out."""
+    missing = [g for g in ("observed_data", "constant_data") if g not in idata]
+    if not missing:
+        return
+    extra = pm.to_inference_data(model=model, log_likelihood=False, trace=None)
+    for group in missing:
+        if group in extra:
+            idata.add_groups({group: extra[group]})
+
+
+def attach_provenance(
+    idata: az.InferenceData, problem: Problem, options: ModelOptions, settings: dict[str, Any], diagnostics: str = ""
+) -> None:
+    """Store what the fit was built from in ``idata.posterior.attrs``."""
+    from bayesmfa import __version__
+
+    idata.posterior.attrs.update(
+        {
+            "bayesmfa_version": __version__,
+            "content_hash": problem.content_hash(options.as_dict()),
+            "system_yaml": problem.system.to_yaml(),
+            "priors_yaml": problem.priors.text,
+            "records_sha256": problem.records.digest(),
+            "model_options": json.dumps(options.as_dict()),
+            "settings": json.dumps(settings),
+            "diagnostics": diagnostics,
+        }
+    )

@@ -1,0 +1,276 @@
+"""Build the PyMC model of a problem: latent flows balanced by construction.
+
+Parametrisation (per year ``t``):
+
+* each input process instance receives an external input ``u[t]`` whose log
+  follows a random walk (non-centred; learned step size per process);
+* each process instance splits its output among its outgoing flow instances
+  with logistic-normal transfer coefficients (softmax of logits that follow a
+  random walk; the first edge is the reference with logit 0);
+* processes with a yield keep a Beta fraction; the rest is a loss;
+* throughputs solve ``T = u + A^T (y * T)`` exactly (a fixed number of
+  propagation steps on acyclic graphs, a linear solve when there are cycles),
+  so every process balances in every draw.
+
+Records are sparse linear functions of the state (flows, outputs, inputs),
+optionally divided by another (shares) and multiplied by latent factors, and
+observed on the log scale with a learned relative error per source type
+(lognormal or Student-t), or as censored bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayesmfa.distributions import vector_variable
+from bayesmfa.graph import Graph
+from bayesmfa.priors import resolve_named, resolve_priors
+from bayesmfa.problem import Problem
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Numerical choices of the model.
+
+    Parameters
+    ----------
+    likelihood : {"lognormal", "studentt"}
+        Default likelihood of measurement records (a noise prior may override
+        it per source type).
+    nu : float
+        Degrees of freedom of the Student-t likelihood.
+    floor : float or None
+        Added to mass records and their model values before taking logs, in
+        the system unit, so that zero records are usable; ``None`` means
+        1e-3 times the median positive mass record.
+    share_floor : float
+        The same for share records.
+    noise_scale : float
+        Multiplier on every record noise scale (for sensitivity sweeps).
+    """
+
+    likelihood: str = "lognormal"
+    nu: float = 4.0
+    floor: float | None = None
+    share_floor: float = 1e-3
+    noise_scale: float = 1.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def model_coords(graph: Graph) -> dict[str, list]:
+    """Coords of every dim the model uses."""
+    system = graph.system
+    coords = system.all_coords()
+    years = list(system.years)
+    share_procs = list(dict.fromkeys(graph.nodes[graph.edges[e].source].process for e in graph.free_edges))
+    coords.update(
+        {
+            "year_step": years[1:],
+            "node": graph.node_labels(),
+            "edge": graph.edge_labels(),
+            "input_node": graph.node_labels(graph.input_nodes),
+            "input_process": list(system.inputs),
+            "share_edge": graph.edge_labels(graph.free_edges),
+            "share_process": sorted(share_procs, key=list(system.processes).index),
+            "yield_node": graph.node_labels(graph.yield_nodes),
+        }
+    )
+    return coords
+
+
+def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Model:
+    """Build the PyMC model of ``problem``.
+
+    Parameters
+    ----------
+    problem : Problem
+        System, priors and compiled records.
+    options : ModelOptions, optional
+        Likelihood and numerical options.
+
+    Returns
+    -------
+    pymc.Model
+        Every variable has named dims. Named deterministics:
+        ``flow_<flow>`` (year, flow dims), ``input_<process>`` and
+        ``output_<process>`` (year, process dims; system unit),
+        ``external_<process>`` for boundary inputs.
+    """
+    options = options or ModelOptions()
+    graph = problem.graph
+    resolved = resolve_priors(problem.priors, graph)
+    coords = model_coords(graph)
+    with pm.Model(coords=coords) as model:
+        u = _inputs(graph, resolved)
+        share = _shares(graph, resolved, coords)
+        yields = _yields(graph, resolved)
+        throughput = _propagate(graph, u, share, yields)
+        output = throughput * yields[None, :]
+        edge_flow = output[:, graph.source_index] * share
+        _named_arrays(graph, edge_flow, throughput, output, u)
+        state = pt.concatenate([edge_flow, output, throughput], axis=1).reshape((-1,))
+        _likelihood(problem, state, options)
+    return model
+
+
+def _random_walk(name: str, level: pt.TensorVariable, step: pt.TensorVariable, dim: str) -> pt.TensorVariable:
+    """Non-centred Gaussian random walk over years, shape (year, dim)."""
+    z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=("year_step", dim))
+    walk = pt.concatenate([pt.zeros((1, z.shape[1])), pt.cumsum(z * step[None, :], axis=0)], axis=0)
+    return level[None, :] + walk
+
+
+def _inputs(graph: Graph, resolved) -> pt.TensorVariable:
+    system = graph.system
+    mu = np.array([d.kwargs["mu"] for d in resolved.input_level])
+    sd = np.array([d.kwargs["sigma"] for d in resolved.input_level])
+    z0 = pm.Normal("input_level_z", 0.0, 1.0, dims="input_node")
+    level = pm.Deterministic("input_log_level", mu + sd * z0, dims="input_node")
+    step = vector_variable("input_step", [resolved.input_step[p] for p in system.inputs], "input_process")
+    proc_idx = np.array([system.inputs.index(n.process) for n in graph.input_nodes])
+    log_u = _random_walk("input_log", level, step[proc_idx], "input_node")
+    return pt.exp(log_u)
+
+
+def _shares(graph: Graph, resolved, coords: dict) -> pt.TensorVariable:
+    n_years = len(graph.system.years)
+    logits = pt.zeros((n_years, graph.n_edges))
+    if graph.free_edges:
+        z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims="share_edge")
+        level = resolved.share_mean + resolved.share_sd * z0
+        procs = coords["share_process"]
+        step = vector_variable("share_step", [resolved.share_step[p] for p in procs], "share_process")
+        idx = np.array([procs.index(graph.nodes[graph.edges[e].source].process) for e in graph.free_edges])
+        eta = _random_walk("share_logit", level, step[idx], "share_edge")
+        logits = pt.set_subtensor(logits[:, np.array(graph.free_edges)], eta)
+    ex = pt.exp(logits)
+    total = pt.dot(ex, graph.source_matrix)
+    return pm.Deterministic("share", ex / total[:, graph.source_index], dims=("year", "edge"))
+
+
+def _yields(graph: Graph, resolved) -> pt.TensorVariable:
+    full = pt.ones(graph.n_nodes)
+    if graph.yield_nodes:
+        y = vector_variable("yield", resolved.yields, "yield_node")
+        full = pt.set_subtensor(full[np.array([n.index for n in graph.yield_nodes])], y)
+    return full
+
+
+def _propagate(graph: Graph, u: pt.TensorVariable, share: pt.TensorVariable, yields: pt.TensorVariable) -> pt.TensorVariable:
+    """Throughput of every node, shape (year, node), solving the balance exactly."""
+    n_years = len(graph.system.years)
+    idx = np.array([n.index for n in graph.input_nodes])
+    external = pt.set_subtensor(pt.zeros((n_years, graph.n_nodes))[:, idx], u)
+    src = graph.source_index
+    if graph.depth is not None:
+        throughput = external
+        for _ in range(graph.depth):
+            inflow = pt.dot(throughput[:, src] * yields[src][None, :] * share, graph.target_matrix)
+            throughput = external + inflow
+        return throughput
+    # A[t, n, m]: fraction of n's output that goes to m
+    a = pt.einsum("en,te,em->tnm", graph.source_matrix, share, graph.target_matrix)
+    eye = np.eye(graph.n_nodes)[None]
+    m = eye - pt.swapaxes(a, 1, 2) * yields[None, None, :]
+    return pt.linalg.solve(m, external[..., None], b_ndim=2)[..., 0]
+
+
+def _scatter(values: pt.TensorVariable, positions: np.ndarray, shape: tuple[int, ...]) -> pt.TensorVariable:
+    n_years = values.shape[0]
+    flat = pt.zeros((n_years, int(np.prod(shape))))
+    flat = pt.set_subtensor(flat[:, positions], values)
+    return flat.reshape((n_years, *shape))
+
+
+def named_positions(graph: Graph, coords_list: list[tuple[tuple[str, object], ...]], dims: tuple[str, ...]) -> np.ndarray:
+    """Flat positions of labelled items in a dense array with ``dims`` (full system coords)."""
+    all_coords = graph.system.all_coords()
+    shape = tuple(len(all_coords[d]) for d in dims)
+    if not dims:
+        return np.zeros(len(coords_list), dtype=int)
+    idx = [tuple(all_coords[d].index(dict(c)[d]) for d in dims) for c in coords_list]
+    return np.ravel_multi_index(tuple(np.array(idx).T), shape)
+
+
+def _named_arrays(graph: Graph, edge_flow, throughput, output, u) -> None:
+    system = graph.system
+    all_coords = system.all_coords()
+    for fname in system.flows:
+        dims = system.flow_dims(fname)
+        edges = graph.edges_of(fname)
+        pos = named_positions(graph, [e.coords for e in edges], dims)
+        shape = tuple(len(all_coords[d]) for d in dims)
+        arr = _scatter(edge_flow[:, np.array([e.index for e in edges])], pos, shape)
+        pm.Deterministic(f"flow_{fname}", arr, dims=("year", *dims))
+    for pname, proc in system.processes.items():
+        nodes = graph.nodes_of(pname)
+        pos = named_positions(graph, [n.coords for n in nodes], proc.dims)
+        shape = tuple(len(all_coords[d]) for d in proc.dims)
+        ids = np.array([n.index for n in nodes])
+        pm.Deterministic(f"input_{pname}", _scatter(throughput[:, ids], pos, shape), dims=("year", *proc.dims))
+        pm.Deterministic(f"output_{pname}", _scatter(output[:, ids], pos, shape), dims=("year", *proc.dims))
+        if pname in system.inputs:
+            cols = np.array([i for i, n in enumerate(graph.input_nodes) if n.process == pname])
+            pm.Deterministic(f"external_{pname}", _scatter(u[:, cols], pos, shape), dims=("year", *proc.dims))
+
+
+def _gather(matrix, state: pt.TensorVariable, n_obs: int) -> pt.TensorVariable:
+    coo = matrix.tocoo()
+    return pt.inc_subtensor(pt.zeros(n_obs)[coo.row], state[coo.col])
+
+
+def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOptions) -> None:
+    rec = problem.records
+    model = pm.modelcontext(None)
+    model.add_coord("source_type", rec.source_types)
+    model.add_coord("record", rec.labels)
+    pm.Data("record_value", rec.value, dims="record")
+    pm.Data("record_bound", rec.bound, dims="record")
+    noise = resolve_named(problem.priors, "noise", rec.source_types, "source_type")
+    sigma = vector_variable("noise", [noise[s].dist for s in rec.source_types], "source_type") * options.noise_scale
+    mu = _gather(rec.numerator, state, rec.n_obs)
+    if rec.is_share.any():
+        den = _gather(rec.denominator, state, rec.n_obs)
+        mu = pt.where(rec.is_share, mu / pt.where(rec.is_share, den, 1.0), mu)
+    log_mu_factor = 0.0
+    if rec.factors:
+        model.add_coord("factor", rec.factors)
+        fac = resolve_named(problem.priors, "factors", rec.factors, "name")
+        factor = vector_variable("record_factor", [fac[f].dist for f in rec.factors], "factor")
+        log_mu_factor = pt.dot(rec.factor_matrix, pt.log(factor))
+    floor = _floor(rec, options)
+    log_mu = pt.log(mu * pt.exp(log_mu_factor) + floor)
+    log_obs = np.log(rec.value + floor)
+    sd = sigma[rec.source_index]
+    lik = np.array([noise[s].get("likelihood", options.likelihood) for s in rec.source_types])[rec.source_index]
+    nus = np.array([float(noise[s].get("nu", options.nu)) for s in rec.source_types])[rec.source_index]
+    for kind in ("lognormal", "studentt"):
+        idx = np.flatnonzero((rec.bound == 0) & (lik == kind))
+        if not len(idx):
+            continue
+        dim = "obs" if kind == "lognormal" else "obs_t"
+        model.add_coord(dim, [rec.labels[i] for i in idx])
+        name = "records" if kind == "lognormal" else "records_t"
+        if kind == "lognormal":
+            pm.Normal(name, mu=log_mu[idx], sigma=sd[idx], observed=log_obs[idx], dims=dim)
+        else:
+            pm.StudentT(name, nu=nus[idx], mu=log_mu[idx], sigma=sd[idx], observed=log_obs[idx], dims=dim)
+    bidx = np.flatnonzero(rec.bound != 0)
+    if len(bidx):
+        z = rec.bound[bidx] * (log_obs[bidx] - log_mu[bidx]) / sd[bidx]
+        pm.Potential("record_bounds", pm.logcdf(pm.Normal.dist(0.0, 1.0), z).sum())
+
+
+def _floor(rec, options: ModelOptions) -> np.ndarray:
+    mass = rec.value[~rec.is_share]
+    positive = mass[mass > 0]
+    floor = options.floor
+    if floor is None:
+        floor = 1e-3 * float(np.median(positive)) if len(positive) else 1e-3
+    return np.where(rec.is_share, options.share_floor, floor)

@@ -1,0 +1,381 @@
+"""Priors as data: load prior tables from YAML and resolve them onto nodes, edges and sources.
+
+A prior file is a YAML mapping with any of these lists (each entry needs a
+``source``; a ``justification`` is recommended):
+
+``inputs``
+    Level of an external input in the first year, ``dist: LogNormal`` with
+    ``median`` (system unit, e.g. kt REO) and ``sigma`` (log scale).
+``steps``
+    Random-walk step scale, ``target: input`` (log input) or ``target: share``
+    (logit share), per process.
+``shares``
+    Expected transfer coefficients out of a process (``shares: {key: value}``
+    summing to 1, keys are flow names or coords of the receiving process) and
+    their spread ``sd_logit``; without ``shares`` the split is uniform.
+``yields``
+    Fraction of a process's input that leaves it (Beta, Uniform or Fixed).
+``noise``
+    Relative error (sd on the log scale) of records of one ``source_type``;
+    optional ``likelihood: lognormal|studentt`` and ``nu``.
+``factors``
+    Multiplicative reporting or conversion factors named in records.
+
+Entries select what they apply to by ``process`` and by coords of any dim
+(``region: CN`` or ``region: [CN, US]``). When several entries match, the
+last one wins, so put general entries first and specific ones after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bayesmfa.distributions import DistSpec, parse_dist
+from bayesmfa.errors import PriorError
+from bayesmfa.graph import Graph, Node
+from bayesmfa.system import System
+from bayesmfa.yamlio import read_yaml
+
+SECTIONS = ("inputs", "steps", "shares", "yields", "noise", "factors")
+META_KEYS = {"source", "justification", "note"}
+STEP_DISTS = ("HalfNormal", "LogNormal", "Exponential", "Gamma", "Fixed")
+LIKELIHOODS = ("lognormal", "studentt")
+
+
+@dataclass(frozen=True)
+class PriorEntry:
+    """One validated entry of a prior table, with where it came from."""
+
+    section: str
+    file: str
+    key: str
+    select: tuple[tuple[str, tuple[str, ...]], ...]
+    dist: DistSpec | None
+    extra: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict(self.extra).get(name, default)
+
+
+@dataclass
+class Priors:
+    """All prior entries of a model, by section, in file order.
+
+    Attributes
+    ----------
+    entries : dict
+        Section name -> list of :class:`PriorEntry`.
+    text : str
+        Canonical YAML of every file read (for provenance and hashing).
+    """
+
+    entries: dict[str, list[PriorEntry]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+    text: str = ""
+
+    @property
+    def files(self) -> str:
+        return ", ".join(sorted({e.file for es in self.entries.values() for e in es})) or "<priors>"
+
+
+def load_priors(paths: str | Path | Iterable[str | Path]) -> Priors:
+    """Load prior tables from YAML files or directories (every ``*.yaml`` inside, sorted).
+
+    Parameters
+    ----------
+    paths : path or iterable of paths
+        Files or directories.
+
+    Returns
+    -------
+    Priors
+
+    Raises
+    ------
+    PriorError
+        Naming the file and key of a missing, malformed or impossible prior.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")))
+        else:
+            files.append(p)
+    if not files:
+        raise PriorError("no prior files found", file=", ".join(map(str, paths)))
+    priors = Priors()
+    texts = []
+    for f in files:
+        doc = read_yaml(f, PriorError)
+        add_prior_doc(priors, doc, file=str(f))
+        texts.append(f"# {f.name}\n{f.read_text(encoding='utf-8')}")
+    priors.text = "\n".join(texts)
+    return priors
+
+
+def priors_from_dict(doc: dict, *, file: str = "<dict>") -> Priors:
+    """Build :class:`Priors` from a dict with the layout of a prior file."""
+    priors = Priors()
+    add_prior_doc(priors, doc, file=file)
+    priors.text = yaml.safe_dump(doc, sort_keys=True)
+    return priors
+
+
+def add_prior_doc(priors: Priors, doc: Any, *, file: str) -> None:
+    """Validate one prior document and append its entries to ``priors``."""
+    if not isinstance(doc, dict):
+        raise PriorError("a prior file must be a mapping of sections", file=file)
+    for section, items in doc.items():
+        if section not in SECTIONS:
+            raise PriorError(f"unknown section; known: {list(SECTIONS)}", file=file, field=str(section))
+        if not isinstance(items, list):
+            raise PriorError("a section must be a list of entries", file=file, field=section)
+        for i, item in enumerate(items):
+            key = f"{section}[{i}]"
+            if not isinstance(item, dict):
+                raise PriorError("an entry must be a mapping", file=file, field=key)
+            priors.entries[section].append(_parse_entry(section, item, file, key))
+
+
+_SELECT_KEYS = {
+    "inputs": {"process"},
+    "steps": {"process", "target"},
+    "shares": {"process"},
+    "yields": {"process"},
+    "noise": {"source_type"},
+    "factors": {"name"},
+}
+_EXTRA_KEYS = {
+    "inputs": set(),
+    "steps": set(),
+    "shares": {"shares", "sd_logit"},
+    "yields": set(),
+    "noise": {"likelihood", "nu"},
+    "factors": set(),
+}
+_ALLOWED = {
+    "inputs": ("LogNormal",),
+    "steps": STEP_DISTS,
+    "yields": ("Beta", "Uniform", "Fixed"),
+    "noise": STEP_DISTS,
+    "factors": ("LogNormal", "Beta", "Gamma", "Uniform", "Fixed"),
+}
+_SUPPORT = {"inputs": "positive", "steps": "positive", "yields": "unit", "noise": "positive", "factors": "positive"}
+
+
+def _parse_entry(section: str, item: dict, file: str, key: str) -> PriorEntry:
+    source = item.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise PriorError("every prior needs a non-empty 'source'", file=file, field=f"{key}.source")
+    if section == "noise" and "source_type" not in item:
+        raise PriorError("a noise prior needs 'source_type'", file=file, field=f"{key}.source_type")
+    if section == "factors" and "name" not in item:
+        raise PriorError("a factor prior needs 'name'", file=file, field=f"{key}.name")
+    if section == "steps" and item.get("target") not in ("input", "share"):
+        raise PriorError("'target' must be 'input' or 'share'", file=file, field=f"{key}.target")
+    dist = None
+    dist_keys: set[str] = set()
+    if section != "shares":
+        dist = parse_dist(item, allowed=_ALLOWED[section], file=file, key=key, support=_SUPPORT[section])
+        dist_keys = {"dist", "median"} | set(dict(dist.params))
+    select = []
+    extra = []
+    for k, v in item.items():
+        if k in META_KEYS or k in dist_keys:
+            continue
+        if k in _EXTRA_KEYS[section]:
+            extra.append((k, v))
+        elif section in ("noise", "factors") and k not in _SELECT_KEYS[section]:
+            raise PriorError(f"unknown key {k!r}", file=file, field=f"{key}.{k}")
+        else:
+            values = v if isinstance(v, list) else [v]
+            select.append((k, tuple(str(x) for x in values)))
+    entry = PriorEntry(section, file, key, tuple(select), dist, tuple(extra), source)
+    if section == "shares":
+        _check_share_entry(entry)
+    if section == "noise":
+        lik = entry.get("likelihood", "lognormal")
+        if lik not in LIKELIHOODS:
+            raise PriorError(f"likelihood must be one of {LIKELIHOODS}", file=file, field=f"{key}.likelihood")
+        nu = entry.get("nu", 4)
+        if not isinstance(nu, (int, float)) or nu <= 0:
+            raise PriorError("nu must be a positive number", file=file, field=f"{key}.nu")
+    return entry
+
+
+def _check_share_entry(entry: PriorEntry) -> None:
+    sd = entry.get("sd_logit")
+    if sd is None:
+        raise PriorError("'sd_logit' is missing", file=entry.file, field=f"{entry.key}.sd_logit")
+    if isinstance(sd, bool) or not isinstance(sd, (int, float)) or sd <= 0:
+        raise PriorError(f"'sd_logit' must be a positive number, got {sd!r}", file=entry.file, field=f"{entry.key}.sd_logit")
+    shares = entry.get("shares")
+    if shares is None:
+        return
+    if not isinstance(shares, dict) or not shares:
+        raise PriorError("'shares' must be a mapping key -> share", file=entry.file, field=f"{entry.key}.shares")
+    for k, v in shares.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise PriorError(f"share {k!r} must be in (0, 1], got {v!r}", file=entry.file, field=f"{entry.key}.shares.{k}")
+    total = float(sum(shares.values()))
+    if abs(total - 1.0) > 1e-6:
+        raise PriorError(f"shares sum to {total:g}, not 1", file=entry.file, field=f"{entry.key}.shares")
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _matches(entry: PriorEntry, system: System, process: str, coords: dict[str, Any], extra: dict[str, str] | None = None) -> bool:
+    extra = extra or {}
+    for k, values in entry.select:
+        if k == "process":
+            if process not in values and "*" not in values:
+                return False
+        elif k in extra:
+            if extra[k] not in values:
+                return False
+        elif k in system.dims:
+            if k not in coords or str(coords[k]) not in values:
+                return False
+        else:
+            raise PriorError(f"unknown selector {k!r} (not a dim of the system)", file=entry.file, field=f"{entry.key}.{k}")
+    return True
+
+
+def _last_match(
+    priors: Priors, section: str, system: System, process: str, coords: dict[str, Any], what: str, extra: dict[str, str] | None = None
+) -> PriorEntry:
+    found = None
+    for entry in priors.entries[section]:
+        if _matches(entry, system, process, coords, extra):
+            found = entry
+    if found is None:
+        raise PriorError(f"no prior in '{section}' matches {what}", file=priors.files, field=section)
+    return found
+
+
+def _check_processes(priors: Priors, system: System) -> None:
+    for entries in priors.entries.values():
+        for e in entries:
+            for k, values in e.select:
+                if k == "process":
+                    bad = [v for v in values if v != "*" and v not in system.processes]
+                    if bad:
+                        raise PriorError(f"unknown process {bad}", file=e.file, field=f"{e.key}.process")
+
+
+@dataclass(frozen=True)
+class ResolvedPriors:
+    """Priors resolved onto the graph, as arrays ordered like the model's coords.
+
+    Attributes
+    ----------
+    input_level : list of DistSpec
+        Log-level prior of each input node (dim ``input_node``).
+    input_step, share_step : dict
+        Step-size prior per process (dims ``input_process``, ``share_process``).
+    share_mean, share_sd : ndarray
+        Prior mean and sd of each free edge's logit (dim ``share_edge``).
+    yields : list of DistSpec
+        Per yield node.
+    """
+
+    input_level: list[DistSpec]
+    input_step: dict[str, DistSpec]
+    share_mean: np.ndarray
+    share_sd: np.ndarray
+    share_step: dict[str, DistSpec]
+    yields: list[DistSpec]
+
+
+def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
+    """Resolve the structural priors onto the nodes and edges of ``graph``.
+
+    Raises
+    ------
+    PriorError
+        When a node or edge has no matching prior, or a share key matches nothing.
+    """
+    system = graph.system
+    _check_processes(priors, system)
+    level = [
+        _last_match(priors, "inputs", system, n.process, dict(n.coords), f"input node {n.label}").dist
+        for n in graph.input_nodes
+    ]
+    input_step = {
+        p: _last_match(priors, "steps", system, p, {}, f"input steps of {p!r}", {"target": "input"}).dist
+        for p in system.inputs
+    }
+    share_procs = sorted({graph.nodes[graph.edges[e].source].process for e in graph.free_edges}, key=list(system.processes).index)
+    share_step = {
+        p: _last_match(priors, "steps", system, p, {}, f"share steps of {p!r}", {"target": "share"}).dist for p in share_procs
+    }
+    mean = np.zeros(graph.n_edges)
+    sd = np.ones(graph.n_edges)
+    for node_idx, edges in graph.out_edges.items():
+        if len(edges) < 2:
+            continue
+        node = graph.nodes[node_idx]
+        entry = _last_match(priors, "shares", system, node.process, dict(node.coords), f"the split of {node.label}")
+        p = _share_means(entry, graph, node, edges)
+        mean[edges] = np.log(p / p[0])
+        sd[edges] = float(entry.get("sd_logit"))
+    free = graph.free_edges
+    yields = [
+        _last_match(priors, "yields", system, n.process, dict(n.coords), f"yield of {n.label}").dist for n in graph.yield_nodes
+    ]
+    return ResolvedPriors(level, input_step, mean[free], sd[free], share_step, yields)
+
+
+def _share_means(entry: PriorEntry, graph: Graph, node: Node, edges: list[int]) -> np.ndarray:
+    shares = entry.get("shares")
+    if shares is None:
+        return np.full(len(edges), 1.0 / len(edges))
+    keys_of = []
+    for ei in edges:
+        edge = graph.edges[ei]
+        target = graph.nodes[edge.target]
+        keys = {edge.flow} | {str(v) for d, v in edge.coords}
+        keys -= {str(v) for _, v in node.coords} - {str(v) for _, v in target.coords}
+        keys_of.append(keys)
+    p = np.zeros(len(edges))
+    for key, value in shares.items():
+        hit = [i for i, keys in enumerate(keys_of) if str(key) in keys]
+        if not hit:
+            raise PriorError(f"share key {key!r} matches no flow out of {node.label}", file=entry.file, field=f"{entry.key}.shares.{key}")
+        if np.any(p[hit] > 0):
+            raise PriorError(f"share key {key!r} overlaps another key for {node.label}", file=entry.file, field=f"{entry.key}.shares.{key}")
+        p[hit] = float(value) / len(hit)
+    missing = [graph.edges[edges[i]].label for i in np.flatnonzero(p == 0)]
+    if missing:
+        raise PriorError(f"shares for {node.label} do not cover {missing}", file=entry.file, field=f"{entry.key}.shares")
+    return p
+
+
+def resolve_named(priors: Priors, section: str, names: Iterable[str], selector: str) -> dict[str, PriorEntry]:
+    """Resolve ``noise`` (by source type) or ``factors`` (by name) priors.
+
+    Raises
+    ------
+    PriorError
+        When a name used by the records has no prior.
+    """
+    out = {}
+    for name in names:
+        found = None
+        for entry in priors.entries[section]:
+            values = dict(entry.select).get(selector, ())
+            if name in values or "*" in values:
+                found = entry
+        if found is None:
+            raise PriorError(f"no prior in '{section}' for {selector} {name!r}", file=priors.files, field=section)
+        out[name] = found
+    return out

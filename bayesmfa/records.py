@@ -1,0 +1,339 @@
+"""Observation records as data, compiled into a sparse record x flow operator.
+
+A record table is a CSV with one row per record and these columns:
+
+``quantity`` (required)
+    A flow name (the flow instances it selects), a process name (the output
+    of the process instances it selects) or ``<process>.input`` (their input).
+``year`` (required)
+    A year, or a range ``2007-2015`` (the record is the sum over the years).
+``value``, ``unit`` (required)
+    Non-negative number; unit is a mass unit known to the system (converted to
+    the system unit) or ``share`` (a fraction 0-1) with ``share_of``.
+``source_type``, ``source`` (required)
+    The noise family (a prior in ``noise``) and the citation.
+dim columns (optional)
+    Any dim of the system, or ``origin``/``destination``: a coord restricts
+    the selection, a blank cell sums over the dim.
+``share_of`` (optional)
+    Dims left free in the denominator: the record is the selected total
+    divided by the total with those dims summed over.
+``factor`` (optional)
+    Names of multiplicative factors (priors in ``factors``) joined by ``*``:
+    the record observes ``factor x total`` (reporting or conversion factor).
+``bound`` (optional)
+    ``upper``/``lower``: the record is a cap or floor, not a measurement
+    (a censored likelihood).
+
+Other columns must be listed as metadata (``note``, ``status``... by default);
+an unknown column is an error, so that a misspelt dim is never ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bayesmfa.errors import RecordError
+from bayesmfa.graph import Graph
+
+REQUIRED = ("quantity", "year", "value", "unit", "source_type", "source")
+OPTIONAL = ("share_of", "factor", "bound", "record_id")
+DEFAULT_META = ("note", "status", "basis", "edition", "period", "reporter", "hs_code", "family", "country", "low", "high")
+SHARE_UNITS = {"share": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01}
+BOUNDS = ("", "upper", "lower")
+_YEAR_RANGE = re.compile(r"^(\d{4})\s*-\s*(\d{4})$")
+
+
+@dataclass(frozen=True)
+class CompiledRecords:
+    """Records compiled against a graph.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The validated records (one row per record, with ``file`` and ``row``).
+    value : ndarray
+        Values in the system unit (or as fractions for shares), dim ``obs``.
+    numerator, denominator : scipy.sparse.csr_matrix
+        Operators of shape (obs, state): the record's total is
+        ``numerator @ state`` (divided by ``denominator @ state`` for shares).
+    is_share : ndarray of bool
+        Which records are shares.
+    source_types : list of str
+        Coords of dim ``source_type``; ``source_index`` maps obs to it.
+    factors : list of str
+        Coords of dim ``factor``; ``factor_matrix`` (obs, factor) holds 1 where
+        the record is multiplied by the factor.
+    bound : ndarray of int
+        0 measurement, 1 upper bound, -1 lower bound.
+    """
+
+    table: pd.DataFrame
+    value: np.ndarray
+    numerator: sp.csr_matrix
+    denominator: sp.csr_matrix
+    is_share: np.ndarray
+    source_types: list[str]
+    source_index: np.ndarray
+    factors: list[str]
+    factor_matrix: np.ndarray
+    bound: np.ndarray
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.value)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.table["record_id"])
+
+    def digest(self) -> str:
+        """SHA-256 of the validated records (for provenance hashes)."""
+        cols = [c for c in self.table.columns if c not in ("file", "row")]
+        text = self.table[cols].to_csv(index=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class StateIndex:
+    """Layout of the model's state vector: per year, [edges | outputs | inputs].
+
+    Parameters
+    ----------
+    graph : Graph
+        The expanded system.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.n_years = len(graph.system.years)
+        self.width = graph.n_edges + 2 * graph.n_nodes
+
+    @property
+    def size(self) -> int:
+        return self.n_years * self.width
+
+    def edge(self, t: int, e: int) -> int:
+        return t * self.width + e
+
+    def output(self, t: int, n: int) -> int:
+        return t * self.width + self.graph.n_edges + n
+
+    def input(self, t: int, n: int) -> int:
+        return t * self.width + self.graph.n_edges + self.graph.n_nodes + n
+
+
+def read_records(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """Read record CSVs (files, or directories of ``*.csv``) into one table.
+
+    Every row keeps its ``file`` and 1-based ``row`` (the line number, the
+    header being line 1).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    frames = []
+    for p in map(Path, paths):
+        files = sorted(p.glob("*.csv")) if p.is_dir() else [p]
+        for f in files:
+            if not f.is_file():
+                raise RecordError("file not found", file=str(f))
+            df = pd.read_csv(f, dtype=str, keep_default_na=False, skipinitialspace=True)
+            df.insert(0, "row", np.arange(2, len(df) + 2))
+            df.insert(0, "file", str(f))
+            frames.append(df)
+    if not frames:
+        raise RecordError("no record files found", file=", ".join(map(str, paths)))
+    return pd.concat(frames, ignore_index=True).fillna("")
+
+
+def compile_records(
+    table: pd.DataFrame,
+    graph: Graph,
+    *,
+    meta_columns: Iterable[str] = DEFAULT_META,
+) -> CompiledRecords:
+    """Validate records and compile them into sparse operators on the state vector.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Records as read by :func:`read_records` (string cells; ``file`` and
+        ``row`` columns are added when missing).
+    graph : Graph
+        The expanded system.
+    meta_columns : iterable of str
+        Extra columns allowed as free-text metadata.
+
+    Returns
+    -------
+    CompiledRecords
+
+    Raises
+    ------
+    RecordError
+        Naming file, row and field of the first bad record.
+    """
+    table = table.copy()
+    if "file" not in table:
+        table.insert(0, "file", "<table>")
+    if "row" not in table:
+        table.insert(1, "row", np.arange(2, len(table) + 2))
+    table = table.astype({c: str for c in table.columns if c not in ("row",)}).replace({"nan": ""})
+    system = graph.system
+    dims_ok = set(system.all_coords()) - {system.time_dim}
+    allowed = set(REQUIRED) | set(OPTIONAL) | dims_ok | set(meta_columns) | {"file", "row"}
+    files = table["file"].unique()
+    for col in table.columns:
+        if col not in allowed:
+            raise RecordError(f"unknown column {col!r}; dims are {sorted(dims_ok)}", file=files[0], row=1, field=col)
+    for col in REQUIRED:
+        if col not in table:
+            raise RecordError("required column is missing", file=files[0], row=1, field=col)
+    if "record_id" not in table:
+        table["record_id"] = [f"{Path(f).stem}:{r}" for f, r in zip(table["file"], table["row"], strict=True)]
+    dup = table["record_id"].duplicated(keep=False)
+    if dup.any():
+        first = table[dup].iloc[1]
+        raise RecordError(f"duplicate record_id {first['record_id']!r}", file=first["file"], row=int(first["row"]), field="record_id")
+    builder = _Builder(graph, [d for d in dims_ok if d in table.columns])
+    for rec in table.to_dict("records"):
+        builder.add(rec)
+    return builder.finish(table)
+
+
+class _Builder:
+    def __init__(self, graph: Graph, dim_cols: list[str]) -> None:
+        self.graph = graph
+        self.system = graph.system
+        self.state = StateIndex(graph)
+        self.dim_cols = dim_cols
+        self.num: list[tuple[int, int]] = []
+        self.den: list[tuple[int, int]] = []
+        self.values: list[float] = []
+        self.is_share: list[bool] = []
+        self.stypes: list[str] = []
+        self.factor_lists: list[list[str]] = []
+        self.bounds: list[int] = []
+
+    def _err(self, rec: dict, field: str, msg: str) -> RecordError:
+        return RecordError(msg, file=rec["file"], row=int(rec["row"]), field=field)
+
+    def add(self, rec: dict) -> None:
+        obs = len(self.values)
+        for col in REQUIRED:
+            if not str(rec[col]).strip():
+                raise self._err(rec, col, "missing value")
+        try:
+            value = float(rec["value"])
+        except ValueError:
+            raise self._err(rec, "value", f"not a number: {rec['value']!r}") from None
+        if not np.isfinite(value) or value < 0:
+            raise self._err(rec, "value", f"value must be finite and non-negative, got {rec['value']}")
+        years = self._years(rec)
+        slots, dims = self._slots(rec, rec["quantity"].strip())
+        selection = {d: str(rec[d]).strip() for d in self.dim_cols if str(rec.get(d, "")).strip()}
+        for d in selection:
+            if d not in dims:
+                raise self._err(rec, d, f"quantity {rec['quantity']!r} has no dim {d!r} (its dims: {list(dims)})")
+            if selection[d] not in self.system.all_coords()[d]:
+                raise self._err(rec, d, f"unknown coord {selection[d]!r} for dim {d!r}")
+        share_of = [s.strip() for s in str(rec.get("share_of", "")).split(",") if s.strip()]
+        for d in share_of:
+            if d not in dims:
+                raise self._err(rec, "share_of", f"quantity {rec['quantity']!r} has no dim {d!r}")
+            if d not in selection:
+                raise self._err(rec, "share_of", f"dim {d!r} must be selected (given a coord) to form a share")
+        unit = str(rec["unit"]).strip()
+        if share_of:
+            if unit not in SHARE_UNITS:
+                raise self._err(rec, "unit", f"a share record needs a unit in {sorted(SHARE_UNITS)}, got {unit!r}")
+            value *= SHARE_UNITS[unit]
+            if value > 1:
+                raise self._err(rec, "value", f"a share must be at most 1, got {value:g}")
+        elif unit not in self.system.units:
+            raise self._err(rec, "unit", f"unknown unit {unit!r} (system unit {self.system.unit}; known: {sorted(self.system.units)})")
+        else:
+            value *= self.system.units[unit]
+        num = self._select(slots, selection, years)
+        if not num:
+            raise self._err(rec, "quantity", "the record matches no flow (check the coords)")
+        self.num.extend((obs, s) for s in num)
+        if share_of:
+            den_sel = {d: v for d, v in selection.items() if d not in share_of}
+            self.den.extend((obs, s) for s in self._select(slots, den_sel, years))
+        bound = str(rec.get("bound", "")).strip()
+        if bound not in BOUNDS:
+            raise self._err(rec, "bound", f"bound must be blank, 'upper' or 'lower', got {bound!r}")
+        factors = [f.strip() for f in str(rec.get("factor", "")).split("*") if f.strip()]
+        self.values.append(value)
+        self.is_share.append(bool(share_of))
+        self.stypes.append(str(rec["source_type"]).strip())
+        self.factor_lists.append(factors)
+        self.bounds.append({"": 0, "upper": 1, "lower": -1}[bound])
+
+    def _years(self, rec: dict) -> list[int]:
+        text = str(rec["year"]).strip()
+        m = _YEAR_RANGE.match(text)
+        try:
+            lo, hi = (int(m.group(1)), int(m.group(2))) if m else (int(text), int(text))
+        except ValueError:
+            raise self._err(rec, "year", f"not a year or range: {text!r}") from None
+        years = list(self.system.years)
+        if lo not in years or hi not in years or hi < lo:
+            raise self._err(rec, "year", f"year {text} is outside the system's years {years[0]}-{years[-1]}")
+        return [years.index(y) for y in range(lo, hi + 1)]
+
+    def _slots(self, rec: dict, quantity: str) -> tuple[list[tuple[dict, str, int]], tuple[str, ...]]:
+        """Candidate (coords, kind, index) for a quantity, and its dims."""
+        g, system = self.graph, self.system
+        if quantity in system.flows:
+            return [(dict(e.coords), "edge", e.index) for e in g.edges_of(quantity)], system.flow_dims(quantity)
+        proc, _, part = quantity.partition(".")
+        if proc in system.processes and part in ("", "input", "output"):
+            kind = "input" if part == "input" else "output"
+            return [(dict(n.coords), kind, n.index) for n in g.nodes_of(proc)], system.processes[proc].dims
+        raise self._err(rec, "quantity", f"unknown quantity {quantity!r}: not a flow or process of system {system.name!r}")
+
+    def _select(self, slots: list[tuple[dict, str, int]], selection: dict[str, str], years: list[int]) -> list[int]:
+        out = []
+        for coords, kind, idx in slots:
+            if all(str(coords.get(d)) == v for d, v in selection.items()):
+                at = getattr(self.state, kind)
+                out.extend(at(t, idx) for t in years)
+        return out
+
+    def finish(self, table: pd.DataFrame) -> CompiledRecords:
+        n = len(self.values)
+        size = self.state.size
+
+        def matrix(pairs: list[tuple[int, int]]) -> sp.csr_matrix:
+            if not pairs:
+                return sp.csr_matrix((n, size))
+            rows, cols = np.array(pairs).T
+            return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, size))
+
+        stypes = sorted(set(self.stypes))
+        factors = sorted({f for fl in self.factor_lists for f in fl})
+        fmat = np.zeros((n, len(factors)))
+        for i, fl in enumerate(self.factor_lists):
+            for f in fl:
+                fmat[i, factors.index(f)] += 1.0
+        return CompiledRecords(
+            table=table.reset_index(drop=True),
+            value=np.array(self.values, dtype=float),
+            numerator=matrix(self.num),
+            denominator=matrix(self.den),
+            is_share=np.array(self.is_share, dtype=bool),
+            source_types=stypes,
+            source_index=np.array([stypes.index(s) for s in self.stypes], dtype=int),
+            factors=factors,
+            factor_matrix=fmat,
+            bound=np.array(self.bounds, dtype=int),
+        )

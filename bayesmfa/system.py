@@ -1,0 +1,367 @@
+"""Declarative MFA system: dimensions, processes, flows and the system boundary.
+
+A :class:`System` is built from a YAML file (:func:`load_system`) or a dict
+(:func:`system_from_dict`) and validated up front. It knows nothing about any
+commodity. :mod:`bayesmfa.graph` expands it into process instances (nodes) and
+flow instances (edges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bayesmfa.errors import SpecError
+from bayesmfa.yamlio import read_yaml
+
+#: Conversion of common mass units to kilotonnes.
+MASS_UNITS_IN_KT: dict[str, float] = {"g": 1e-9, "kg": 1e-6, "t": 1e-3, "kt": 1.0, "Mt": 1e3}
+RESERVED_DIMS = ("origin", "destination")
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process (stage) of the system.
+
+    Parameters
+    ----------
+    name : str
+        Unique name, e.g. ``"mining"``.
+    dims : tuple of str
+        Dims the process is indexed by, e.g. ``("region",)``.
+    coords : dict
+        Optional restriction of coords per dim (e.g. only some regions).
+    has_yield : bool
+        Whether part of the input is lost (a Beta yield is learned).
+    """
+
+    name: str
+    dims: tuple[str, ...] = ()
+    coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    has_yield: bool = False
+
+
+@dataclass(frozen=True)
+class FlowType:
+    """A family of flows from one process to another.
+
+    Parameters
+    ----------
+    name : str
+        Unique name (shares the namespace of processes).
+    source, target : str
+        Process names.
+    cross : str or None
+        Dim along which source and target differ (trade). Flow instances then
+        carry the dims ``origin``/``destination`` (for the trade dim) instead
+        of that dim, and never connect a coord to itself.
+    product : str or None
+        Label of what the flow carries (metadata for summaries and plots).
+    """
+
+    name: str
+    source: str
+    target: str
+    cross: str | None = None
+    product: str | None = None
+
+
+@dataclass(frozen=True)
+class System:
+    """A validated system definition.
+
+    Attributes
+    ----------
+    name : str
+        Name of the system.
+    unit : str
+        Unit of every flow (e.g. ``"kt"``).
+    time_dim : str
+        Name of the time dim (``"year"``).
+    years : tuple of int
+        Time coords.
+    dims : dict
+        Non-time dims and their coords.
+    processes : dict
+        :class:`Process` by name, in declaration order.
+    flows : dict
+        :class:`FlowType` by name, in declaration order.
+    inputs : tuple of str
+        Processes that receive an external (latent) input.
+    sinks : tuple of str
+        Processes that keep what they receive (final use).
+    trade_dim : str or None
+        The dim whose crossing gives ``origin``/``destination``.
+    units : dict
+        Unit name -> factor to the system unit.
+    source_text : str
+        The YAML the system was read from (kept for provenance).
+    """
+
+    name: str
+    unit: str
+    time_dim: str
+    years: tuple[int, ...]
+    dims: dict[str, tuple[Any, ...]]
+    processes: dict[str, Process]
+    flows: dict[str, FlowType]
+    inputs: tuple[str, ...]
+    sinks: tuple[str, ...]
+    trade_dim: str | None
+    units: dict[str, float]
+    source_text: str = ""
+
+    def process_coords(self, name: str) -> dict[str, tuple[Any, ...]]:
+        """Coords of every dim of process ``name`` (restricted where declared)."""
+        proc = self.processes[name]
+        return {d: proc.coords.get(d, self.dims[d]) for d in proc.dims}
+
+    def flow_dims(self, name: str) -> tuple[str, ...]:
+        """Dims of flow type ``name`` (without the time dim)."""
+        flow = self.flows[name]
+        src, dst = self.processes[flow.source], self.processes[flow.target]
+        out: list[str] = []
+        for d in src.dims + tuple(x for x in dst.dims if x not in src.dims):
+            if d == flow.cross:
+                out.extend(self.cross_dim_names(d))
+            else:
+                out.append(d)
+        return tuple(out)
+
+    def cross_dim_names(self, dim: str) -> tuple[str, str]:
+        """Names of the from/to dims when flows cross ``dim``."""
+        if dim == self.trade_dim:
+            return RESERVED_DIMS
+        return (f"{dim}_from", f"{dim}_to")
+
+    def all_coords(self) -> dict[str, list[Any]]:
+        """Every dim (including time and crossed dims) with its coords."""
+        coords: dict[str, list[Any]] = {self.time_dim: list(self.years)}
+        for d, values in self.dims.items():
+            coords[d] = list(values)
+        for flow in self.flows.values():
+            if flow.cross:
+                for name in self.cross_dim_names(flow.cross):
+                    coords[name] = list(self.dims[flow.cross])
+        return coords
+
+    def to_yaml(self) -> str:
+        """The YAML text of the system (the original text when loaded from YAML)."""
+        return self.source_text
+
+
+def load_system(path: str | Path) -> System:
+    """Load and validate a system from a YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        YAML file with keys ``name, unit, time, dims, processes, boundary, flows``.
+
+    Returns
+    -------
+    System
+        The validated system.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the offending key.
+    """
+    doc = read_yaml(path, SpecError)
+    return system_from_dict(doc, file=str(path), source_text=Path(path).read_text(encoding="utf-8"))
+
+
+def _need(doc: dict, key: str, kind: type | tuple[type, ...], file: str, prefix: str = "") -> Any:
+    where = f"{prefix}{key}"
+    if not isinstance(doc, dict) or key not in doc:
+        raise SpecError("required key is missing", file=file, field=where)
+    value = doc[key]
+    if not isinstance(value, kind):
+        raise SpecError(f"expected {getattr(kind, '__name__', kind)}, got {value!r}", file=file, field=where)
+    return value
+
+
+def _named_entries(value: Any, file: str, key: str) -> list[tuple[str, dict]]:
+    """Accept a mapping name -> body or a list of bodies with ``name``."""
+    if isinstance(value, dict):
+        return [(str(k), v if v is not None else {}) for k, v in value.items()]
+    if isinstance(value, list):
+        out = []
+        seen: set[str] = set()
+        for i, body in enumerate(value):
+            if not isinstance(body, dict) or "name" not in body:
+                raise SpecError("each entry needs a 'name'", file=file, field=f"{key}[{i}]")
+            name = str(body["name"])
+            if name in seen:
+                raise SpecError(f"duplicate name {name!r}", file=file, field=f"{key}[{i}].name")
+            seen.add(name)
+            out.append((name, {k: v for k, v in body.items() if k != "name"}))
+        return out
+    raise SpecError("expected a mapping or a list", file=file, field=key)
+
+
+def _time(doc: dict, file: str) -> tuple[str, tuple[int, ...]]:
+    time = _need(doc, "time", dict, file)
+    dim = str(time.get("dim", "year"))
+    if "years" in time:
+        years = time["years"]
+        if not isinstance(years, list) or not years:
+            raise SpecError("expected a non-empty list of years", file=file, field="time.years")
+    else:
+        start = _need(time, "start", int, file, "time.")
+        end = _need(time, "end", int, file, "time.")
+        if end < start:
+            raise SpecError(f"end {end} is before start {start}", file=file, field="time.end")
+        years = list(range(start, end + 1))
+    if any(not isinstance(y, int) for y in years) or sorted(set(years)) != list(years):
+        raise SpecError("years must be increasing distinct integers", file=file, field="time")
+    return dim, tuple(years)
+
+
+def _dims(doc: dict, time_dim: str, file: str) -> dict[str, tuple[Any, ...]]:
+    raw = _need(doc, "dims", dict, file)
+    dims: dict[str, tuple[Any, ...]] = {}
+    for name, values in raw.items():
+        name = str(name)
+        if name == time_dim or name in RESERVED_DIMS:
+            raise SpecError(f"dim name {name!r} is reserved", file=file, field=f"dims.{name}")
+        if not isinstance(values, list) or not values:
+            raise SpecError("expected a non-empty list of coords", file=file, field=f"dims.{name}")
+        if len(set(map(str, values))) != len(values):
+            raise SpecError("duplicate coords", file=file, field=f"dims.{name}")
+        dims[name] = tuple(str(v) for v in values)
+    return dims
+
+
+def _processes(doc: dict, dims: dict, file: str) -> dict[str, Process]:
+    procs: dict[str, Process] = {}
+    for name, body in _named_entries(_need(doc, "processes", (dict, list), file), file, "processes"):
+        key = f"processes.{name}"
+        if not isinstance(body, dict):
+            raise SpecError("expected a mapping", file=file, field=key)
+        unknown = set(body) - {"dims", "coords", "yield", "description"}
+        if unknown:
+            raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
+        pdims = tuple(str(d) for d in body.get("dims", []) or [])
+        for d in pdims:
+            if d not in dims:
+                raise SpecError(f"dim {d!r} is not declared in 'dims'", file=file, field=f"{key}.dims")
+        if len(set(pdims)) != len(pdims):
+            raise SpecError("a dim is listed twice", file=file, field=f"{key}.dims")
+        coords: dict[str, tuple[Any, ...]] = {}
+        for d, values in (body.get("coords") or {}).items():
+            if d not in pdims:
+                raise SpecError(f"coords given for dim {d!r} the process does not have", file=file, field=f"{key}.coords")
+            values = tuple(str(v) for v in values)
+            bad = [v for v in values if v not in dims[d]]
+            if bad or not values:
+                raise SpecError(f"unknown coords {bad} for dim {d!r}", file=file, field=f"{key}.coords.{d}")
+            coords[d] = values
+        procs[name] = Process(name=name, dims=pdims, coords=coords, has_yield=bool(body.get("yield", False)))
+    if not procs:
+        raise SpecError("no processes declared", file=file, field="processes")
+    return procs
+
+
+def _flows(doc: dict, procs: dict[str, Process], file: str) -> dict[str, FlowType]:
+    flows: dict[str, FlowType] = {}
+    for name, body in _named_entries(_need(doc, "flows", (dict, list), file), file, "flows"):
+        key = f"flows.{name}"
+        if name in procs:
+            raise SpecError(f"flow name {name!r} is already a process name", file=file, field=key)
+        unknown = set(body) - {"from", "to", "cross", "product", "description"}
+        if unknown:
+            raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
+        src = str(_need(body, "from", str, file, f"{key}."))
+        dst = str(_need(body, "to", str, file, f"{key}."))
+        for end, proc in (("from", src), ("to", dst)):
+            if proc not in procs:
+                raise SpecError(f"unknown process {proc!r}", file=file, field=f"{key}.{end}")
+        cross = body.get("cross")
+        if cross is not None:
+            cross = str(cross)
+            if cross not in procs[src].dims or cross not in procs[dst].dims:
+                raise SpecError(f"cross dim {cross!r} must be a dim of both processes", file=file, field=f"{key}.cross")
+        elif src == dst:
+            raise SpecError("a flow from a process to itself", file=file, field=key)
+        product = body.get("product")
+        flows[name] = FlowType(name, src, dst, cross, None if product is None else str(product))
+    return flows
+
+
+def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None = None) -> System:
+    """Build and validate a :class:`System` from a dict (same layout as the YAML file).
+
+    Parameters
+    ----------
+    doc : dict
+        The system definition.
+    file : str
+        Name used in error messages.
+    source_text : str, optional
+        The YAML text (kept for provenance); generated from ``doc`` when omitted.
+
+    Returns
+    -------
+    System
+    """
+    if not isinstance(doc, dict):
+        raise SpecError("the system definition must be a mapping", file=file)
+    unknown = set(doc) - {"name", "unit", "time", "dims", "processes", "boundary", "flows", "trade_dim", "units", "description"}
+    if unknown:
+        raise SpecError(f"unknown top-level keys {sorted(unknown)}", file=file)
+    name = str(_need(doc, "name", str, file))
+    unit = str(doc.get("unit", "kt"))
+    time_dim, years = _time(doc, file)
+    dims = _dims(doc, time_dim, file)
+    procs = _processes(doc, dims, file)
+    flows = _flows(doc, procs, file)
+    boundary = _need(doc, "boundary", dict, file)
+    inputs = tuple(str(p) for p in boundary.get("inputs", []) or [])
+    sinks = tuple(str(p) for p in boundary.get("sinks", []) or [])
+    for key, names in (("inputs", inputs), ("sinks", sinks)):
+        for p in names:
+            if p not in procs:
+                raise SpecError(f"unknown process {p!r}", file=file, field=f"boundary.{key}")
+    if not inputs:
+        raise SpecError("at least one input process is needed", file=file, field="boundary.inputs")
+    has_in = {f.target for f in flows.values()}
+    has_out = {f.source for f in flows.values()}
+    for p in procs:
+        if p not in has_in and p not in inputs:
+            raise SpecError(f"process {p!r} receives no flow and is not a boundary input", file=file, field="boundary.inputs")
+        if p not in has_out and p not in sinks:
+            raise SpecError(f"process {p!r} sends no flow and is not a boundary sink", file=file, field="boundary.sinks")
+        if p in sinks and p in has_out:
+            raise SpecError(f"sink {p!r} must not send flows", file=file, field="boundary.sinks")
+        if p in sinks and procs[p].has_yield:
+            raise SpecError(f"sink {p!r} cannot have a yield", file=file, field=f"processes.{p}.yield")
+    trade_dim = doc.get("trade_dim", "region" if "region" in dims else None)
+    if trade_dim is not None and trade_dim not in dims:
+        raise SpecError(f"trade_dim {trade_dim!r} is not a declared dim", file=file, field="trade_dim")
+    units = dict(MASS_UNITS_IN_KT) if unit in MASS_UNITS_IN_KT else {unit: 1.0}
+    if unit in MASS_UNITS_IN_KT:
+        units = {u: f / MASS_UNITS_IN_KT[unit] for u, f in units.items()}
+    for u, f in (doc.get("units") or {}).items():
+        if not isinstance(f, (int, float)) or f <= 0:
+            raise SpecError("unit factors must be positive numbers", file=file, field=f"units.{u}")
+        units[str(u)] = float(f)
+    text = source_text if source_text is not None else yaml.safe_dump(doc, sort_keys=False)
+    return System(
+        name=name,
+        unit=unit,
+        time_dim=time_dim,
+        years=years,
+        dims=dims,
+        processes=procs,
+        flows=flows,
+        inputs=inputs,
+        sinks=sinks,
+        trade_dim=trade_dim,
+        units=units,
+        source_text=text,
+    )

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny systems built in Python, and one quick fit of the demo."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import bayesmfa as bm
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+TINY_SYSTEM = {
+    "name": "tiny",
+    "unit": "kt",
+    "time": {"dim": "year", "start": 2000, "end": 2003},
+    "dims": {"region": ["A", "B"]},
+    "processes": {
+        "mining": {"dims": ["region"]},
+        "refining": {"dims": ["region"], "yield": True},
+        "use": {"dims": ["region"]},
+    },
+    "boundary": {"inputs": ["mining"], "sinks": ["use"]},
+    "flows": {
+        "ore": {"from": "mining", "to": "refining"},
+        "ore_trade": {"from": "mining", "to": "refining", "cross": "region"},
+        "product": {"from": "refining", "to": "use"},
+    },
+}
+
+TINY_PRIORS = {
+    "inputs": [{"process": "mining", "dist": "LogNormal", "median": 10, "sigma": 0.5, "source": "test"}],
+    "steps": [
+        {"target": "input", "dist": "HalfNormal", "sigma": 0.1, "source": "test"},
+        {"target": "share", "dist": "HalfNormal", "sigma": 0.1, "source": "test"},
+    ],
+    "shares": [{"process": "mining", "shares": {"ore": 0.8, "ore_trade": 0.2}, "sd_logit": 0.5, "source": "test"}],
+    "yields": [{"process": "refining", "dist": "Beta", "alpha": 9, "beta": 1, "source": "test"}],
+    "noise": [{"source_type": "stats", "dist": "HalfNormal", "sigma": 0.1, "source": "test"}],
+    "factors": [{"name": "gross", "dist": "LogNormal", "median": 1.0, "sigma": 0.1, "source": "test"}],
+}
+
+
+def tiny_records() -> pd.DataFrame:
+    rows = [
+        {"quantity": "mining", "region": "A", "year": "2000", "value": "10", "unit": "kt", "source_type": "stats", "source": "t"},
+        {"quantity": "mining", "region": "B", "year": "2001", "value": "8000", "unit": "t", "source_type": "stats", "source": "t"},
+        {"quantity": "ore_trade", "origin": "A", "year": "2002", "value": "2", "unit": "kt", "source_type": "stats",
+         "factor": "gross", "source": "t"},
+        {"quantity": "use", "year": "2000-2003", "value": "60", "unit": "kt", "source_type": "stats", "source": "t"},
+    ]
+    return pd.DataFrame(rows).fillna("")
+
+
+@pytest.fixture
+def tiny_system_dict() -> dict:
+    return copy.deepcopy(TINY_SYSTEM)
+
+
+@pytest.fixture
+def tiny_priors_dict() -> dict:
+    return copy.deepcopy(TINY_PRIORS)
+
+
+@pytest.fixture
+def tiny_problem() -> bm.Problem:
+    return bm.make_problem(bm.system_from_dict(TINY_SYSTEM), bm.priors_from_dict(TINY_PRIORS), tiny_records())
+
+
+@pytest.fixture(scope="session")
+def demo_problem() -> bm.Problem:
+    from bayesmfa.cases import demo
+
+    return demo.load(ROOT)
+
+
+@pytest.fixture(scope="session")
+def demo_fit(demo_problem):
+    """One quick fit of the demo shared by the fast tests (not for accuracy checks)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bm.fit(demo_problem, draws=150, tune=200, chains=2, seed=3)

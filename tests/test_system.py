@@ -1,0 +1,76 @@
+"""System spec validation: each bad spec gives an error naming the key at fault."""
+
+from __future__ import annotations
+
+import pytest
+
+import bayesmfa as bm
+from bayesmfa.graph import Graph
+
+
+def test_valid_system_expands_to_nodes_and_edges(tiny_system_dict):
+    system = bm.system_from_dict(tiny_system_dict)
+    graph = Graph(system)
+    assert graph.n_nodes == 6
+    # ore (2 domestic) + ore_trade (A->B, B->A) + product (2)
+    assert graph.n_edges == 6
+    trade = graph.edges_of("ore_trade")
+    assert {dict(e.coords)["origin"] + dict(e.coords)["destination"] for e in trade} == {"AB", "BA"}
+    assert system.flow_dims("ore_trade") == ("origin", "destination")
+    assert graph.depth == 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "words"),
+    [
+        (lambda d: d["flows"]["ore"].update({"to": "smelting"}), "flows.ore.to", "unknown process 'smelting'"),
+        (lambda d: d["flows"].update({"loop": {"from": "use", "to": "use"}}), "flows.loop", "to itself"),
+        (lambda d: d["processes"]["use"].update({"dims": ["country"]}), "processes.use.dims", "not declared"),
+        (lambda d: d["processes"].update({"ore": {"dims": []}}), "flows.ore", "already a process name"),
+        (lambda d: d["boundary"].update({"sinks": []}), "boundary.sinks", "sends no flow"),
+        (lambda d: d["boundary"].update({"inputs": ["nowhere"]}), "boundary.inputs", "unknown process"),
+        (lambda d: d["flows"]["ore_trade"].update({"cross": "product"}), "flows.ore_trade.cross", "dim of both"),
+        (lambda d: d["time"].update({"end": 1990}), "time.end", "before start"),
+        (lambda d: d["dims"].update({"region": ["A", "A"]}), "dims.region", "duplicate coords"),
+        (lambda d: d.pop("boundary"), "boundary", "required key is missing"),
+    ],
+)
+def test_bad_spec_names_the_key(tiny_system_dict, mutate, field, words):
+    mutate(tiny_system_dict)
+    with pytest.raises(bm.SpecError) as err:
+        bm.system_from_dict(tiny_system_dict, file="sys.yaml")
+    assert err.value.field == field
+    assert words in str(err.value)
+    assert "sys.yaml" in str(err.value)
+
+
+def test_duplicate_yaml_keys_are_errors(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: x\ntime: {start: 2000, end: 2001}\ndims: {region: [A]}\n"
+        "processes:\n  mining: {dims: [region]}\n  mining: {dims: []}\n"
+        "boundary: {inputs: [mining], sinks: [mining]}\nflows: {}\n"
+    )
+    with pytest.raises(bm.SpecError, match="duplicate key 'mining'") as err:
+        bm.load_system(path)
+    assert str(path) in str(err.value)
+
+
+def test_duplicate_names_in_list_form(tiny_system_dict):
+    tiny_system_dict["processes"] = [{"name": "mining"}, {"name": "mining"}]
+    with pytest.raises(bm.SpecError, match="duplicate name 'mining'"):
+        bm.system_from_dict(tiny_system_dict)
+
+
+def test_restricted_coords_and_dense_named_flows(tiny_system_dict):
+    tiny_system_dict["processes"]["hidden"] = {"dims": ["region"], "coords": {"region": ["B"]}}
+    tiny_system_dict["boundary"]["inputs"].append("hidden")
+    tiny_system_dict["flows"]["hidden_ore"] = {"from": "hidden", "to": "refining"}
+    graph = Graph(bm.system_from_dict(tiny_system_dict))
+    assert [n.label for n in graph.nodes_of("hidden")] == ["hidden[region=B]"]
+    assert len(graph.edges_of("hidden_ore")) == 1
+
+
+def test_demo_system_file_loads(demo_problem):
+    assert demo_problem.system.name == "demo"
+    assert demo_problem.graph.n_edges == 12
