@@ -70,14 +70,17 @@ class Graph:
         self.edges: list[Edge] = []
         for fname, flow in system.flows.items():
             dims = system.flow_dims(fname)
-            for src in self.nodes_of(flow.source):
-                for dst in self.nodes_of(flow.target):
+            for src in self._restricted(flow.source, flow.from_coords):
+                for dst in self._restricted(flow.target, flow.to_coords):
                     coords = self._edge_coords(flow.cross, src, dst)
                     if coords is None:
                         continue
                     ordered = tuple((d, coords[d]) for d in dims)
                     self.edges.append(Edge(len(self.edges), fname, src.index, dst.index, ordered))
         self._check_reachable()
+
+    def _restricted(self, process: str, coords: dict[str, tuple[Any, ...]]) -> list[Node]:
+        return [n for n in self.nodes_of(process) if all(dict(n.coords)[d] in v for d, v in coords.items())]
 
     def _edge_coords(self, cross: str | None, src: Node, dst: Node) -> dict[str, Any] | None:
         s, t = dict(src.coords), dict(dst.coords)

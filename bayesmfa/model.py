@@ -51,6 +51,11 @@ class ModelOptions:
         The same for share records.
     noise_scale : float
         Multiplier on every record noise scale (for sensitivity sweeps).
+    share_knots_every : int
+        Spacing in years of the knots of the logit-share random walks; shares
+        are interpolated linearly between knots (1 = a knot every year). Fewer
+        knots mean fewer parameters where no record resolves annual changes.
+        The step prior then applies per knot interval.
     """
 
     likelihood: str = "lognormal"
@@ -58,12 +63,32 @@ class ModelOptions:
     floor: float | None = None
     share_floor: float = 1e-3
     noise_scale: float = 1.0
+    share_knots_every: int = 1
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def model_coords(graph: Graph) -> dict[str, list]:
+def knot_years(years: list[int], every: int) -> list[int]:
+    """Knot years: every ``every``-th year, always including the first and the last."""
+    knots = years[::every]
+    return knots if knots[-1] == years[-1] else [*knots, years[-1]]
+
+
+def interpolation_matrix(years: list[int], knots: list[int]) -> np.ndarray:
+    """Linear interpolation weights, shape (year, knot)."""
+    w = np.zeros((len(years), len(knots)))
+    for i, y in enumerate(years):
+        j = int(np.searchsorted(knots, y, side="right")) - 1
+        if j >= len(knots) - 1:
+            w[i, -1] = 1.0
+            continue
+        frac = (y - knots[j]) / (knots[j + 1] - knots[j])
+        w[i, j], w[i, j + 1] = 1.0 - frac, frac
+    return w
+
+
+def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str, list]:
     """Coords of every dim the model uses."""
     system = graph.system
     coords = system.all_coords()
@@ -79,6 +104,7 @@ def model_coords(graph: Graph) -> dict[str, list]:
             "share_edge": graph.edge_labels(graph.free_edges),
             "share_process": sorted(share_procs, key=list(system.processes).index),
             "yield_node": graph.node_labels(graph.yield_nodes),
+            "share_knot_step": knot_years(years, (options or ModelOptions()).share_knots_every)[1:],
         }
     )
     return coords
@@ -105,10 +131,10 @@ def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Mod
     options = options or ModelOptions()
     graph = problem.graph
     resolved = resolve_priors(problem.priors, graph)
-    coords = model_coords(graph)
+    coords = model_coords(graph, options)
     with pm.Model(coords=coords) as model:
         u = _inputs(graph, resolved)
-        share = _shares(graph, resolved, coords)
+        share = _shares(graph, resolved, coords, options.share_knots_every)
         yields = _yields(graph, resolved)
         throughput = _propagate(graph, u, share, yields)
         output = throughput * yields[None, :]
@@ -119,10 +145,15 @@ def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Mod
     return model
 
 
-def _random_walk(name: str, level: pt.TensorVariable, step: pt.TensorVariable, dim: str) -> pt.TensorVariable:
-    """Non-centred Gaussian random walk over years, shape (year, dim)."""
-    z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=("year_step", dim))
+def _random_walk(
+    name: str, level: pt.TensorVariable, step: pt.TensorVariable, dim: str, knots: np.ndarray | None = None
+) -> pt.TensorVariable:
+    """Non-centred Gaussian random walk over years (or knots, then interpolated), shape (year, dim)."""
+    step_dim = "year_step" if knots is None else "share_knot_step"
+    z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=(step_dim, dim))
     walk = pt.concatenate([pt.zeros((1, z.shape[1])), pt.cumsum(z * step[None, :], axis=0)], axis=0)
+    if knots is not None:
+        walk = pt.dot(knots, walk)
     return level[None, :] + walk
 
 
@@ -138,7 +169,7 @@ def _inputs(graph: Graph, resolved) -> pt.TensorVariable:
     return pt.exp(log_u)
 
 
-def _shares(graph: Graph, resolved, coords: dict) -> pt.TensorVariable:
+def _shares(graph: Graph, resolved, coords: dict, knots_every: int) -> pt.TensorVariable:
     n_years = len(graph.system.years)
     logits = pt.zeros((n_years, graph.n_edges))
     if graph.free_edges:
@@ -147,7 +178,9 @@ def _shares(graph: Graph, resolved, coords: dict) -> pt.TensorVariable:
         procs = coords["share_process"]
         step = vector_variable("share_step", [resolved.share_step[p] for p in procs], "share_process")
         idx = np.array([procs.index(graph.nodes[graph.edges[e].source].process) for e in graph.free_edges])
-        eta = _random_walk("share_logit", level, step[idx], "share_edge")
+        years = list(graph.system.years)
+        knots = None if knots_every <= 1 else interpolation_matrix(years, knot_years(years, knots_every))
+        eta = _random_walk("share_logit", level, step[idx], "share_edge", knots)
         logits = pt.set_subtensor(logits[:, np.array(graph.free_edges)], eta)
     ex = pt.exp(logits)
     total = pt.dot(ex, graph.source_matrix)

@@ -28,6 +28,7 @@ last one wins, so put general entries first and specific ones after.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,7 @@ def priors_from_dict(doc: dict, *, file: str = "<dict>") -> Priors:
     """Build :class:`Priors` from a dict with the layout of a prior file."""
     priors = Priors()
     add_prior_doc(priors, doc, file=file)
-    priors.text = yaml.safe_dump(doc, sort_keys=True)
+    priors.text = yaml.safe_dump(json.loads(json.dumps(doc, default=float)), sort_keys=True)
     return priors
 
 

@@ -4,7 +4,8 @@ A record table is a CSV with one row per record and these columns:
 
 ``quantity`` (required)
     A flow name (the flow instances it selects), a process name (the output
-    of the process instances it selects) or ``<process>.input`` (their input).
+    of the process instances it selects) or ``<process>.input`` (their input);
+    or a sum of such terms, ``salt_trade + oxide_trade``.
 ``year`` (required)
     A year, or a range ``2007-2015`` (the record is the sum over the years).
 ``value``, ``unit`` (required)
@@ -18,6 +19,10 @@ dim columns (optional)
 ``share_of`` (optional)
     Dims left free in the denominator: the record is the selected total
     divided by the total with those dims summed over.
+``denominator`` (optional)
+    A quantity expression for the denominator of a share (default: the
+    quantity itself with the ``share_of`` dims summed over), e.g. the share
+    of ``mining_unregistered`` in ``mining + mining_unregistered``.
 ``factor`` (optional)
     Names of multiplicative factors (priors in ``factors``) joined by ``*``:
     the record observes ``factor x total`` (reporting or conversion factor).
@@ -45,9 +50,9 @@ from bayesmfa.errors import RecordError
 from bayesmfa.graph import Graph
 
 REQUIRED = ("quantity", "year", "value", "unit", "source_type", "source")
-OPTIONAL = ("share_of", "factor", "bound", "record_id")
+OPTIONAL = ("share_of", "denominator", "factor", "bound", "record_id")
 DEFAULT_META = ("note", "status", "basis", "edition", "period", "reporter", "hs_code", "family", "country", "low", "high")
-SHARE_UNITS = {"share": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01}
+SHARE_UNITS = {"share": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01, "ratio": 1.0}
 BOUNDS = ("", "upper", "lower")
 _YEAR_RANGE = re.compile(r"^(\d{4})\s*-\s*(\d{4})$")
 
@@ -237,43 +242,48 @@ class _Builder:
         if not np.isfinite(value) or value < 0:
             raise self._err(rec, "value", f"value must be finite and non-negative, got {rec['value']}")
         years = self._years(rec)
-        slots, dims = self._slots(rec, rec["quantity"].strip())
+        parts = self._parts(rec, "quantity")
         selection = {d: str(rec[d]).strip() for d in self.dim_cols if str(rec.get(d, "")).strip()}
         for d in selection:
-            if d not in dims:
-                raise self._err(rec, d, f"quantity {rec['quantity']!r} has no dim {d!r} (its dims: {list(dims)})")
+            for name, (_, dims) in parts.items():
+                if d not in dims:
+                    raise self._err(rec, d, f"quantity {name!r} has no dim {d!r} (its dims: {list(dims)})")
             if selection[d] not in self.system.all_coords()[d]:
                 raise self._err(rec, d, f"unknown coord {selection[d]!r} for dim {d!r}")
-        share_of = [s.strip() for s in str(rec.get("share_of", "")).split(",") if s.strip()]
+        share_of = [x.strip() for x in str(rec.get("share_of", "")).split(",") if x.strip()]
         for d in share_of:
-            if d not in dims:
-                raise self._err(rec, "share_of", f"quantity {rec['quantity']!r} has no dim {d!r}")
             if d not in selection:
                 raise self._err(rec, "share_of", f"dim {d!r} must be selected (given a coord) to form a share")
+        den_parts = self._parts(rec, "denominator") if str(rec.get("denominator", "")).strip() else (parts if share_of else {})
+        is_share = bool(den_parts)
         unit = str(rec["unit"]).strip()
-        if share_of:
+        if is_share:
             if unit not in SHARE_UNITS:
                 raise self._err(rec, "unit", f"a share record needs a unit in {sorted(SHARE_UNITS)}, got {unit!r}")
             value *= SHARE_UNITS[unit]
-            if value > 1:
-                raise self._err(rec, "value", f"a share must be at most 1, got {value:g}")
+            if value > 1 and unit != "ratio":
+                raise self._err(rec, "value", f"a share must be at most 1, got {value:g} (use unit 'ratio' for ratios)")
         elif unit not in self.system.units:
             raise self._err(rec, "unit", f"unknown unit {unit!r} (system unit {self.system.unit}; known: {sorted(self.system.units)})")
         else:
             value *= self.system.units[unit]
-        num = self._select(slots, selection, years)
+        num = [i for slots, _ in parts.values() for i in self._select(slots, selection, years)]
         if not num:
             raise self._err(rec, "quantity", "the record matches no flow (check the coords)")
-        self.num.extend((obs, s) for s in num)
-        if share_of:
+        self.num.extend((obs, i) for i in num)
+        if is_share:
             den_sel = {d: v for d, v in selection.items() if d not in share_of}
-            self.den.extend((obs, s) for s in self._select(slots, den_sel, years))
+            for name, (slots, dims) in den_parts.items():
+                missing = [d for d in den_sel if d not in dims]
+                if missing:
+                    raise self._err(rec, "denominator", f"quantity {name!r} has no dim {missing[0]!r}")
+                self.den.extend((obs, i) for i in self._select(slots, den_sel, years))
         bound = str(rec.get("bound", "")).strip()
         if bound not in BOUNDS:
             raise self._err(rec, "bound", f"bound must be blank, 'upper' or 'lower', got {bound!r}")
         factors = [f.strip() for f in str(rec.get("factor", "")).split("*") if f.strip()]
         self.values.append(value)
-        self.is_share.append(bool(share_of))
+        self.is_share.append(is_share)
         self.stypes.append(str(rec["source_type"]).strip())
         self.factor_lists.append(factors)
         self.bounds.append({"": 0, "upper": 1, "lower": -1}[bound])
@@ -290,7 +300,14 @@ class _Builder:
             raise self._err(rec, "year", f"year {text} is outside the system's years {years[0]}-{years[-1]}")
         return [years.index(y) for y in range(lo, hi + 1)]
 
-    def _slots(self, rec: dict, quantity: str) -> tuple[list[tuple[dict, str, int]], tuple[str, ...]]:
+    def _parts(self, rec: dict, column: str) -> dict[str, tuple[list[tuple[dict, str, int]], tuple[str, ...]]]:
+        """Slots and dims of each term of a ``a + b`` quantity expression."""
+        names = [q.strip() for q in str(rec[column]).split("+")]
+        if any(not q for q in names):
+            raise self._err(rec, column, f"malformed quantity expression {rec[column]!r}")
+        return {q: self._slots(rec, q, column) for q in names}
+
+    def _slots(self, rec: dict, quantity: str, column: str = "quantity") -> tuple[list[tuple[dict, str, int]], tuple[str, ...]]:
         """Candidate (coords, kind, index) for a quantity, and its dims."""
         g, system = self.graph, self.system
         if quantity in system.flows:
@@ -299,7 +316,7 @@ class _Builder:
         if proc in system.processes and part in ("", "input", "output"):
             kind = "input" if part == "input" else "output"
             return [(dict(n.coords), kind, n.index) for n in g.nodes_of(proc)], system.processes[proc].dims
-        raise self._err(rec, "quantity", f"unknown quantity {quantity!r}: not a flow or process of system {system.name!r}")
+        raise self._err(rec, column, f"unknown quantity {quantity!r}: not a flow or process of system {system.name!r}")
 
     def _select(self, slots: list[tuple[dict, str, int]], selection: dict[str, str], years: list[int]) -> list[int]:
         out = []

@@ -8,6 +8,7 @@ flow instances (edges).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ class FlowType:
         of that dim, and never connect a coord to itself.
     product : str or None
         Label of what the flow carries (metadata for summaries and plots).
+    from_coords, to_coords : dict
+        Optional restriction of the source / target process instances the
+        flow connects (e.g. only to ``region: [CN]``).
     """
 
     name: str
@@ -67,6 +71,8 @@ class FlowType:
     target: str
     cross: str | None = None
     product: str | None = None
+    from_coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    to_coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -267,13 +273,13 @@ def _processes(doc: dict, dims: dict, file: str) -> dict[str, Process]:
     return procs
 
 
-def _flows(doc: dict, procs: dict[str, Process], file: str) -> dict[str, FlowType]:
+def _flows(doc: dict, procs: dict[str, Process], dims_of: dict[str, tuple[Any, ...]], file: str) -> dict[str, FlowType]:
     flows: dict[str, FlowType] = {}
     for name, body in _named_entries(_need(doc, "flows", (dict, list), file), file, "flows"):
         key = f"flows.{name}"
         if name in procs:
             raise SpecError(f"flow name {name!r} is already a process name", file=file, field=key)
-        unknown = set(body) - {"from", "to", "cross", "product", "description"}
+        unknown = set(body) - {"from", "to", "cross", "product", "description", "from_coords", "to_coords"}
         if unknown:
             raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
         src = str(_need(body, "from", str, file, f"{key}."))
@@ -289,7 +295,18 @@ def _flows(doc: dict, procs: dict[str, Process], file: str) -> dict[str, FlowTyp
         elif src == dst:
             raise SpecError("a flow from a process to itself", file=file, field=key)
         product = body.get("product")
-        flows[name] = FlowType(name, src, dst, cross, None if product is None else str(product))
+        ends = {}
+        for end, proc in (("from_coords", src), ("to_coords", dst)):
+            ends[end] = {}
+            for d, values in (body.get(end) or {}).items():
+                values = tuple(str(v) for v in (values if isinstance(values, list) else [values]))
+                if d not in procs[proc].dims:
+                    raise SpecError(f"process {proc!r} has no dim {d!r}", file=file, field=f"{key}.{end}")
+                bad = [v for v in values if v not in procs[proc].coords.get(d, dims_of[d])]
+                if bad or not values:
+                    raise SpecError(f"unknown coords {bad} for dim {d!r}", file=file, field=f"{key}.{end}.{d}")
+                ends[end][d] = values
+        flows[name] = FlowType(name, src, dst, cross, None if product is None else str(product), ends["from_coords"], ends["to_coords"])
     return flows
 
 
@@ -319,7 +336,7 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
     time_dim, years = _time(doc, file)
     dims = _dims(doc, time_dim, file)
     procs = _processes(doc, dims, file)
-    flows = _flows(doc, procs, file)
+    flows = _flows(doc, procs, dims, file)
     boundary = _need(doc, "boundary", dict, file)
     inputs = tuple(str(p) for p in boundary.get("inputs", []) or [])
     sinks = tuple(str(p) for p in boundary.get("sinks", []) or [])
@@ -350,7 +367,7 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
         if not isinstance(f, (int, float)) or f <= 0:
             raise SpecError("unit factors must be positive numbers", file=file, field=f"units.{u}")
         units[str(u)] = float(f)
-    text = source_text if source_text is not None else yaml.safe_dump(doc, sort_keys=False)
+    text = source_text if source_text is not None else yaml.safe_dump(json.loads(json.dumps(doc, default=float)), sort_keys=False)
     return System(
         name=name,
         unit=unit,

@@ -1,0 +1,243 @@
+"""The rare-earth case: China, the US and the rest of the world, 2000-2022, in kt REO.
+
+Data + a thin module: the system is ``data/ree/system.yaml``, the priors
+``priors/ree/*.yaml``, the records are translated from ``data/ree/*.csv`` by
+:mod:`bayesmfa.cases.ree_records`. This module computes the quantities of
+interest per draw and writes the tidy summary table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesmfa.cases.ree_records import build_records
+from bayesmfa.model import ModelOptions
+from bayesmfa.priors import load_priors
+from bayesmfa.problem import Problem, make_problem
+from bayesmfa.summaries import interval_columns
+from bayesmfa.system import load_system
+
+REGIONS = ("CN", "US", "RoW")
+PRODUCTS = {
+    "concentrate": ("concentrate_trade", "concentrate_unregistered_trade"),
+    "salt": ("salt_trade",),
+    "oxide": ("oxide_trade", "oxide_use_trade", "smuggled"),
+    "metal": ("metal_trade",),
+}
+#: Options of the REE model: shares vary smoothly with a knot every 4 years.
+OPTIONS = ModelOptions(share_knots_every=4)
+SUMMARY_COLUMNS = ["quantity", "region", "partner", "product", "end_use", "year"]
+
+
+def paths(root: Path) -> tuple[Path, Path, Path]:
+    """System file, prior folder and data folder of the REE case under ``root``."""
+    return root / "data" / "ree" / "system.yaml", root / "priors" / "ree", root / "data" / "ree"
+
+
+def load(root: Path, families: list[str] | None = None) -> Problem:
+    """The REE problem from the files under ``root`` (optionally only some record families)."""
+    system_path, prior_path, data_path = paths(root)
+    records, _ = build_records(data_path, families)
+    return make_problem(load_system(system_path), load_priors(prior_path), records.drop(columns=["family"]))
+
+
+def unused_rows(root: Path) -> pd.DataFrame:
+    """Table rows not turned into records, with the reason for each."""
+    return build_records(paths(root)[2])[1]
+
+
+def separation_quota(root: Path) -> pd.Series:
+    """China's smelting/separation quota by year (kt REO; latest total figure of each year)."""
+    df = pd.read_csv(paths(root)[2] / "china_quotas.csv", dtype=str, keep_default_na=False)
+    df = df[(df["quantity"] == "smelting_separation_quota") & (df["period"] == "") & (df["value"] != "")]
+    return df.assign(value=df["value"].astype(float), year=df["year"].astype(int)).groupby("year")["value"].max()
+
+
+# ----------------------------------------------------------------------------- per-draw quantities
+
+
+def _trade(post: xr.Dataset, names: tuple[str, ...]) -> xr.DataArray:
+    return sum(post[f"flow_{n}"] for n in names)
+
+
+def trade_by_product(post: xr.Dataset) -> xr.DataArray:
+    """True trade (recorded + smuggled) by origin, destination and product, kt REO."""
+    parts = [_trade(post, names).expand_dims(product=[p]) for p, names in PRODUCTS.items()]
+    return xr.concat(parts, dim="product")
+
+
+def _div(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    return a / b.where(b > 0)
+
+
+def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr.DataArray]:
+    """Every quantity of interest per draw (dims chain, draw, year, ...), kt REO or shares.
+
+    Parameters
+    ----------
+    post : xarray.Dataset
+        Posterior (or prior) group of a REE fit.
+    quota : Series, optional
+        China's separation quota by year (kt REO) for the unregistered refining share.
+    """
+    q: dict[str, xr.DataArray] = {}
+    registered = post["output_mining"]
+    unregistered = post["output_mining_unregistered"]
+    mining = registered + unregistered
+    world_mining = mining.sum("region")
+    q["mining"] = _with_world(mining)
+    q["registered_mining"] = _with_world(registered)
+    q["unregistered_mining"] = _with_world(unregistered.sel(region=["CN", "RoW"]))
+    q["unregistered_mining_share"] = _div(unregistered.sum("region"), world_mining).expand_dims(region=["World"])
+    q["mining_share"] = _div(mining, world_mining)
+    refining = post["output_separation"]
+    q["refining"] = _with_world(refining)
+    q["refining_share"] = _div(refining, refining.sum("region"))
+    if quota is not None and len(quota):
+        cn = refining.sel(region="CN")
+        qa = xr.DataArray(quota.reindex(cn["year"].values).values, dims="year", coords={"year": cn["year"]})
+        share = _div((cn - qa).clip(min=0), cn).where(~np.isnan(qa))
+        q["unregistered_refining_share"] = share.dropna("year", how="all").expand_dims(region=["CN"])
+    consumption = post["flow_end_use"]
+    q["consumption"] = _with_world(consumption)
+    q["consumption_total"] = _with_world(consumption.sum("end_use"))
+    q["consumption_share"] = _div(consumption.sum("end_use"), consumption.sum(("end_use", "region")))
+    trade = trade_by_product(post)
+    exports = trade.rename(origin="region", destination="partner")
+    imports = trade.rename(destination="region", origin="partner")
+    q["exports"] = exports
+    q["imports"] = imports
+    q["exports_total"] = exports.sum(("partner", "product"))
+    q["imports_total"] = imports.sum(("partner", "product"))
+    net = exports.sum("partner") - imports.sum("partner")
+    q["net_export"] = net
+    q["net_export_total"] = net.sum("product")
+    q["p_net_exporter"] = (net.sum("product") > 0).astype(float)
+    q["import_share_from"] = _div(imports.sum("product"), imports.sum(("product", "partner")))
+    q["supply_share_from"] = _div(imports.sum("product"), post["input_use"])
+    q["mined_refined_in_cn_share"] = _refined_in_cn(post, mining)
+    q["smuggling"] = post["flow_smuggled"].sel(origin="CN").rename(destination="partner").expand_dims(region=["CN"])
+    q["no_trade_consumption"] = _no_trade(post, mining)
+    q["no_trade_change"] = q["no_trade_consumption"] - consumption.sel(year=consumption["year"][-1])
+    return q
+
+
+def _with_world(da: xr.DataArray) -> xr.DataArray:
+    world = da.sum("region").expand_dims(region=["World"])
+    return xr.concat([da, world], dim="region")
+
+
+def _refined_in_cn_share_of_cracking(post: xr.Dataset) -> xr.DataArray:
+    """Fraction of each region's cracking output separated in China (dims year, region)."""
+    out = post["output_cracking"]
+    to_cn = post["flow_salt_trade"].sel(destination="CN").rename(origin="region")
+    domestic_cn = post["flow_salt"].sel(region="CN")
+    to_cn = to_cn.where(to_cn["region"] != "CN", domestic_cn)
+    return _div(to_cn, out)
+
+
+def _refined_in_cn(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
+    """Share of each region's mined REO that is separated in China (dims year, region)."""
+    frac = _refined_in_cn_share_of_cracking(post)
+    traded = (post["flow_concentrate_trade"].rename(origin="region", destination="cracker") * frac.rename(region="cracker")).sum("cracker")
+    domestic = post["flow_concentrate"] + post["flow_concentrate_unregistered"].reindex(region=list(REGIONS), fill_value=0.0)
+    unreg_row = post["flow_concentrate_unregistered_trade"].sel(origin="RoW", destination="CN", drop=True) * frac.sel(region="CN", drop=True)
+    refined_cn = traded + domestic * frac + xr.where(frac["region"] == "RoW", unreg_row, 0.0)
+    return _div(refined_cn, mining)
+
+
+def _no_trade(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
+    """Consumption by region and end use in the last year if every trade flow were removed.
+
+    Each region keeps its own mined REO (registered and unregistered); at each stage
+    the export shares are handed to the domestic destinations in proportion to
+    their domestic shares; yields and end-use shares stay as estimated.
+    """
+    last = post["year"].values[-1]
+    p = post.sel(year=last)
+
+    def yield_of(proc: str) -> xr.DataArray:
+        return _div(p[f"output_{proc}"], p[f"input_{proc}"])
+
+    m = mining.sel(year=last)
+    own_unreg = p["output_mining_unregistered"].reindex(region=list(REGIONS), fill_value=0.0)
+    own = p["output_mining"] + xr.where(m["region"] == "RoW", 0.0, own_unreg)  # RoW's unregistered ore goes to China only
+    oxide = own * yield_of("cracking") * yield_of("separation")
+    to_metal, to_use = p["flow_oxide"], p["flow_oxide_use"]
+    dom = to_metal + to_use
+    supply = oxide * (_div(to_use, dom).fillna(0.5) + _div(to_metal, dom).fillna(0.5) * yield_of("electrolysis").fillna(1.0))
+    end_share = _div(p["flow_end_use"], p["flow_end_use"].sum("end_use"))
+    return (supply * end_share).expand_dims(year=[last])
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _tidy(name: str, da: xr.DataArray, prob: float, cumulative: bool) -> pd.DataFrame:
+    lo, hi = interval_columns(prob)
+    frames = [da]
+    if cumulative and "year" in da.dims and da.sizes["year"] > 1:
+        years = da["year"].values
+        frames.append(da.sum("year").expand_dims(year=[f"{years[0]}-{years[-1]}"]))
+    rows = []
+    for piece in frames:
+        sample = ("chain", "draw")
+        stats = xr.Dataset(
+            {
+                "mean": piece.mean(sample),
+                "sd": piece.std(sample, ddof=1),
+                lo: piece.quantile((1 - prob) / 2, sample).drop_vars("quantile"),
+                "q50": piece.quantile(0.5, sample).drop_vars("quantile"),
+                hi: piece.quantile(1 - (1 - prob) / 2, sample).drop_vars("quantile"),
+            }
+        )
+        df = stats.to_dataframe().reset_index()
+        rows.append(df)
+    out = pd.concat(rows, ignore_index=True)
+    out.insert(0, "quantity", name)
+    return out
+
+
+CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", "consumption", "consumption_total",
+              "exports", "imports", "exports_total", "imports_total", "net_export", "net_export_total", "smuggling"}
+
+
+def summary_table(idata: az.InferenceData, problem: Problem | None = None, prob: float = 0.9, quota: pd.Series | None = None) -> pd.DataFrame:
+    """The tidy summary of every quantity of interest (``summary.csv``).
+
+    Columns ``quantity, region, partner, product, end_use, year, mean, sd, q05, q50, q95``
+    (interval names follow ``prob``); blank where a dim does not apply; ``year`` is an
+    integer or ``2000-2022`` for the cumulative value; kt REO except shares and
+    probabilities (0-1).
+    """
+    if quota is None:
+        quota = _quota_from_attrs(idata)
+    qs = quantities(idata.posterior, quota)
+    frames = [_tidy(name, da, prob, name in CUMULATIVE) for name, da in qs.items()]
+    out = pd.concat(frames, ignore_index=True)
+    lo, hi = interval_columns(prob)
+    for col in SUMMARY_COLUMNS:
+        if col not in out:
+            out[col] = ""
+    out = out[SUMMARY_COLUMNS + ["mean", "sd", lo, "q50", hi]]
+    out["year"] = out["year"].map(lambda y: str(int(y)) if isinstance(y, (int, np.integer, float, np.floating)) else str(y))
+    return out.fillna("")
+
+
+def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
+    text = idata.posterior.attrs.get("separation_quota")
+    if not text:
+        return None
+    return pd.read_json(__import__("io").StringIO(text), typ="series")
+
+
+def reported_dataset(idata: az.InferenceData) -> xr.Dataset:
+    """The reported quantities as one Dataset (for R-hat/ESS over every reported quantity)."""
+    qs = quantities(idata.posterior, _quota_from_attrs(idata))
+    keep = {k: v for k, v in qs.items() if k != "p_net_exporter"}
+    return xr.Dataset({k: v.reset_coords(drop=True) for k, v in keep.items()})

@@ -1,0 +1,341 @@
+"""Translate the REE data tables (``data/ree/*.csv``) into model records.
+
+Each table row becomes a record (a linear function of the REE system's flows,
+see :mod:`bayesmfa.records`) or is listed as unused with the reason; nothing
+is dropped silently. The mapping rules are written out below, one function
+per family, so that a reader can check every modelling choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Quantity expressions of the REE system (flow names in data/ree/system.yaml)
+TRADE_RECORDED = {
+    "ore_concentrate": "concentrate_trade+concentrate_unregistered_trade",
+    "salt": "salt_trade",
+    "oxide": "oxide_trade+oxide_use_trade",
+    "metal": "metal_trade",
+    "compound_mixed": "concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade",
+    "all": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade+metal_trade",
+}
+# an importer sees smuggled goods too (recorded on arrival), an exporter does not
+SMUGGLED_IN = {"oxide", "compound_mixed", "all"}
+FACTOR_GROSS = {
+    "ore_concentrate": "reo_content_concentrate",
+    "salt": "reo_content_salt",
+    "oxide": "reo_content_oxide",
+    "metal": "reo_content_metal",
+    "compound_mixed": "reo_content_compound_mixed",
+    "all": "reo_content_compound_mixed",
+}
+UNREGISTERED_RoW_COUNTRIES = ("Burma", "Laos")
+RECORD_COLUMNS = [
+    "record_id", "quantity", "region", "origin", "destination", "end_use", "year", "value", "unit",
+    "share_of", "denominator", "factor", "bound", "source_type", "source", "note",
+]
+
+
+class Translator:
+    """Collects records and unused rows while the family rules run."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.unused: list[dict] = []
+
+    def add(self, row: pd.Series | dict, table: str, **fields) -> None:
+        rec = {c: "" for c in RECORD_COLUMNS}
+        rec.update({"year": row["year"], "value": row["value"], "unit": row.get("unit", "kt"), "source_type": row["source_type"]})
+        rec.update({"source": row["source"], "note": f"{table} row {row['_row']}: {row.get('quantity', '')}"})
+        rec.update({k: v for k, v in fields.items() if v is not None})
+        rec["record_id"] = f"{table}:{row['_row']}" + (f":{fields['suffix']}" if "suffix" in fields else "")
+        rec.pop("suffix", None)
+        self.records.append(rec)
+
+    def skip(self, row: pd.Series | dict, table: str, reason: str) -> None:
+        self.unused.append({"table": table, "row": row["_row"], "quantity": row.get("quantity", ""), "year": row.get("year", ""), "reason": reason})
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        rec = pd.DataFrame(self.records, columns=RECORD_COLUMNS).fillna("").astype(str)
+        rec = rec.drop(columns=[c for c in ("suffix",) if c in rec])
+        return rec, pd.DataFrame(self.unused, columns=["table", "row", "quantity", "year", "reason"])
+
+
+def read_table(folder: Path, name: str) -> pd.DataFrame:
+    """One data table with its line numbers (header = line 1) in ``_row``."""
+    df = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+    df.insert(0, "_row", np.arange(2, len(df) + 2))
+    return df
+
+
+def _factor(row, customs_product_factor: str = "china_customs_product_to_reo") -> str:
+    basis = row["basis"]
+    if basis == "REO":
+        return ""
+    if basis == "product_weight" and row.get("reporter") == "CN":
+        return customs_product_factor
+    return FACTOR_GROSS.get(row["product"], "reo_content_compound_mixed")
+
+
+def _usable(t: Translator, row, table: str, *, annual: bool = True) -> bool:
+    if row["status"] == "withheld" or row["value"] == "":
+        t.skip(row, table, "value withheld in the source")
+        return False
+    if annual and row["period"]:
+        t.skip(row, table, f"period {row['period']!r} is not a calendar-year total")
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- families
+
+
+def mine_production(t: Translator, df: pd.DataFrame) -> None:
+    """Mine production: China and US rows measure registered mining; World rows (minus the
+    edition's own Burma/Laos figure) measure registered world mining; Burma/Laos rows measure
+    unregistered RoW mining; other RoW countries are covered by the World rows of their edition."""
+    table = "mine_production"
+    rows = df[df["quantity"] == "mine_production"]
+    burma = rows[rows["country"].isin(UNREGISTERED_RoW_COUNTRIES) & (rows["value"] != "")]
+    burma_by = burma.assign(v=burma["value"].astype(float)).groupby(["edition", "year"])["v"].sum()
+    for _, row in rows.iterrows():
+        if not _usable(t, row, table):
+            continue
+        if row["region"] in ("CN", "US"):
+            t.add(row, table, quantity="mining", region=row["region"])
+        elif row["region"] == "World":
+            less = float(burma_by.get((row["edition"], row["year"]), 0.0))
+            value = float(row["value"]) - less
+            note = f" minus Burma/Laos {less:g} kt of the same edition" if less else ""
+            t.add({**row, "value": f"{value:.6g}"}, table, quantity="mining", note=f"{table} row {row['_row']}: world mine production{note}")
+        elif row["country"] in UNREGISTERED_RoW_COUNTRIES:
+            t.add(row, table, quantity="mining_unregistered", region="RoW")
+        else:
+            t.skip(row, table, "RoW country: covered by its edition's World total")
+    for _, row in df[df["quantity"] == "mine_production_mountain_pass"].iterrows():
+        if _usable(t, row, table):
+            t.add(row, table, quantity="mining", region="US")
+    for _, row in df[df["quantity"] == "mine_production_share_of_world"].iterrows():
+        if not _usable(t, row, table):
+            continue
+        if row["region"] in ("CN", "US", "RoW") and row["year"].isdigit():
+            t.add(row, table, quantity="mining", region=row["region"], share_of="region", unit="share")
+        else:
+            t.skip(row, table, "share without a single region or year")
+
+
+def china_quotas(t: Translator, df: pd.DataFrame) -> None:
+    """Mining quotas measure registered China mining; export quotas cap China's recorded exports."""
+    table = "china_quotas"
+    for _, row in df.iterrows():
+        q = row["quantity"]
+        if q == "mining_quota":
+            if _usable(t, row, table):
+                t.add(row, table, quantity="mining", region="CN", source_type="quota_as_output")
+        elif q == "export_quota":
+            if _usable(t, row, table):
+                t.add(row, table, quantity=TRADE_RECORDED["all"], origin="CN", bound="upper",
+                      factor="china_customs_product_to_reo" if row["basis"] != "REO" else "")
+        elif q == "smelting_separation_quota":
+            t.skip(row, table, "used in the derived quantity unregistered_refining_share, not as a record")
+        else:
+            t.skip(row, table, "sub-quota or production plan: the total mining quota is used")
+
+
+def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
+    product = row["product"]
+    if product not in TRADE_RECORDED:
+        t.skip(row, table, f"product {product!r} has no trade flow")
+        return
+    expr = TRADE_RECORDED[product]
+    importer_report = row["quantity"] == "imports"
+    origin = "" if row["origin"] == "World" else row["origin"]
+    destination = "" if row["destination"] == "World" else row["destination"]
+    if importer_report and origin in ("", "CN") and product in SMUGGLED_IN and destination != "CN":
+        expr += "+smuggled"
+    if row.get("country") in UNREGISTERED_RoW_COUNTRIES and origin == "RoW":
+        expr = "concentrate_unregistered_trade"
+        factor = "reo_content_myanmar_carbonate" if row["basis"] != "REO" else ""
+        partial = row["country"] != "Burma"
+    else:
+        factor = _factor(row)
+    t.add(row, table, quantity=expr, origin=origin, destination=destination, factor=factor, bound="lower" if partial else "")
+
+
+def trade_table(t: Translator, df: pd.DataFrame, table: str) -> None:
+    """Customs and USGS trade records. A record of one partner country inside RoW is a lower
+    bound on the region's flow; MYB trade lines of one product are summed per year first."""
+    df = _sum_trade_lines(t, df, table)
+    for _, row in df.iterrows():
+        q = row["quantity"]
+        if q in ("exports", "imports"):
+            if not _usable(t, row, table):
+                continue
+            partial = bool(row["country"]) and row["country"] not in ("",) and (row["origin"] == "RoW" or row["destination"] == "RoW")
+            _trade(t, row, table, partial=partial)
+        elif q in ("import_source_share", "export_destination_share"):
+            _trade_share(t, row, table)
+        elif q in ("apparent_consumption", "consumption_estimated"):
+            if _usable(t, row, table) and row["product"] == "all":
+                t.add(row, table, quantity="use.input", region=row["region"])
+            elif row["product"] != "all":
+                t.skip(row, table, "apparent consumption of compounds only: scope not a flow of the system")
+        else:
+            t.skip(row, table, f"{q}: not a linear function of the flows (or scope unclear)")
+
+
+def _trade_share(t: Translator, row, table: str) -> None:
+    if not _usable(t, row, table):
+        return
+    if row["country"] or "World" in (row["origin"], row["destination"]):
+        t.skip(row, table, "share of a single partner country inside RoW")
+        return
+    importer = row["quantity"] == "import_source_share"
+    expr = TRADE_RECORDED["all"] + ("+smuggled" if importer else "")
+    t.add(row, table, quantity=expr, origin=row["origin"], destination=row["destination"],
+          share_of="origin" if importer else "destination", unit="share")
+
+
+def _sum_trade_lines(t: Translator, df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Sum MYB per-HTS-line rows of one flow, product, basis, edition and year into one row."""
+    is_line = df["edition"].str.startswith("MYB") & df["quantity"].isin(["exports", "imports"]) & (df["hs_code"] != "")
+    lines = df[is_line & (df["value"] != "")]
+    keys = ["quantity", "origin", "destination", "country", "product", "basis", "reporter", "edition", "year", "period", "unit"]
+    out = [df[~is_line]]
+    for _, grp in lines.groupby(keys):
+        first = grp.iloc[0].copy()
+        first["value"] = f"{grp['value'].astype(float).sum():.6g}"
+        first["_row"] = "+".join(map(str, grp["_row"]))
+        if len(grp) > 1:
+            first["status"] = "derived"
+        out.append(first.to_frame().T)
+    for _, row in df[is_line & (df["value"] == "")].iterrows():
+        t.skip(row, table, "value withheld in the source")
+    return pd.concat(out, ignore_index=True)
+
+
+def output_consumption(t: Translator, df: pd.DataFrame) -> None:
+    """China separation output, and consumption of China and the world (REO basis only)."""
+    table = "china_output_consumption"
+    for _, row in df.iterrows():
+        q = row["quantity"]
+        if not _usable(t, row, table):
+            continue
+        if q == "separation_output":
+            t.add(row, table, quantity="separation", region="CN")
+        elif q == "consumption" and row["basis"] == "REO":
+            if row["region"] == "World":
+                t.add(row, table, quantity="use.input")
+            elif row["country"]:
+                t.add(row, table, quantity="use.input", region=row["region"], bound="lower")
+            else:
+                t.add(row, table, quantity="use.input", region=row["region"])
+        else:
+            t.skip(row, table, "product-weight output of a final product, or consumption of unstated basis")
+
+
+def lynas(t: Translator, df: pd.DataFrame) -> None:
+    """Lynas's fiscal-year REO output is a lower bound on RoW separation in the year the FY ends."""
+    table = "lynas"
+    for _, row in df.iterrows():
+        if row["quantity"] == "lynas_reo_production" and row["period"] == "FY-Jun" and row["basis"] == "REO":
+            if _usable(t, row, table, annual=False):
+                t.add(row, table, quantity="separation", region="RoW", bound="lower",
+                      note=f"{table} row {row['_row']}: Lynas FY to June {row['year']} (one company of RoW)")
+        else:
+            t.skip(row, table, "quarterly, NdPr-only, sales or product-weight figure")
+
+
+def end_use_shares(t: Translator, df: pd.DataFrame) -> None:
+    """End-use shares of a region's (or the world's) consumption."""
+    table = "end_use_shares"
+    for _, row in df.iterrows():
+        if not _usable(t, row, table):
+            continue
+        if row["end_use"] and not row["detail"] and row["year"].isdigit():
+            region = "" if row["region"] == "World" else row["region"]
+            t.add(row, table, quantity="end_use", region=region, end_use=row["end_use"], share_of="end_use", unit="share")
+        else:
+            t.skip(row, table, "sub-category of an end use (detail) or no end-use code")
+
+
+def unregistered_estimates(t: Translator, df: pd.DataFrame) -> None:
+    """Published estimates: illegal share of China's mining, smuggled exports (caps), smuggling ratio."""
+    table = "unregistered_estimates"
+    for _, row in df.iterrows():
+        q = row["quantity"]
+        if row["value"] == "":
+            t.skip(row, table, "no value")
+            continue
+        period = row["period"]
+        year = row["year"]
+        if period and "-" in period and period[:4].isdigit():
+            year = period
+        elif period:
+            t.skip(row, table, f"undated estimate ({period})")
+            continue
+        if q == "illegal_mining_share":
+            t.add({**row, "year": year}, table, quantity="mining_unregistered", region="CN",
+                  denominator="mining+mining_unregistered", unit="share")
+        elif q == "smuggled_exports":
+            t.add({**row, "year": year}, table, quantity="smuggled", origin="CN", bound="upper")
+        elif q == "smuggled_to_legal_exports_ratio":
+            t.add({**row, "year": year}, table, quantity="smuggled", origin="CN", denominator=TRADE_RECORDED["all"], unit="ratio")
+        else:
+            t.skip(row, table, "change of unregistered output: not a level or share")
+
+
+FAMILIES: dict[str, Callable[[Translator, pd.DataFrame], None]] = {
+    "mine_production": mine_production,
+    "china_quotas": china_quotas,
+    "china_trade": lambda t, df: trade_table(t, df, "china_trade"),
+    "us_trade": lambda t, df: trade_table(t, df, "us_trade"),
+    "mirror_trade": lambda t, df: trade_table(t, df, "mirror_trade"),
+    "china_output_consumption": output_consumption,
+    "lynas": lynas,
+    "end_use_shares": end_use_shares,
+    "unregistered_estimates": unregistered_estimates,
+}
+NOT_RECORDS = {"conversion_factors": "REO factors inform the priors in priors/ree/factors.yaml"}
+
+
+def build_records(folder: str | Path, families: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All model records from the REE tables, and the rows not used (with reasons).
+
+    Parameters
+    ----------
+    folder : str or Path
+        ``data/ree``.
+    families : iterable of str, optional
+        Families to use (default all); the others are listed as unused.
+
+    Returns
+    -------
+    records : DataFrame
+        Record table for :func:`bayesmfa.records.compile_records`.
+    unused : DataFrame
+        ``table, row, quantity, year, reason`` for every row not turned into a record.
+    """
+    folder = Path(folder)
+    t = Translator()
+    chosen = set(FAMILIES if families is None else families)
+    unknown = chosen - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown record families {sorted(unknown)}; known: {sorted(FAMILIES)}")
+    for name, rule in FAMILIES.items():
+        df = read_table(folder, name)
+        if name in chosen:
+            rule(t, df)
+        else:
+            for _, row in df.iterrows():
+                t.skip(row, name, "family left out of this fit")
+    for name, reason in NOT_RECORDS.items():
+        for _, row in read_table(folder, name).iterrows():
+            t.skip(row, name, reason)
+    records, unused = t.frames()
+    records["family"] = records["record_id"].str.split(":").str[0]
+    return records, unused

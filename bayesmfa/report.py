@@ -1,0 +1,475 @@
+"""A self-contained HTML report of a result folder (``bayesmfa run ... --out DIR``).
+
+The report embeds its PNG figures as base64 and the interactive Sankey with
+plotly.js inlined, so it opens offline as a single file. Anything missing
+(a quantity, the posterior, plotly) skips the matching part with a note.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bayesmfa import plots
+from bayesmfa.graph import Graph
+from bayesmfa.io import atomic_write
+
+#: Quantities shown in the key-interval table when present (cumulative rows, else the last year).
+KEY_QUANTITIES = (
+    "mining",
+    "unregistered_mining",
+    "mining_share",
+    "refining",
+    "consumption",
+    "net_export",
+    "net_trade",
+    "p_net_exporter",
+    "import_share_from",
+    "mined_refined_in_cn_share",
+    "smuggling",
+    "no_trade_consumption",
+)
+MAX_TABLE_ROWS = 400
+
+_CSS = """
+body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1150px;
+       color: #222; line-height: 1.4; padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1em; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f3f3; }
+figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #555; }
+.pass { color: #1a7f37; font-weight: bold; } .fail { color: #c62828; font-weight: bold; }
+.notes li { color: #8a5a00; }
+"""
+
+
+@dataclass
+class _Report:
+    """What the report collects before it is rendered."""
+
+    title: str
+    figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, caption, base64 png)
+    sankeys: list[tuple[str, str]] = field(default_factory=list)  # (caption, html div)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------
+# reading the result folder
+# ---------------------------------------------------------------------------
+
+
+def _read_summary(path: Path, notes: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        notes.append("summary.csv not found: no figures or key intervals from the summary")
+        return pd.DataFrame(columns=["quantity"])
+    df = pd.read_csv(path, dtype={"year": str})
+    if "quantity" not in df.columns:
+        notes.append("summary.csv has no 'quantity' column: ignored")
+        return pd.DataFrame(columns=["quantity"])
+    if "year" in df.columns:  # a year column with blanks is written as floats (2019.0)
+        df["year"] = df["year"].str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    return df
+
+
+def _read_diagnostics(path: Path, notes: list[str]) -> dict[str, Any]:
+    if not path.is_file():
+        notes.append("diagnostics.json not found")
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        notes.append(f"diagnostics.json is not valid JSON ({exc})")
+        return {}
+    return doc if isinstance(doc, dict) else {"value": doc}
+
+
+def _read_posterior(path: Path, notes: list[str]) -> az.InferenceData | None:
+    if not path.is_file():
+        notes.append("posterior.nc not found: no Sankey or per-draw trade figures")
+        return None
+    try:
+        from bayesmfa.io import load
+
+        return load(path)
+    except Exception as exc:  # a corrupt or foreign file should not stop the report
+        notes.append(f"posterior.nc could not be read ({type(exc).__name__}: {exc})")
+        return None
+
+
+def graph_from_posterior(idata: az.InferenceData) -> Graph | None:
+    """The graph of a fit, rebuilt from the system YAML stored in the posterior's attrs (``None`` if absent)."""
+    import yaml
+
+    from bayesmfa.system import system_from_dict
+
+    text = idata.posterior.attrs.get("system_yaml")
+    if not text:
+        return None
+    return Graph(system_from_dict(yaml.safe_load(text), file="posterior.nc:system_yaml", source_text=text))
+
+
+# ---------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------
+
+
+def _png(fig: Figure) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def _has(summary: pd.DataFrame, quantity: str) -> bool:
+    return bool((summary["quantity"].astype(str) == quantity).any())
+
+
+def _values(summary: pd.DataFrame, quantity: str, column: str) -> list[str]:
+    rows = summary[summary["quantity"].astype(str) == quantity]
+    if column not in rows.columns:
+        return []
+    vals = rows[column].dropna().astype(str).str.strip()
+    return list(dict.fromkeys(v for v in vals if v))
+
+
+def _ordered_regions(values: Sequence[str]) -> list[str]:
+    first = [r for r in ("World", "CN", "US", "RoW") if r in values]
+    return first + [r for r in values if r not in first]
+
+
+FigureSpec = tuple[str, str, tuple[str, ...], Callable[[], Figure]]
+
+
+def _summary_figures(summary: pd.DataFrame) -> list[FigureSpec]:
+    """(file name, caption, quantities needed, builder) of each figure drawn from the summary."""
+    specs: list[FigureSpec] = []
+    for region in _ordered_regions(_values(summary, "consumption", "region")) or ["World"]:
+        specs.append((f"consumption_{region}", f"Consumption by end use, {region}", ("consumption",),
+                      lambda r=region: plots.consumption_bands(summary, r)))
+    specs.append(("mining_share", "Share of world mining by region", ("mining_share",), lambda: plots.mining_share_bands(summary)))
+    regions = [r for r in _values(summary, "unregistered_mining", "region")] or ["CN", "RoW"]
+    specs.append(("unregistered_mining", "Unregistered mining", ("unregistered_mining",),
+                  lambda: plots.unregistered_mining_bands(summary, regions)))
+    for region in _ordered_regions(_values(summary, "net_export", "region")) or ["CN"]:
+        specs.append((f"net_trade_{region}", f"Net exports by product, {region}", ("net_export",),
+                      lambda r=region: plots.net_trade_bands(summary, r)))
+    dep = tuple(q for q in ("import_share_from", "mined_refined_in_cn_share") if _has(summary, q)) or ("import_share_from",)
+    dep_regions = _ordered_regions(_values(summary, "import_share_from", "region")) or [None]
+    for region in dep_regions:
+        name = f"dependence_{region}" if region else "dependence"
+        specs.append((name, f"Dependence shares{f', {region}' if region else ''}", dep,
+                      lambda r=region: plots.dependence_bands(summary, r)))
+    specs.append(("p_net_exporter", "Probability of being a net exporter", ("p_net_exporter",),
+                  lambda: plots.net_exporter_probability(summary)))
+    years = _values(summary, "no_trade_consumption", "year")
+    for year in years[:1] or ["?"]:
+        specs.append((f"counterfactual_{year}", f"Consumption with and without trade, {year}", ("consumption", "no_trade_consumption"),
+                      lambda y=year: plots.counterfactual(summary, y)))
+    if _has(summary, "net_trade"):
+        yrs = [y for y in _values(summary, "net_trade", "year") if y.isdigit()] or _values(summary, "net_trade", "year")
+        if yrs:
+            year = yrs[-1]
+            specs.append((f"trade_triangle_{year}", f"Net trade between regions, {year}", ("net_trade",),
+                          lambda y=year: plots.trade_triangle(summary, y)))
+    return specs
+
+
+def _generic_figures(summary: pd.DataFrame) -> list[FigureSpec]:
+    """Bands of every process input with a single dim (for summaries of other cases, e.g. the demo)."""
+    specs: list[FigureSpec] = []
+    for q in dict.fromkeys(summary["quantity"].astype(str)):
+        if not q.startswith("input_") or q.startswith("input_log"):
+            continue
+        rows = summary[summary["quantity"].astype(str) == q]
+        dims = plots._dim_columns(rows)
+        if len(dims) > 1 or plots._yearly(rows).empty:  # several dims, or not a yearly quantity (a sampler variable)
+            continue
+        by = dims[0] if dims else None
+        specs.append((q, f"Process input {q.removeprefix('input_')}" + (f" by {by}" if by else ""), (q,),
+                      lambda q=q, by=by: plots.bands(summary, q, by=by)))
+    return specs
+
+
+def _triangle_from_posterior(idata: az.InferenceData, prob: float) -> FigureSpec | None:
+    names = [str(n) for n, da in idata.posterior.data_vars.items()
+             if str(n).startswith("flow_") and "origin" in da.dims and "destination" in da.dims]
+    if not names:
+        return None
+    regions = [str(r) for r in idata.posterior["origin"].values]
+    if len(regions) != 3:
+        return None
+    year = int(idata.posterior["year"].values[-1])
+    return (f"trade_triangle_{year}", f"Net trade between regions, {year} (all traded flow types)", (),
+            lambda: plots.trade_triangle(plots.net_pair_flows(idata, names, prob, year=year), year))
+
+
+def _draw(report: _Report, specs: list[FigureSpec], summary: pd.DataFrame, fig_dir: Path) -> int:
+    drawn = 0
+    for name, caption, needs, build in specs:
+        missing = [q for q in needs if not _has(summary, q)]
+        if missing:
+            report.notes.append(f"figure '{caption}' skipped: {', '.join(missing)} not in the summary")
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig = build()
+                data = _png(fig)
+        except (ValueError, KeyError, TypeError) as exc:
+            report.notes.append(f"figure '{caption}' skipped: {exc}")
+            continue
+        atomic_write(fig_dir / f"{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
+        report.figures.append((name, caption, base64.b64encode(data).decode("ascii")))
+        drawn += 1
+    return drawn
+
+
+def _sankeys(report: _Report, idata: az.InferenceData, graph: Graph, prob: float) -> None:
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        report.notes.append("Sankey skipped: plotly is not installed (pip install bayesmfa[plots])")
+        return
+    years = list(graph.system.years)
+    selections: list[tuple[int | tuple[int, int] | None, str]] = [(years[-1], f"Flows in {years[-1]}")]
+    if len(years) > 1:
+        selections.append((None, f"Flows summed over {years[0]}-{years[-1]} (per draw, then quantiles)"))
+    for year, caption in selections:
+        try:
+            fig = plots.sankey(idata, graph, year, prob)
+        except (ValueError, KeyError) as exc:
+            report.notes.append(f"Sankey '{caption}' skipped: {exc}")
+            continue
+        div = fig.to_html(full_html=False, include_plotlyjs=not report.sankeys, default_width="100%")
+        report.sankeys.append((caption, div))
+
+
+# ---------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------
+
+
+def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTITIES) -> pd.DataFrame:
+    """Rows of the key quantities: their cumulative rows where present, else their last year.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Tidy summary table.
+    quantities : sequence of str
+        Quantities to show; when none is present, the process inputs and
+        outputs (``input_*``, ``output_*``) of the last year are used.
+
+    Returns
+    -------
+    DataFrame
+        ``quantity``, the dim columns that carry values, ``year`` and the statistics.
+    """
+    if summary.empty:
+        return summary
+    qcol = summary["quantity"].astype(str)
+    present = [q for q in quantities if (qcol == q).any()]
+    if not present:  # another case: its process totals (not sampler variables such as input_step_log__)
+        present = [q for q in dict.fromkeys(qcol) if q.startswith(("input_", "output_")) and not q.endswith("__")
+                   and not plots._yearly(summary[qcol == q]).empty]
+    parts = []
+    for q in present:
+        rows = summary[qcol == q]
+        if "year" in rows.columns:
+            year = rows["year"].astype(str).str.strip()
+            cumulative = rows[~plots._blank(rows["year"]) & ~year.str.fullmatch(r"-?\d+(\.0+)?")]
+            if len(cumulative):
+                rows = cumulative
+            else:
+                num = pd.to_numeric(year, errors="coerce")
+                rows = rows[num == num.max()]
+        parts.append(rows)
+    out = pd.concat(parts, ignore_index=True) if parts else summary.iloc[0:0]
+    stats = [c for c in out.columns if c in ("mean", "sd", "q50") or (isinstance(c, str) and c[:1] == "q" and c[1:].isdigit())]
+    lo, hi = plots._quantile_columns(out) if len(out) else ("q05", "q95")
+    stats = [c for c in ("mean", "sd", lo, "q50", hi) if c in stats]
+    dims = [c for c in plots._dim_columns(out) if c not in stats]
+    cols = ["quantity", *dims, *(["year"] if "year" in out.columns else []), *stats]
+    return out[cols]
+
+
+def _cell(value: Any) -> tuple[str, bool]:
+    """HTML-escaped text of a table cell and whether it is a number."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "", False
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)), False
+    if isinstance(value, int | np.integer):
+        return str(value), True
+    if isinstance(value, float | np.floating):
+        return html.escape(plots.format_number(float(value))), True
+    return html.escape(str(value)), False
+
+
+def _table(df: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, css_class: str = "") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for row in df.head(max_rows).itertuples(index=False):
+        cells = []
+        for v in row:
+            text, num = _cell(v)
+            cells.append(f'<td class="num">{text}</td>' if num else f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = f"<p>… {len(df) - max_rows} more rows not shown.</p>" if len(df) > max_rows else ""
+    cls = f' class="{css_class}"' if css_class else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _flatten(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in doc.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.extend(_flatten(v, f"{key}."))
+        elif isinstance(v, list):
+            out.append((key, "; ".join(str(x) for x in v) if v else "none"))
+        else:
+            out.append((key, v))
+    return out
+
+
+def _diagnostics_html(diag: dict[str, Any]) -> str:
+    if not diag:
+        return "<p>No diagnostics.</p>"
+    passed = diag.get("passed")
+    status = ""
+    if passed is True:
+        status = '<p class="pass">All convergence checks passed.</p>'
+    elif passed is False:
+        fails = "".join(f"<li>{html.escape(str(f))}</li>" for f in diag.get("failures", []))
+        status = f'<p class="fail">Convergence checks failed:</p><ul>{fails}</ul>'
+    rows = pd.DataFrame(_flatten({k: v for k, v in diag.items() if k not in ("failures",)}), columns=["item", "value"])
+    return status + _table(rows, css_class="diagnostics")
+
+
+# ---------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------
+
+
+def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: pd.DataFrame | None, prob: float) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        f"<p>Posterior medians with {prob:.0%} equal-tailed intervals. Every aggregate (sums over years, regions or flow "
+        "types) is computed per draw before its quantiles are taken.</p>",
+    ]
+    if report.notes:
+        parts.append('<h2 id="notes">Notes</h2><ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
+                     + "</ul>")
+    parts.append('<h2 id="key">Key intervals</h2>')
+    parts.append(_table(key, css_class="key-intervals") if len(key) else "<p>No key quantities in the summary.</p>")
+    if report.sankeys:
+        parts.append('<h2 id="sankey">System flows</h2>')
+        for caption, div in report.sankeys:
+            parts.append(f'<figure class="sankey">{div}<figcaption>{html.escape(caption)}; link width = posterior median, '
+                         f"hover for the interval; red links are unregistered flows.</figcaption></figure>")
+    if report.figures:
+        parts.append('<h2 id="figures">Figures</h2>')
+        for name, caption, b64 in report.figures:
+            parts.append(f'<figure id="fig-{html.escape(name)}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
+                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts.append('<h2 id="diagnostics">Diagnostics</h2>')
+    parts.append(_diagnostics_html(diag))
+    if coverage is not None:
+        parts.append('<h2 id="coverage">Data coverage</h2>')
+        parts.append(_table(coverage, css_class="coverage"))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    result_dir: str | Path,
+    *,
+    graph: Graph | None = None,
+    prob: float = 0.9,
+    title: str | None = None,
+) -> Path:
+    """Write ``figures/*.png`` and a self-contained ``report.html`` into a result folder.
+
+    Parameters
+    ----------
+    result_dir : str or Path
+        A folder written by ``bayesmfa run``: ``summary.csv``,
+        ``diagnostics.json``, optionally ``posterior.nc`` (for the Sankey and
+        per-draw net trade) and ``data_coverage.csv``.
+    graph : Graph, optional
+        The graph of the fit (default: rebuilt from the system stored in
+        ``posterior.nc``).
+    prob : float
+        Interval mass for quantities computed here from the posterior.
+    title : str, optional
+        Report title (default: the system name and the folder name).
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``result_dir`` is not a folder.
+    """
+    result_dir = Path(result_dir)
+    if not result_dir.is_dir():
+        raise FileNotFoundError(f"result folder {result_dir} not found")
+    notes: list[str] = []
+    summary = _read_summary(result_dir / "summary.csv", notes)
+    diag = _read_diagnostics(result_dir / "diagnostics.json", notes)
+    idata = _read_posterior(result_dir / "posterior.nc", notes)
+    if idata is not None and graph is None:
+        try:
+            graph = graph_from_posterior(idata)
+        except Exception as exc:  # a stored system that no longer validates
+            notes.append(f"the system stored in posterior.nc could not be rebuilt ({exc})")
+        if graph is None:
+            notes.append("posterior.nc stores no system: Sankey skipped")
+    coverage = None
+    if (result_dir / "data_coverage.csv").is_file():
+        coverage = pd.read_csv(result_dir / "data_coverage.csv", keep_default_na=False)
+    name = graph.system.name if graph is not None else ""
+    report = _Report(title or (f"{name}: results in {result_dir.name}" if name else f"Results in {result_dir.name}"), notes=notes)
+
+    if idata is not None and graph is not None:
+        _sankeys(report, idata, graph, prob)
+    fig_dir = result_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    specs = _summary_figures(summary)
+    if idata is not None and not _has(summary, "net_trade"):
+        tri = _triangle_from_posterior(idata, prob)
+        if tri is not None:
+            specs.append(tri)
+    if not any(needs and all(_has(summary, q) for q in needs) for _, _, needs, _ in specs):
+        # not an REE-like summary: draw generic process bands, and only note the absence of the special figures once
+        specs = [s for s in specs if not s[2]] + _generic_figures(summary)
+        notes.append("the summary has none of the quantities of the case figures (consumption, mining_share, net_export, ...): "
+                     "process inputs drawn instead")
+    _draw(report, specs, summary, fig_dir)
+    text = _render(report, key_intervals(summary), diag, coverage, prob)
+    return atomic_write(result_dir / "report.html", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+__all__ = ["KEY_QUANTITIES", "graph_from_posterior", "key_intervals", "write_report"]

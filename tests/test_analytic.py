@@ -1,0 +1,75 @@
+"""Agreement with the closed-form posterior of a linear-Gaussian case.
+
+One source feeding one sink over 6 years; the log input follows a Gaussian
+random walk with known step; records observe the log output with known noise.
+The posterior of the log input is Gaussian with a closed form (a Kalman
+smoother written as one linear solve).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import bayesmfa as bm
+
+M0, S0, TAU, SIGMA = np.log(50.0), 0.5, 0.2, 0.1
+YEARS = list(range(2000, 2006))
+OBSERVED = {2000: 40.0, 2001: 47.0, 2003: 60.0, 2005: 52.0}
+
+
+def _problem():
+    system = bm.system_from_dict(
+        {
+            "name": "lingauss",
+            "time": {"start": YEARS[0], "end": YEARS[-1]},
+            "dims": {},
+            "processes": {"source": {}, "sink": {}},
+            "boundary": {"inputs": ["source"], "sinks": ["sink"]},
+            "flows": {"f": {"from": "source", "to": "sink"}},
+        }
+    )
+    priors = bm.priors_from_dict(
+        {
+            "inputs": [{"process": "source", "dist": "LogNormal", "mu": M0, "sigma": S0, "source": "t"}],
+            "steps": [{"target": "input", "dist": "Fixed", "value": TAU, "source": "t"}],
+            "noise": [{"source_type": "s", "dist": "Fixed", "value": SIGMA, "source": "t"}],
+        }
+    )
+    records = pd.DataFrame(
+        [{"quantity": "f", "year": str(y), "value": str(v), "unit": "kt", "source_type": "s", "source": "t"} for y, v in OBSERVED.items()]
+    )
+    return bm.make_problem(system, priors, records)
+
+
+def closed_form():
+    t = np.arange(len(YEARS))
+    cov = S0**2 + TAU**2 * np.minimum.outer(t, t)
+    h = np.zeros((len(OBSERVED), len(YEARS)))
+    for i, y in enumerate(OBSERVED):
+        h[i, YEARS.index(y)] = 1.0
+    y = np.log(list(OBSERVED.values()))
+    prec = np.linalg.inv(cov) + h.T @ h / SIGMA**2
+    post_cov = np.linalg.inv(prec)
+    mean = post_cov @ (np.linalg.solve(cov, np.full(len(YEARS), M0)) + h.T @ y / SIGMA**2)
+    return mean, np.sqrt(np.diag(post_cov))
+
+
+def test_matches_closed_form_posterior():
+    problem = _problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = bm.fit(problem, options=bm.ModelOptions(floor=0.0), backend="pymc", draws=2000, tune=1000, chains=2, seed=11)
+    log_u = np.log(idata.posterior["external_source"])
+    mean, sd = closed_form()
+    ess = np.asarray([float(v) for v in __import__("arviz").ess(log_u.to_dataset(name="x"))["x"].values])
+    got_mean = log_u.mean(("chain", "draw")).values
+    got_sd = log_u.std(("chain", "draw")).values
+    mc_err = sd / np.sqrt(ess)
+    assert np.all(np.abs(got_mean - mean) < 4 * mc_err), (got_mean, mean, mc_err)
+    # the sd of a sample sd is ~ sd / sqrt(2 ess)
+    assert np.all(np.abs(got_sd - sd) < 4 * sd / np.sqrt(2 * ess) + 1e-3), (got_sd, sd)
+    # and the posterior is much narrower than the prior where there are records
+    assert sd[0] < S0 / 3

@@ -1,0 +1,339 @@
+"""Figures built from small hand-made posteriors and summary tables (no sampling)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import arviz as az
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+matplotlib.use("Agg")
+
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bayesmfa import plots  # noqa: E402
+from bayesmfa.graph import Graph  # noqa: E402
+from bayesmfa.system import system_from_dict  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+YEARS = list(range(2010, 2020))
+
+
+# ---------------------------------------------------------------------------
+# hand-made posteriors
+# ---------------------------------------------------------------------------
+
+
+def fake_posterior(graph: Graph, *, chains: int = 2, draws: int = 300, seed: int = 0, zero: tuple[str, ...] = (),
+                   sigma: float = 0.4) -> xr.Dataset:
+    """``flow_*`` variables of ``graph`` filled with lognormal draws; the edge labels in ``zero`` stay 0."""
+    rng = np.random.default_rng(seed)
+    system = graph.system
+    coords = system.all_coords()
+    years = list(system.years)
+    data = {}
+    for fname in system.flows:
+        dims = system.flow_dims(fname)
+        shape = (chains, draws, len(years), *(len(coords[d]) for d in dims))
+        arr = np.zeros(shape)
+        for e in graph.edges_of(fname):
+            if e.label in zero:
+                continue
+            idx = tuple(coords[d].index(v) for d, v in e.coords)
+            median = 5.0 + 3.0 * e.index
+            arr[(slice(None), slice(None), slice(None), *idx)] = rng.lognormal(np.log(median), sigma, size=(chains, draws, len(years)))
+        data[f"flow_{fname}"] = (("chain", "draw", "year", *dims), arr)
+    return xr.Dataset(data, coords={"chain": range(chains), "draw": range(draws), **{k: v for k, v in coords.items()}})
+
+
+@pytest.fixture(scope="module")
+def demo_graph() -> Graph:
+    from bayesmfa.cases import demo
+
+    return demo.load(ROOT).graph
+
+
+SMUGGLING_SYSTEM = {
+    "name": "smuggle",
+    "unit": "kt",
+    "time": {"dim": "year", "start": 2000, "end": 2002},
+    "dims": {"region": ["CN", "US", "RoW"]},
+    "processes": {
+        "mining": {"dims": ["region"]},
+        "unregistered_mining": {"dims": ["region"], "coords": {"region": ["CN"]}},
+        "refining": {"dims": ["region"]},
+        "use": {"dims": ["region"]},
+    },
+    "boundary": {"inputs": ["mining", "unregistered_mining"], "sinks": ["use"]},
+    "flows": {
+        "ore": {"from": "mining", "to": "refining"},
+        "illegal_ore": {"from": "unregistered_mining", "to": "refining"},
+        "oxide": {"from": "refining", "to": "use"},
+        "oxide_trade": {"from": "refining", "to": "use", "cross": "region"},
+        "smuggling": {"from": "refining", "to": "use", "cross": "region"},
+    },
+}
+
+
+# ---------------------------------------------------------------------------
+# Sankey
+# ---------------------------------------------------------------------------
+
+
+def test_sankey_links_are_the_nonzero_flow_instances(demo_graph):
+    ds = fake_posterior(demo_graph, zero=("ore_trade[origin=B,destination=A]",))
+    fig = plots.sankey(ds, demo_graph, 2015)
+    link = fig.data[0].link
+    assert len(link.value) == demo_graph.n_edges - 1 == 11
+    table = plots.sankey_table(ds, demo_graph, 2015)
+    assert "ore_trade[origin=B,destination=A]" not in set(table["edge"])
+    assert list(table.columns[:6]) == ["source", "target", "flow", "median", "lo", "hi"]
+    assert np.allclose(link.value, table["median"])
+    assert (table["lo"] <= table["median"]).all() and (table["median"] <= table["hi"]).all()
+    # node labels are the process instances used by the links
+    labels = set(fig.data[0].node.label)
+    assert {"mining A", "refining B", "final A magnets"} <= labels
+
+
+def test_sankey_interval_label_numbers(demo_graph):
+    ds = fake_posterior(demo_graph, seed=4)
+    fig = plots.sankey(az.InferenceData(posterior=ds), demo_graph, 2012, prob=0.9)
+    draws = ds["flow_ore_trade"].sel(year=2012, origin="A", destination="B").values.ravel()
+    q05, q50, q95 = np.quantile(draws, [0.05, 0.5, 0.95])
+    expected = plots.format_interval(q50, q05, q95, "kt")
+    custom = {tuple(c)[0]: tuple(c)[1] for c in fig.data[0].link.customdata}
+    assert custom["ore_trade[origin=A,destination=B]"] == expected
+    nums = [float(x.replace(",", "")) for x in re.findall(r"[\d,.]+", expected)]
+    assert nums == pytest.approx([q50, q05, q95], rel=0.01)
+    assert expected.endswith(" kt") and "[" in expected
+
+
+def test_period_sankey_sums_per_draw_not_quantiles(demo_graph):
+    # strongly skewed draws: the median of a sum differs from the sum of medians
+    ds = fake_posterior(demo_graph, seed=1, sigma=1.5)
+    table = plots.sankey_table(ds, demo_graph, (2010, 2014))
+    edge = "refined_domestic[region=A]"
+    da = ds["flow_refined_domestic"].sel(region="A", year=slice(2010, 2014))
+    per_draw = da.sum("year").values.ravel()
+    row = table.set_index("edge").loc[edge]
+    assert row["median"] == pytest.approx(np.median(per_draw))
+    assert row["lo"] == pytest.approx(np.quantile(per_draw, 0.05))
+    assert row["hi"] == pytest.approx(np.quantile(per_draw, 0.95))
+    sum_of_medians = float(da.median(("chain", "draw")).sum())
+    assert abs(row["median"] - sum_of_medians) > 0.02 * sum_of_medians
+    assert (table["period"] == "2010-2014").all()
+    # None is the whole period
+    whole = plots.sankey_table(ds, demo_graph)
+    assert whole.set_index("edge").loc[edge, "median"] == pytest.approx(
+        np.median(ds["flow_refined_domestic"].sel(region="A").sum("year").values.ravel()))
+
+
+def test_sankey_rejects_years_outside_the_fit(demo_graph):
+    ds = fake_posterior(demo_graph, draws=20)
+    with pytest.raises(ValueError, match="not in the fit"):
+        plots.sankey_table(ds, demo_graph, 1999)
+    with pytest.raises(ValueError, match="no year"):
+        plots.sankey_table(ds, demo_graph, (1990, 1995))
+
+
+def test_unregistered_links_are_coloured_distinctly():
+    graph = Graph(system_from_dict(SMUGGLING_SYSTEM))
+    ds = fake_posterior(graph, draws=50)
+    fig = plots.sankey(ds, graph, 2001)
+    table = plots.sankey_table(ds, graph, 2001)
+    colours = list(fig.data[0].link.color)
+    assert len(colours) == len(table) == graph.n_edges
+    flagged = {f for f, u in zip(table["flow"], table["unregistered"]) if u}
+    assert flagged == {"illegal_ore", "smuggling"}
+    for flow, colour in zip(table["flow"], colours):
+        assert colour == (plots.UNREGISTERED_COLOR if flow in flagged else plots.LINK_COLOR)
+    assert plots.is_unregistered("ore", "unregistered_mining")
+    assert not plots.is_unregistered("ore", "mining")
+
+
+# ---------------------------------------------------------------------------
+# bands from summary tables
+# ---------------------------------------------------------------------------
+
+
+def fake_summary(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add(quantity, year, value, spread=0.2, **dims):
+        rows.append({"quantity": quantity, **dims, "year": year, "mean": value, "sd": spread * value,
+                     "q05": value * (1 - spread), "q50": value, "q95": value * (1 + spread)})
+
+    for y in range(2000, 2011):
+        for r, base in (("CN", 100.0), ("US", 10.0), ("RoW", 30.0), ("World", 140.0)):
+            add("mining", y, base * (1 + 0.03 * (y - 2000)) * rng.uniform(0.9, 1.1), region=r)
+            for u, share in (("magnets", 0.4), ("catalysts", 0.2), ("metallurgy", 0.1), ("glass_ceramics", 0.2), ("other", 0.1)):
+                add("consumption", y, base * share, region=r, end_use=u)
+            for p in ("concentrate", "salt", "oxide", "metal"):
+                add("net_export", y, base * rng.uniform(-0.3, 0.3), spread=0.5, region=r, product=p)
+            rows.append({"quantity": "p_net_exporter", "region": r, "year": y, "mean": rng.uniform(), "sd": 0.4,
+                         "q05": 0.0, "q50": 1.0, "q95": 1.0})
+        for r, share in (("CN", 0.7), ("US", 0.1), ("RoW", 0.2)):
+            add("mining_share", y, share, spread=0.1, region=r)
+        for r in ("CN", "RoW"):
+            add("unregistered_mining", y, 15.0 if r == "CN" else 3.0, spread=0.6, region=r)
+        for p in ("CN", "RoW"):
+            add("import_share_from", y, 0.8 if p == "CN" else 0.2, spread=0.1, region="US", partner=p)
+        add("mined_refined_in_cn_share", y, 0.85, spread=0.05)
+    for r, base in (("CN", 100.0), ("US", 10.0), ("RoW", 30.0)):
+        add("mining", "2000-2010", base * 11, region=r)  # cumulative row
+        for u, share in (("magnets", 0.4), ("catalysts", 0.6)):
+            add("no_trade_consumption", 2010, base * share * 0.5, spread=0.3, region=r, end_use=u)
+    df = pd.DataFrame(rows)
+    cols = ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
+    return df.reindex(columns=cols)
+
+
+def csv_roundtrip(df: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
+    path = tmp_path / "summary.csv"
+    df.to_csv(path, index=False)
+    return pd.read_csv(path)
+
+
+def band_polygons(fig: Figure) -> list[np.ndarray]:
+    return [p.vertices for c in fig.axes[0].collections if isinstance(c, PolyCollection) for p in c.get_paths()]
+
+
+def test_bands_lines_per_region_and_lower_below_upper(tmp_path):
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    fig = plots.bands(summary, "mining", by="region", unit="kt")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["CN", "US", "RoW", "World"]
+    # cumulative rows skipped: x values are the 11 integer years
+    for line in ax.get_lines():
+        assert list(line.get_xdata()) == list(range(2000, 2011))
+    polys = band_polygons(fig)
+    assert len(polys) == 4
+    rows = summary[(summary["quantity"] == "mining") & (summary["year"] != "2000-2010")]
+    for region, line in zip(["CN", "US", "RoW", "World"], ax.get_lines()):
+        r = rows[rows["region"] == region]
+        assert np.allclose(line.get_ydata(), r["q50"])
+        assert (r["q05"] <= r["q95"]).all()
+    for verts in polys:
+        # fill_between outlines the upper edge forward then the lower edge backward (or vice versa)
+        ys = verts[:, 1]
+        xs = verts[:, 0]
+        inner = [(x, y) for x, y in zip(xs, ys) if 2000 <= x <= 2010]
+        by_x: dict[float, list[float]] = {}
+        for x, y in inner:
+            by_x.setdefault(round(x, 6), []).append(y)
+        assert all(min(v) <= max(v) for v in by_x.values())
+        assert len(by_x) == 11
+    assert ax.get_ylabel() == "kt"
+
+
+def test_bands_filters_and_errors(tmp_path):
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    fig = plots.bands(summary, "consumption", by="end_use", filters={"region": "US", "year": list(range(2000, 2010))})
+    assert len(fig.axes[0].get_lines()) == 5
+    with pytest.raises(ValueError, match="no rows for quantity 'no_such_thing'"):
+        plots.bands(summary, "no_such_thing")
+    with pytest.raises(ValueError, match="region='Mars'"):
+        plots.bands(summary, "mining", filters={"region": "Mars"})
+    with pytest.raises(ValueError, match="several rows"):
+        plots.bands(summary, "consumption", by="region")  # end uses not filtered
+    with pytest.raises(ValueError, match="cumulative"):
+        plots.bands(summary, "mining", filters={"year": "2000-2010"})
+
+
+def test_band_wrappers(tmp_path):
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    fig = plots.consumption_bands(summary, "CN")
+    assert len(fig.axes[0].get_lines()) == 5
+    fig = plots.mining_share_bands(summary)
+    assert fig.axes[0].get_ylim() == (0.0, 1.0)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "US", "RoW"]
+    fig = plots.unregistered_mining_bands(summary)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "RoW"]
+    fig = plots.net_trade_bands(summary, "US")
+    labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert labels == ["concentrate", "salt", "oxide", "metal"]
+    fig = plots.dependence_bands(summary, "US")
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["import_share_from: CN", "import_share_from: RoW", "mined_refined_in_cn_share: mined_refined_in_cn_share"]
+    fig = plots.net_exporter_probability(summary)
+    ax = fig.axes[0]
+    assert ax.get_ylim() == (0.0, 1.0)
+    assert not band_polygons(fig)  # probabilities: the mean, no band
+    cn = summary[(summary["quantity"] == "p_net_exporter") & (summary["region"] == "CN")]
+    assert np.allclose(ax.get_lines()[0].get_ydata(), cn["mean"])
+    with pytest.raises(ValueError, match="none of"):
+        plots.dependence_bands(summary.iloc[0:0].assign(quantity=[]))
+
+
+# ---------------------------------------------------------------------------
+# net trade and the triangle
+# ---------------------------------------------------------------------------
+
+
+def test_net_pair_flows_per_draw():
+    graph = Graph(system_from_dict(SMUGGLING_SYSTEM))
+    ds = fake_posterior(graph, draws=400, seed=7, sigma=1.0)
+    net = plots.net_pair_flows(ds, ["oxide_trade", "flow_smuggling"], year=2001)
+    assert len(net) == 3  # unordered pairs of three regions
+    assert set(zip(net["region"], net["partner"])) == {("CN", "US"), ("CN", "RoW"), ("US", "RoW")}
+    t = ds["flow_oxide_trade"] + ds["flow_smuggling"]
+    per_draw = (t.sel(origin="CN", destination="US") - t.sel(origin="US", destination="CN")).sel(year=2001).values.ravel()
+    row = net[(net["region"] == "CN") & (net["partner"] == "US")].iloc[0]
+    assert row["q50"] == pytest.approx(np.median(per_draw))
+    assert row["q05"] == pytest.approx(np.quantile(per_draw, 0.05))
+    each = plots.net_pair_flows(ds, ["oxide_trade"])
+    assert len(each) == 3 * 3
+    period = plots.net_pair_flows(ds, ["oxide_trade"], year=(2000, 2002))
+    assert set(period["year"]) == {"2000-2002"}
+    with pytest.raises(ValueError, match="origin/destination"):
+        plots.net_pair_flows(ds, ["ore"])
+
+
+def test_trade_triangle_arrows_follow_the_net_direction():
+    net = pd.DataFrame(
+        {
+            "region": ["CN", "CN", "US"],
+            "partner": ["US", "RoW", "RoW"],
+            "year": [2020, 2020, 2020],
+            "q05": [5.0, -30.0, -2.0],
+            "q50": [10.0, -20.0, 1.0],
+            "q95": [15.0, -10.0, 3.0],
+        }
+    )
+    fig = plots.trade_triangle(net, 2020)
+    ax = fig.axes[0]
+    texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
+    assert set(texts) == {"net:CN->US", "net:RoW->CN", "net:US->RoW"}
+    assert texts["net:RoW->CN"].endswith(plots.format_interval(20.0, 10.0, 30.0, "kt"))
+    assert "10.0 [5.00, 15.0] kt" in texts["net:CN->US"]
+    # the uncertain pair is dashed grey, the certain ones solid
+    arrows = [a for a in ax.texts if hasattr(a, "arrow_patch") and a.arrow_patch is not None]
+    assert len(arrows) == 3
+    styles = sorted(a.arrow_patch.get_linestyle() for a in arrows)
+    assert styles.count("-") == 2 and styles.count("--") == 1
+    with pytest.raises(ValueError, match="three regions"):
+        plots.trade_triangle(net[net["partner"] != "RoW"].assign(partner=["US"]), 2020, regions=["CN", "US"])
+    with pytest.raises(ValueError, match="no net trade rows"):
+        plots.trade_triangle(net, 1999)
+
+
+def test_counterfactual_bars(tmp_path):
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    fig = plots.counterfactual(summary, 2010)
+    assert [ax.get_title() for ax in fig.axes] == ["CN", "US", "RoW"]
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert len(heights) == 2 * 2  # with/without trade x the end uses of the no-trade rows (magnets, catalysts)
+    cons = summary[(summary["quantity"] == "consumption") & (summary["region"] == "CN") & (summary["year"] == "2010")]
+    none = summary[(summary["quantity"] == "no_trade_consumption") & (summary["region"] == "CN")]
+    assert heights[:2] == pytest.approx(cons.set_index("end_use").loc[["magnets", "catalysts"], "q50"].tolist())
+    assert heights[2:] == pytest.approx(none.set_index("end_use").loc[["magnets", "catalysts"], "q50"].tolist())
+    with pytest.raises(ValueError, match="no_trade_consumption"):
+        plots.counterfactual(summary[summary["quantity"] != "no_trade_consumption"], 2010)

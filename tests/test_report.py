@@ -1,0 +1,211 @@
+"""The HTML report of a result folder, built from hand-made files (no sampling)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from bayesmfa import plots
+from bayesmfa.graph import Graph
+from bayesmfa.report import key_intervals, write_report
+from bayesmfa.system import system_from_dict
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+SYSTEM = {
+    "name": "tri",
+    "unit": "kt",
+    "time": {"dim": "year", "start": 2018, "end": 2020},
+    "dims": {"region": ["CN", "US", "RoW"]},
+    "processes": {
+        "mining": {"dims": ["region"]},
+        "unregistered_mining": {"dims": ["region"], "coords": {"region": ["CN"]}},
+        "refining": {"dims": ["region"]},
+        "use": {"dims": ["region"]},
+    },
+    "boundary": {"inputs": ["mining", "unregistered_mining"], "sinks": ["use"]},
+    "flows": {
+        "ore": {"from": "mining", "to": "refining"},
+        "illegal_ore": {"from": "unregistered_mining", "to": "refining"},
+        "oxide": {"from": "refining", "to": "use"},
+        "oxide_trade": {"from": "refining", "to": "use", "cross": "region"},
+        "smuggling": {"from": "refining", "to": "use", "cross": "region"},
+    },
+}
+
+
+def posterior(graph: Graph, draws: int = 100, seed: int = 0) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    coords = graph.system.all_coords()
+    years = list(graph.system.years)
+    data = {}
+    for fname in graph.system.flows:
+        dims = graph.system.flow_dims(fname)
+        arr = np.zeros((2, draws, len(years), *(len(coords[d]) for d in dims)))
+        for e in graph.edges_of(fname):
+            idx = tuple(coords[d].index(v) for d, v in e.coords)
+            arr[(slice(None), slice(None), slice(None), *idx)] = rng.lognormal(np.log(3.0 + e.index), 0.3, (2, draws, len(years)))
+        data[f"flow_{fname}"] = (("chain", "draw", "year", *dims), arr)
+    return xr.Dataset(data, coords={"chain": [0, 1], "draw": range(draws), **coords})
+
+
+def summary_table() -> pd.DataFrame:
+    rows = []
+
+    def add(quantity, year, value, spread=0.2, **dims):
+        rows.append({"quantity": quantity, **dims, "year": year, "mean": value, "sd": spread * value,
+                     "q05": value * (1 - spread), "q50": value, "q95": value * (1 + spread)})
+
+    for y in (2018, 2019, 2020):
+        for r, base in (("CN", 120.0), ("US", 12.0), ("RoW", 40.0), ("World", 172.0)):
+            add("mining", y, base, region=r)
+            for u, share in (("magnets", 0.5), ("catalysts", 0.3), ("other", 0.2)):
+                add("consumption", y, base * share, region=r, end_use=u)
+            for p in ("oxide", "metal"):
+                add("net_export", y, base * 0.1, spread=0.8, region=r, product=p)
+            add("p_net_exporter", y, 0.7, region=r)
+        for r, share in (("CN", 0.7), ("US", 0.1), ("RoW", 0.2)):
+            add("mining_share", y, share, spread=0.1, region=r)
+        add("unregistered_mining", y, 20.0, spread=0.5, region="CN")
+    for r, base in (("CN", 120.0), ("US", 12.0), ("RoW", 40.0)):
+        add("mining", "2018-2020", 3 * base, region=r)
+        for u, share in (("magnets", 0.5), ("catalysts", 0.3), ("other", 0.2)):
+            add("no_trade_consumption", 2020, base * share * 0.6, spread=0.3, region=r, end_use=u)
+    cols = ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+DIAGNOSTICS = {
+    "max_rhat": 1.004, "min_ess_bulk": 812.0, "min_ess_tail": 640.0, "divergences": 0, "worst_rhat": "flow_ore",
+    "worst_ess": "flow_smuggling", "wall_s": 12.5, "settings": {"draws": 1000, "chains": 4}, "passed": True, "failures": [],
+}
+
+
+@pytest.fixture
+def result_dir(tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    out.mkdir()
+    summary_table().to_csv(out / "summary.csv", index=False)
+    (out / "diagnostics.json").write_text(json.dumps(DIAGNOSTICS))
+    graph = Graph(system_from_dict(SYSTEM))
+    ds = posterior(graph)
+    ds.attrs["system_yaml"] = yaml.safe_dump(SYSTEM, sort_keys=False)
+    az.InferenceData(posterior=ds).to_netcdf(str(out / "posterior.nc"))
+    pd.DataFrame({"table": ["mine_production", "us_trade"], "rows": [230, 1200], "years": ["2000-2022", "2002-2022"]}).to_csv(
+        out / "data_coverage.csv", index=False)
+    return out
+
+
+def embedded_pngs(text: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)]
+
+
+def test_full_report(result_dir):
+    path = write_report(result_dir)
+    assert path == result_dir / "report.html"
+    text = path.read_text(encoding="utf-8")
+    pngs = embedded_pngs(text)
+    assert text.count("<img ") == len(pngs) >= 8
+    assert all(p.startswith(PNG_MAGIC) and len(p) > 5000 for p in pngs)
+    files = sorted(p.name for p in (result_dir / "figures").glob("*.png"))
+    assert len(files) == len(pngs)
+    assert {"consumption_World.png", "mining_share.png", "unregistered_mining.png", "p_net_exporter.png",
+            "counterfactual_2020.png", "trade_triangle_2020.png", "net_trade_CN.png"} <= set(files)
+    # the key-interval table: cumulative mining rows, formatted like the figures
+    key = text[text.index('class="key-intervals"'):]
+    key = key[: key.index("</table>")]
+    assert "2018-2020" in key and plots.format_number(360.0) in key and "p_net_exporter" in key
+    # the Sankeys with plotly.js inlined (offline), no CDN
+    assert text.count('class="sankey"') == 2
+    assert not re.search(r"<script[^>]+src=", text)
+    assert len(text) > 1_000_000  # plotly.js is inside
+    assert "Plotly.newPlot" in text
+    # diagnostics and data coverage
+    assert 'class="pass"' in text and "flow_smuggling" in text
+    assert 'class="coverage"' in text and "mine_production" in text
+    # dependence shares are not in the summary: noted, not fatal
+    assert "Dependence shares" in text and "import_share_from not in the summary" in text
+    # written atomically: no temporary files left behind
+    assert not [p for p in result_dir.rglob("*.tmp")]
+
+
+def test_report_without_posterior_or_diagnostics(tmp_path):
+    out = tmp_path / "bare"
+    out.mkdir()
+    summary_table().query("quantity in ['mining', 'mining_share']").to_csv(out / "summary.csv", index=False)
+    text = write_report(out).read_text(encoding="utf-8")
+    assert len(embedded_pngs(text)) == 1  # the mining share only
+    assert "posterior.nc not found" in text and "diagnostics.json not found" in text
+    assert "consumption not in the summary" in text
+    assert 'class="sankey"' not in text and "No diagnostics" in text
+    # a second run replaces the report
+    assert write_report(out).read_text(encoding="utf-8") == text
+
+
+def test_report_of_a_demo_like_summary(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    rows = [{"quantity": q, "region": r, "year": y, "mean": 1.0, "sd": 0.1, "q05": 0.8, "q50": 1.0, "q95": 1.2}
+            for q in ("input_mining", "input_refining", "output_refining") for r in "AB" for y in range(2010, 2015)]
+    # a sampler variable without a year makes pandas write the years as floats (2014.0)
+    rows.append({"quantity": "input_step_log__", "input_step_log___dim_0": 0, "mean": -1.9, "sd": 0.2, "q05": -2.2, "q50": -1.9,
+                 "q95": -1.5})
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+    assert "2014.0" in (out / "summary.csv").read_text()
+    text = write_report(out).read_text(encoding="utf-8")
+    assert len(embedded_pngs(text)) == 2  # input_mining, input_refining
+    assert "process inputs drawn instead" in text
+    key = text[text.index('class="key-intervals"'):]
+    key = key[: key.index("</table>")]
+    assert "input_mining" in key and "output_refining" in key and "<td>2014</td>" in key
+    assert "input_step_log__" not in key and "2014.0" not in key
+
+
+def test_key_intervals_prefers_cumulative_rows():
+    key = key_intervals(summary_table())
+    mining = key[key["quantity"] == "mining"]
+    assert set(mining["year"].astype(str)) == {"2018-2020"}
+    consumption = key[key["quantity"] == "consumption"]
+    assert set(consumption["year"].astype(str)) == {"2020"} and len(consumption) == 4 * 3
+    assert "partner" not in key.columns  # blank for every key quantity
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "nope")
+
+
+def test_report_renders_in_a_headless_browser(result_dir, tmp_path):
+    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    path = write_report(result_dir)
+    shot = tmp_path / "report.png"
+    try:
+        subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1200,2000",
+             "--virtual-time-budget=5000", path.resolve().as_uri()],
+            check=False, capture_output=True, timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip("chromium did not finish in time")
+    if not shot.exists():
+        pytest.skip("chromium wrote no screenshot here")
+    data = shot.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 20_000
+    from matplotlib.image import imread
+
+    img = imread(str(shot))
+    assert img.shape[0] == 2000 and img.shape[1] == 1200
+    assert float(np.std(img[..., :3])) > 0.02  # not a blank page
