@@ -16,7 +16,13 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = RunSettings.quick() if args.quick else RunSettings()
     overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed", "backend") if getattr(args, k) is not None}
-    settings = replace(settings, progressbar=not args.no_progress, options=ModelOptions(likelihood=args.likelihood), **overrides)
+    settings = replace(settings, progressbar=not args.no_progress, **overrides)
+    if args.likelihood != "auto":
+        from bayesmfa.cases import get_case
+
+        case = get_case(args.case)
+        base = case.options() if hasattr(case, "options") else ModelOptions()
+        settings = replace(settings, options=replace(base, likelihood=args.likelihood))
     thresholds = Thresholds()
     result = run_case(args.case, args.out, settings, root=args.root, thresholds=thresholds)
     d = result.diagnostics
@@ -44,6 +50,13 @@ def _data_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from bayesmfa.report import write_report
+
+    print(write_report(args.dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayesmfa``."""
     parser = argparse.ArgumentParser(prog="bayesmfa", description="Bayesian material flow analysis")
@@ -57,12 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chains", type=int, help="number of chains (default 4)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--backend", choices=["auto", "pymc", "nutpie", "numpyro"], help="NUTS backend (default auto)")
-    run.add_argument("--likelihood", choices=["lognormal", "studentt"], default="lognormal", help="record likelihood")
+    run.add_argument(
+        "--likelihood", choices=["auto", "lognormal", "studentt"], default="auto",
+        help="record likelihood: per source type as in the noise priors (auto), or forced for all records",
+    )
     run.add_argument("--quick", action="store_true", help="short chains for a smoke test (diagnostics reported, not enforced)")
     run.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--allow-failed-diagnostics", action="store_true", help="exit 0 even when R-hat/ESS/divergence checks fail")
     run.set_defaults(func=_run)
+
+    report = sub.add_parser("report", help="write report.html and figures for a result folder")
+    report.add_argument("dir", help="a result folder written by 'bayesmfa run'")
+    report.set_defaults(func=_report)
 
     data = sub.add_parser("data", help="data tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -78,7 +78,12 @@ def _extreme(ds, pick: str) -> tuple[float, str]:
     return best, where
 
 
-def compute_diagnostics(idata: az.InferenceData, var_names: list[str] | None = None, wall_s: float = float("nan")) -> Diagnostics:
+def compute_diagnostics(
+    idata: az.InferenceData,
+    var_names: list[str] | None = None,
+    wall_s: float = float("nan"),
+    dataset=None,
+) -> Diagnostics:
     """R-hat, bulk/tail ESS and divergences of a fit.
 
     Constant elements (structural zeros) are ignored; their R-hat is undefined.
@@ -91,8 +96,12 @@ def compute_diagnostics(idata: az.InferenceData, var_names: list[str] | None = N
         Variables to check (all posterior variables by default).
     wall_s : float
         Wall time of the fit, reported alongside.
+    dataset : xarray.Dataset, optional
+        Derived quantities (dims chain, draw, ...) to check instead of the posterior.
     """
     post = idata.posterior if var_names is None else idata.posterior[var_names]
+    if dataset is not None:
+        post = dataset
     rhat, worst_rhat = _extreme(az.rhat(post), "max")
     ess_bulk, worst_ess = _extreme(az.ess(post, method="bulk"), "min")
     ess_tail, _ = _extreme(az.ess(post, method="tail"), "min")

@@ -38,9 +38,10 @@ class ModelOptions:
 
     Parameters
     ----------
-    likelihood : {"lognormal", "studentt"}
-        Default likelihood of measurement records (a noise prior may override
-        it per source type).
+    likelihood : {"auto", "lognormal", "studentt"}
+        Likelihood of measurement records: ``auto`` takes each source type's
+        ``likelihood`` from its noise prior (lognormal where unset); the other
+        two force one likelihood on every record (for sensitivity studies).
     nu : float
         Degrees of freedom of the Student-t likelihood.
     floor : float or None
@@ -58,7 +59,7 @@ class ModelOptions:
         The step prior then applies per knot interval.
     """
 
-    likelihood: str = "lognormal"
+    likelihood: str = "auto"
     nu: float = 4.0
     floor: float | None = None
     share_floor: float = 1e-3
@@ -281,7 +282,10 @@ def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOption
     log_mu = pt.log(mu * pt.exp(log_mu_factor) + floor)
     log_obs = np.log(rec.value + floor)
     sd = sigma[rec.source_index]
-    lik = np.array([noise[s].get("likelihood", options.likelihood) for s in rec.source_types])[rec.source_index]
+    if options.likelihood not in ("auto", "lognormal", "studentt"):
+        raise ValueError(f"unknown likelihood {options.likelihood!r}")
+    kinds = [noise[s].get("likelihood", "lognormal") if options.likelihood == "auto" else options.likelihood for s in rec.source_types]
+    lik = np.array(kinds)[rec.source_index]
     nus = np.array([float(noise[s].get("nu", options.nu)) for s in rec.source_types])[rec.source_index]
     for kind in ("lognormal", "studentt"):
         idx = np.flatnonzero((rec.bound == 0) & (lik == kind))

@@ -6,7 +6,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import arviz as az
@@ -92,10 +92,13 @@ def run_case(
     thresholds : Thresholds, optional
         Diagnostic limits reported in ``diagnostics.json``.
     """
-    settings = settings or RunSettings()
     thresholds = thresholds or Thresholds()
     module = get_case(case)
-    problem = module.load(project_root(root))
+    root = project_root(root)
+    settings = settings or RunSettings()
+    if hasattr(module, "options") and settings.options == ModelOptions():
+        settings = replace(settings, options=module.options())
+    problem = module.load(root)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -114,10 +117,14 @@ def run_case(
             thresholds=thresholds,
         )
         wall = time.perf_counter() - start
+        if hasattr(module, "annotate"):
+            module.annotate(idata, root)
         save(idata, tmp / "posterior.nc")
         summary = module.summary_table(idata, problem, settings.prob)
         summary.to_csv(tmp / "summary.csv", index=False)
-        diag = _diagnostics(idata, module, problem, wall)
+        diag = _diagnostics(idata, module, wall)
+        if hasattr(module, "write_extras"):
+            module.write_extras(tmp, root)
         failures = diag.failures(thresholds)
         _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds)
         if hasattr(module, "write_figures"):
@@ -129,9 +136,10 @@ def run_case(
     return RunResult(out, diag, failures)
 
 
-def _diagnostics(idata: az.InferenceData, module, problem, wall: float) -> Diagnostics:
-    names = module.reported_variables(idata) if hasattr(module, "reported_variables") else None
-    return compute_diagnostics(idata, names, wall_s=wall)
+def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:
+    """Diagnostics over the case's reported quantities (or every posterior variable)."""
+    dataset = module.reported_dataset(idata) if hasattr(module, "reported_dataset") else None
+    return compute_diagnostics(idata, dataset=dataset, wall_s=wall)
 
 
 def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.InferenceData, failures, thresholds) -> None:

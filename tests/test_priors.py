@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.graph import Graph
 from bayesmfa.priors import resolve_priors
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import arviz as az
 import pandas as pd
 
+from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.simulate import simulate_records
 from bayesmfa.summaries import summarize
-from bayesmfa.priors import load_priors
 from bayesmfa.system import load_system
 
 SEED = 20240101

@@ -29,14 +29,21 @@ PRODUCTS = {
     "oxide": ("oxide_trade", "oxide_use_trade", "smuggled"),
     "metal": ("metal_trade",),
 }
-#: Options of the REE model: shares vary smoothly with a knot every 4 years.
-OPTIONS = ModelOptions(share_knots_every=4)
+#: Options of the REE model: shares vary smoothly with a knot every 4 years; records and flows
+#: get 0.1 kt added before logs are taken, because the tables print zeros for "nil", "not reported"
+#: and "< 0.05 kt" alike (US mining 2003-2011, compilations) and such zeros must not pin a flow to 1e-5 kt.
+OPTIONS = ModelOptions(share_knots_every=4, floor=0.1)
 SUMMARY_COLUMNS = ["quantity", "region", "partner", "product", "end_use", "year"]
 
 
 def paths(root: Path) -> tuple[Path, Path, Path]:
     """System file, prior folder and data folder of the REE case under ``root``."""
     return root / "data" / "ree" / "system.yaml", root / "priors" / "ree", root / "data" / "ree"
+
+
+def options() -> ModelOptions:
+    """Model options of the REE case."""
+    return OPTIONS
 
 
 def load(root: Path, families: list[str] | None = None) -> Problem:
@@ -144,9 +151,11 @@ def _refined_in_cn_share_of_cracking(post: xr.Dataset) -> xr.DataArray:
 def _refined_in_cn(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
     """Share of each region's mined REO that is separated in China (dims year, region)."""
     frac = _refined_in_cn_share_of_cracking(post)
-    traded = (post["flow_concentrate_trade"].rename(origin="region", destination="cracker") * frac.rename(region="cracker")).sum("cracker")
+    ore = post["flow_concentrate_trade"].rename(origin="region", destination="cracker")
+    traded = (ore * frac.rename(region="cracker")).sum("cracker")
     domestic = post["flow_concentrate"] + post["flow_concentrate_unregistered"].reindex(region=list(REGIONS), fill_value=0.0)
-    unreg_row = post["flow_concentrate_unregistered_trade"].sel(origin="RoW", destination="CN", drop=True) * frac.sel(region="CN", drop=True)
+    unreg_flow = post["flow_concentrate_unregistered_trade"].sel(origin="RoW", destination="CN", drop=True)
+    unreg_row = unreg_flow * frac.sel(region="CN", drop=True)
     refined_cn = traded + domestic * frac + xr.where(frac["region"] == "RoW", unreg_row, 0.0)
     return _div(refined_cn, mining)
 
@@ -207,7 +216,9 @@ CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", 
               "exports", "imports", "exports_total", "imports_total", "net_export", "net_export_total", "smuggling"}
 
 
-def summary_table(idata: az.InferenceData, problem: Problem | None = None, prob: float = 0.9, quota: pd.Series | None = None) -> pd.DataFrame:
+def summary_table(
+    idata: az.InferenceData, problem: Problem | None = None, prob: float = 0.9, quota: pd.Series | None = None
+) -> pd.DataFrame:
     """The tidy summary of every quantity of interest (``summary.csv``).
 
     Columns ``quantity, region, partner, product, end_use, year, mean, sd, q05, q50, q95``
@@ -241,3 +252,36 @@ def reported_dataset(idata: az.InferenceData) -> xr.Dataset:
     qs = quantities(idata.posterior, _quota_from_attrs(idata))
     keep = {k: v for k, v in qs.items() if k != "p_net_exporter"}
     return xr.Dataset({k: v.reset_coords(drop=True) for k, v in keep.items()})
+
+
+def annotate(idata: az.InferenceData, root: Path) -> None:
+    """Store the separation quota (used by derived quantities) in the posterior attrs."""
+    idata.posterior.attrs["separation_quota"] = separation_quota(root).to_json()
+
+
+def write_extras(out: Path, root: Path) -> None:
+    """Write the table of data rows the fit did not use (with reasons)."""
+    unused_rows(root).to_csv(out / "unused_rows.csv", index=False)
+
+
+def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
+    """Bands of unregistered mining, net exports and consumption by end use (PNG)."""
+    from bayesmfa import plots
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "unregistered_mining.png": lambda: plots.unregistered_mining_bands(summary),
+        "net_export_CN.png": lambda: plots.net_trade_bands(summary, "CN"),
+        "net_export_US.png": lambda: plots.net_trade_bands(summary, "US"),
+        "consumption_World.png": lambda: plots.consumption_bands(summary, "World"),
+        "consumption_CN.png": lambda: plots.consumption_bands(summary, "CN"),
+        "consumption_US.png": lambda: plots.consumption_bands(summary, "US"),
+        "mining_share.png": lambda: plots.mining_share_bands(summary),
+        "p_net_exporter.png": lambda: plots.net_exporter_probability(summary),
+    }
+    written = []
+    for name, make in figures.items():
+        fig = make()
+        fig.savefig(outdir / name, dpi=110, bbox_inches="tight")
+        written.append(outdir / name)
+    return written

@@ -22,9 +22,11 @@ TRADE_RECORDED = {
     "metal": "metal_trade",
     "compound_mixed": "concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade",
     "all": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade+metal_trade",
+    "ore_compound": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade",
+    "oxide_metal": "oxide_trade+oxide_use_trade+metal_trade",
 }
 # an importer sees smuggled goods too (recorded on arrival), an exporter does not
-SMUGGLED_IN = {"oxide", "compound_mixed", "all"}
+SMUGGLED_IN = {"oxide", "compound_mixed", "all", "ore_compound", "oxide_metal"}
 FACTOR_GROSS = {
     "ore_concentrate": "reo_content_concentrate",
     "salt": "reo_content_salt",
@@ -32,8 +34,38 @@ FACTOR_GROSS = {
     "metal": "reo_content_metal",
     "compound_mixed": "reo_content_compound_mixed",
     "all": "reo_content_compound_mixed",
+    "ore_compound": "reo_content_compound_mixed",
+    "oxide_metal": "reo_content_oxide",
 }
 UNREGISTERED_RoW_COUNTRIES = ("Burma", "Laos")
+# How a trade row's `detail` relates to the flow: a total of a product scope ("total", product),
+# a part of it ("part", product: a lower bound), or another scope ("skip", reason).
+# A blank detail is a total of the row's product.
+TRADE_DETAIL: dict[str, tuple[str, str]] = {
+    # USGS (DS140, MCS, MYB) US trade, REO basis
+    "exports_total_REO": ("total", "all"),
+    "imports_total_REO": ("total", "all"),
+    "exports_compounds_REO_all_destinations": ("total", "compound_mixed"),
+    "imports_compounds_REO_all_origins": ("total", "compound_mixed"),
+    "exports_compounds": ("total", "compound_mixed"),
+    "imports_compounds": ("total", "compound_mixed"),
+    "imports_RE_oxides_compounds": ("total", "compound_mixed"),
+    "exports_ores_compounds": ("total", "ore_compound"),
+    # China customs exports: headline totals of various vintages
+    "exports_customs": ("total", "all"),
+    "exports_reported": ("total", "all"),
+    "exports_reported_MIIT": ("total", "all"),
+    "exports_reported_blog": ("total", "all"),
+    "exports_authorized_channels": ("total", "all"),
+    "exports_RE_elements_compounds": ("total", "all"),
+    "exports_compounds_HS2846": ("total", "compound_mixed"),
+    "exports_RE_metals_alloys_HS280530": ("total", "metal"),
+    "exports_processed_products": ("skip", "exports of processed products: scope beyond the system's products"),
+    # China imports
+    "imports_RE_metal_ore": ("total", "ore_concentrate"),
+    "imports_RE_products": ("total", "all"),
+    "oxides and metals": ("total", "oxide_metal"),
+}
 RECORD_COLUMNS = [
     "record_id", "quantity", "region", "origin", "destination", "end_use", "year", "value", "unit",
     "share_of", "denominator", "factor", "bound", "source_type", "source", "note",
@@ -57,7 +89,9 @@ class Translator:
         self.records.append(rec)
 
     def skip(self, row: pd.Series | dict, table: str, reason: str) -> None:
-        self.unused.append({"table": table, "row": row["_row"], "quantity": row.get("quantity", ""), "year": row.get("year", ""), "reason": reason})
+        self.unused.append(
+            {"table": table, "row": row["_row"], "quantity": row.get("quantity", ""), "year": row.get("year", ""), "reason": reason}
+        )
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         rec = pd.DataFrame(self.records, columns=RECORD_COLUMNS).fillna("").astype(str)
@@ -111,7 +145,8 @@ def mine_production(t: Translator, df: pd.DataFrame) -> None:
             less = float(burma_by.get((row["edition"], row["year"]), 0.0))
             value = float(row["value"]) - less
             note = f" minus Burma/Laos {less:g} kt of the same edition" if less else ""
-            t.add({**row, "value": f"{value:.6g}"}, table, quantity="mining", note=f"{table} row {row['_row']}: world mine production{note}")
+            note = f"{table} row {row['_row']}: world mine production{note}"
+            t.add({**row, "value": f"{value:.6g}"}, table, quantity="mining", note=note)
         elif row["country"] in UNREGISTERED_RoW_COUNTRIES:
             t.add(row, table, quantity="mining_unregistered", region="RoW")
         else:
@@ -148,6 +183,15 @@ def china_quotas(t: Translator, df: pd.DataFrame) -> None:
 
 def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
     product = row["product"]
+    group = row.get("mirror_group", "")
+    if group:  # the physical flow the record measures (e.g. Mountain Pass concentrate coded HS 2846 by the US)
+        product = group.split(" ", 1)[1]
+    mode, scope = TRADE_DETAIL.get(row.get("detail", ""), ("part", product)) if row.get("detail", "") else ("total", product)
+    if mode == "skip":
+        t.skip(row, table, scope)
+        return
+    partial = partial or mode == "part"
+    product = scope
     if product not in TRADE_RECORDED:
         t.skip(row, table, f"product {product!r} has no trade flow")
         return
@@ -162,7 +206,7 @@ def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
         factor = "reo_content_myanmar_carbonate" if row["basis"] != "REO" else ""
         partial = row["country"] != "Burma"
     else:
-        factor = _factor(row)
+        factor = _factor({**row, "product": product})
     t.add(row, table, quantity=expr, origin=origin, destination=destination, factor=factor, bound="lower" if partial else "")
 
 
@@ -205,11 +249,13 @@ def _sum_trade_lines(t: Translator, df: pd.DataFrame, table: str) -> pd.DataFram
     is_line = df["edition"].str.startswith("MYB") & df["quantity"].isin(["exports", "imports"]) & (df["hs_code"] != "")
     lines = df[is_line & (df["value"] != "")]
     keys = ["quantity", "origin", "destination", "country", "product", "basis", "reporter", "edition", "year", "period", "unit"]
+    keys += [k for k in ("mirror_group",) if k in df]
     out = [df[~is_line]]
     for _, grp in lines.groupby(keys):
         first = grp.iloc[0].copy()
         first["value"] = f"{grp['value'].astype(float).sum():.6g}"
         first["_row"] = "+".join(map(str, grp["_row"]))
+        first["detail"] = ""  # the lines of one flow, summed: a total of the group's product
         if len(grp) > 1:
             first["status"] = "derived"
         out.append(first.to_frame().T)

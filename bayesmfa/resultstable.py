@@ -1,0 +1,75 @@
+"""Key REE intervals as a Markdown table, written into the README between markers.
+
+    python -m bayesmfa.resultstable results/ree/summary.csv README.md
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from bayesmfa.io import atomic_write
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+#: (label, quantity, filters) of the rows shown.
+KEY_ROWS: list[tuple[str, str, dict[str, str]]] = [
+    ("Unregistered mining, China, cumulative (kt REO)", "unregistered_mining", {"region": "CN", "year": "2000-2022"}),
+    ("Unregistered mining, RoW, cumulative (kt REO)", "unregistered_mining", {"region": "RoW", "year": "2000-2022"}),
+    ("Unregistered mining, China, 2010 (kt REO)", "unregistered_mining", {"region": "CN", "year": "2010"}),
+    ("Unregistered mining, China, 2022 (kt REO)", "unregistered_mining", {"region": "CN", "year": "2022"}),
+    ("Unregistered share of world mining, 2010", "unregistered_mining_share", {"region": "World", "year": "2010"}),
+    ("Unregistered share of world mining, 2022", "unregistered_mining_share", {"region": "World", "year": "2022"}),
+    ("World mining, 2022 (kt REO)", "mining", {"region": "World", "year": "2022"}),
+    ("China share of world mining, 2022", "mining_share", {"region": "CN", "year": "2022"}),
+    ("China share of world refining, 2022", "refining_share", {"region": "CN", "year": "2022"}),
+    ("China consumption, 2022 (kt REO)", "consumption_total", {"region": "CN", "year": "2022"}),
+    ("US consumption, 2022 (kt REO)", "consumption_total", {"region": "US", "year": "2022"}),
+    ("Smuggling CN->RoW, cumulative (kt REO)", "smuggling", {"partner": "RoW", "year": "2000-2022"}),
+    ("Smuggling CN->US, cumulative (kt REO)", "smuggling", {"partner": "US", "year": "2000-2022"}),
+    ("Share of US imports from China, 2022", "import_share_from", {"region": "US", "partner": "CN", "year": "2022"}),
+    ("Share of China's imports from the US, 2022", "import_share_from", {"region": "CN", "partner": "US", "year": "2022"}),
+    ("Share of US-mined REO refined in China, 2022", "mined_refined_in_cn_share", {"region": "US", "year": "2022"}),
+    ("P(US is a net exporter), 2022", "p_net_exporter", {"region": "US", "year": "2022"}),
+    ("P(China is a net exporter), 2022", "p_net_exporter", {"region": "CN", "year": "2022"}),
+]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1 else f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+def key_results_markdown(summary: pd.DataFrame) -> str:
+    """Markdown table of the key intervals (median and 90% interval) from a REE ``summary.csv``."""
+    summary = summary.fillna("").astype({"year": str})
+    lines = ["| quantity | median | 90% interval | mean |", "|---|---:|---:|---:|"]
+    for label, quantity, filters in KEY_ROWS:
+        rows = summary[summary["quantity"] == quantity]
+        for col, val in filters.items():
+            rows = rows[rows[col].astype(str) == val]
+        if len(rows) != 1:
+            continue
+        r = rows.iloc[0]
+        if quantity == "p_net_exporter":
+            lines.append(f"| {label} | | | {_fmt(float(r['mean']))} |")
+        else:
+            lines.append(f"| {label} | {_fmt(float(r['q50']))} | {_fmt(float(r['q05']))} – {_fmt(float(r['q95']))} | {_fmt(float(r['mean']))} |")
+    return "\n".join(lines)
+
+
+def update_readme(summary_csv: str | Path, readme: str | Path, header: str = "") -> None:
+    """Replace the text between the results markers of ``readme`` by the key-interval table."""
+    summary = pd.read_csv(summary_csv, dtype={"year": str}, keep_default_na=False)
+    text = Path(readme).read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise ValueError(f"{readme} has no {START} ... {END} markers")
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    block = f"{START}\n{header}{key_results_markdown(summary)}\n{END}"
+    atomic_write(readme, lambda tmp: tmp.write_text(before + block + after, encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    update_readme(sys.argv[1], sys.argv[2], sys.argv[3] + "\n\n" if len(sys.argv) > 3 else "")

@@ -1,0 +1,60 @@
+"""The command line as a user runs it: data check, the demo run, the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bayesmfa.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_data_check_passes_on_shipped_data(capsys):
+    assert main(["data", "check", str(ROOT / "data" / "ree")]) == 0
+    assert "No data problems found" in capsys.readouterr().out
+
+
+def test_data_check_fails_on_corrupted_copy(tmp_path, capsys):
+    copy = tmp_path / "ree"
+    shutil.copytree(ROOT / "data" / "ree", copy, ignore=shutil.ignore_patterns("raw", "build"))
+    df = pd.read_csv(copy / "lynas.csv", dtype=str, keep_default_na=False)
+    df.loc[3, "value"] = "-2"
+    df.to_csv(copy / "lynas.csv", index=False)
+    assert main(["data", "check", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "lynas.csv" in out and "row 5" in out and "'value'" in out
+
+
+def test_run_demo_quick_and_report(tmp_path):
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "bayesmfa.cli", "run", "demo", "--out", str(out), "--quick", "--no-progress",
+           "--draws", "100", "--tune", "150", "--seed", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "max R-hat" in proc.stdout
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "wall_s", "content_hash", "settings"} <= set(diag)
+    assert diag["settings"]["seed"] == 1 and diag["settings"]["draws"] == 100
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["q05"] <= summary["q95"]).all()
+    assert (out / "posterior.nc").stat().st_size > 0
+    # a second run that fails leaves the first result intact
+    before = (out / "summary.csv").read_bytes()
+    bad = subprocess.run([*cmd[:-2], "--seed", "x"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert (out / "summary.csv").read_bytes() == before
+    assert main(["report", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "<img" in html and "data:image/png;base64," in html
+
+
+def test_run_refuses_unknown_case():
+    with pytest.raises(SystemExit):
+        main(["run", "copper", "--out", "x"])

@@ -1,0 +1,113 @@
+"""The REE case end to end on the shipped data: the model builds, a quick fit balances in every
+draw, every reported quantity exists with sane ranges, and posterior predictive checks per family."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+
+import bayesmfa as bm
+from bayesmfa.cases import ree
+from bayesmfa.cases.ree_records import FAMILIES, build_records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REQUIRED = [
+    "mining", "unregistered_mining", "mining_share", "refining", "refining_share", "unregistered_refining_share",
+    "consumption", "consumption_share", "imports", "exports", "net_export", "p_net_exporter", "import_share_from",
+    "mined_refined_in_cn_share", "smuggling", "no_trade_consumption",
+]
+SHARES = ["mining_share", "refining_share", "unregistered_refining_share", "consumption_share", "import_share_from",
+          "mined_refined_in_cn_share", "p_net_exporter", "unregistered_mining_share"]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return ree.load(ROOT)
+
+
+@pytest.fixture(scope="module")
+def quick_fit(problem):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = bm.fit(problem, options=ree.OPTIONS, draws=100, tune=150, chains=2, seed=5)
+    ree.annotate(idata, ROOT)
+    return idata
+
+
+def test_every_row_is_a_record_or_listed_unused():
+    records, unused = build_records(ROOT / "data" / "ree")
+    total = sum(len(pd.read_csv(f)) for f in (ROOT / "data" / "ree").glob("*.csv"))
+    used_rows = sum(len(str(r).split(":")[1].split("+")) for r in records["record_id"])
+    assert used_rows + len(unused) == total
+    assert set(records["family"]) <= set(FAMILIES)
+    assert (unused["reason"].str.len() > 0).all()
+
+
+def test_model_builds_with_named_dims(problem):
+    model = bm.build_model(problem, ree.OPTIONS)
+    assert model.named_vars_to_dims["flow_smuggled"] == ("year", "origin", "destination")
+    assert model.named_vars_to_dims["flow_end_use"] == ("year", "region", "end_use")
+    assert list(model.coords["region"]) == ["CN", "US", "RoW"]
+    assert len(model.coords["year"]) == 23
+    point = model.initial_point()
+    logp = model.compile_logp()(point)
+    grad = model.compile_dlogp()(point)
+    assert np.isfinite(logp) and np.all(np.isfinite(grad))
+
+
+def test_quick_fit_balances_in_every_draw(quick_fit, problem):
+    resid = bm.balance_residuals(quick_fit.posterior, problem.graph)
+    assert float(resid.max()) < 1e-9
+    # smuggling exists only out of China, unregistered RoW ore only goes to China
+    post = quick_fit.posterior
+    assert float(post["flow_smuggled"].sel(origin=["US", "RoW"]).max()) == 0.0
+    assert float(post["flow_concentrate_unregistered_trade"].sel(destination=["US", "RoW"]).max()) == 0.0
+
+
+def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
+    table = ree.summary_table(quick_fit, problem)
+    assert list(table.columns) == ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
+    assert set(REQUIRED) <= set(table["quantity"])
+    num = table[["q05", "q50", "q95"]].astype(float)
+    assert (num["q05"] <= num["q50"] + 1e-12).all() and (num["q50"] <= num["q95"] + 1e-12).all()
+    shares = table[table["quantity"].isin(SHARES)]
+    assert shares[["mean", "q05", "q95"]].astype(float).stack().between(0, 1).all()
+    masses = table[table["quantity"].isin(["mining", "refining", "consumption", "smuggling", "unregistered_mining"])]
+    assert (masses["q05"].astype(float) >= 0).all()
+    cumulative = table[(table["quantity"] == "unregistered_mining") & (table["year"] == "2000-2022")]
+    assert set(cumulative["region"]) == {"CN", "RoW", "World"}
+    assert set(table.loc[table["quantity"] == "exports", "product"]) == {"concentrate", "salt", "oxide", "metal"}
+    assert set(table.loc[table["quantity"] == "no_trade_consumption", "year"]) == {"2022"}
+    # world mining is the sum of the regions in every draw, hence in the mean
+    m = table[(table["quantity"] == "mining") & (table["year"] == "2010")].set_index("region")["mean"].astype(float)
+    assert m["World"] == pytest.approx(m[["CN", "US", "RoW"]].sum(), rel=1e-9)
+
+
+def test_posterior_predictive_check_per_family(quick_fit, problem):
+    model = bm.build_model(problem, ree.OPTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ppc = pm.sample_posterior_predictive(quick_fit, model=model, var_names=["records", "records_t"], random_seed=2, progressbar=False)
+    table = problem.records.table.set_index("record_id")
+    families = table["note"].str.split(" row ").str[0]
+    checked = 0
+    for var, dim in (("records", "obs"), ("records_t", "obs_t")):
+        rep = ppc.posterior_predictive[var]
+        obs = quick_fit.observed_data[var]
+        fam = families.loc[rep[dim].values].values
+        for name in np.unique(fam):
+            sel = fam == name
+            stat_rep = rep.isel({dim: sel}).mean(dim)
+            stat_obs = float(obs.isel({dim: sel}).mean(dim))
+            p = float((stat_rep >= stat_obs).mean())
+            assert 0.0 <= p <= 1.0
+            # the replicated family means bracket the observed mean (no gross misfit of a family)
+            assert 0.001 < p < 0.999, (var, name, p)
+            checked += 1
+    assert checked >= 6
