@@ -30,12 +30,37 @@ from bayesmfa.model import ModelOptions, build_model
 from bayesmfa.priors import Priors, load_priors, priors_from_dict
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import compile_records, read_records
+from bayesmfa.report import write_report
+from bayesmfa.sensitivity import (
+    Sweep,
+    export_restriction,
+    no_trade,
+    power_scaling,
+    predictive_checks,
+    run_sensitivity,
+    run_sweep,
+    scale_prior_widths,
+    value_of_information,
+)
 from bayesmfa.simulate import simulate_records
 from bayesmfa.summaries import summarize, summarize_array
+from bayesmfa.sweeps import DaskExecutor, LocalExecutor
 from bayesmfa.system import System, load_system, system_from_dict
 
 __all__ = [
     "BayesMFAError",
+    "DaskExecutor",
+    "LocalExecutor",
+    "Sweep",
+    "export_restriction",
+    "no_trade",
+    "power_scaling",
+    "predictive_checks",
+    "run_sensitivity",
+    "run_sweep",
+    "scale_prior_widths",
+    "value_of_information",
+    "write_report",
     "Diagnostics",
     "DiagnosticsError",
     "Graph",

@@ -57,6 +57,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sensitivity(args: argparse.Namespace) -> int:
+    from bayesmfa.sensitivity import run_sensitivity
+
+    out = run_sensitivity(args.case, Path(args.out), scheduler=args.scheduler, quick=args.quick, seed=args.seed,
+                          root=args.root, max_workers=args.workers)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayesmfa``."""
     parser = argparse.ArgumentParser(prog="bayesmfa", description="Bayesian material flow analysis")
@@ -79,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--allow-failed-diagnostics", action="store_true", help="exit 0 even when R-hat/ESS/divergence checks fail")
     run.set_defaults(func=_run)
+
+    sens = sub.add_parser("sensitivity", help="power-scaling, leave-one-family-out, noise/prior/likelihood sweeps, checks")
+    sens.add_argument("case", choices=["demo", "ree"], help="which case")
+    sens.add_argument("--out", required=True, help="result folder (each sweep is written as it finishes)")
+    sens.add_argument("--scheduler", help="address of a dask.distributed scheduler (default: local processes)")
+    sens.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    sens.add_argument("--quick", action="store_true", help="short chains (smoke test)")
+    sens.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sens.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    sens.set_defaults(func=_sensitivity)
 
     report = sub.add_parser("report", help="write report.html and figures for a result folder")
     report.add_argument("dir", help="a result folder written by 'bayesmfa run'")

@@ -101,7 +101,6 @@ def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str,
             "node": graph.node_labels(),
             "edge": graph.edge_labels(),
             "input_node": graph.node_labels(graph.input_nodes),
-            "input_process": list(system.inputs),
             "share_edge": graph.edge_labels(graph.free_edges),
             "share_process": sorted(share_procs, key=list(system.processes).index),
             "yield_node": graph.node_labels(graph.yield_nodes),
@@ -147,11 +146,23 @@ def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Mod
 
 
 def _random_walk(
-    name: str, level: pt.TensorVariable, step: pt.TensorVariable, dim: str, knots: np.ndarray | None = None
+    name: str,
+    level: pt.TensorVariable,
+    step: pt.TensorVariable,
+    dim: str,
+    knots: np.ndarray | None = None,
+    nu: np.ndarray | None = None,
 ) -> pt.TensorVariable:
-    """Non-centred Gaussian random walk over years (or knots, then interpolated), shape (year, dim)."""
+    """Non-centred random walk over years (or knots, then interpolated), shape (year, dim).
+
+    Innovations are standard normal, or Student-t where ``nu`` is finite.
+    """
     step_dim = "year_step" if knots is None else "share_knot_step"
-    z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=(step_dim, dim))
+    if nu is not None and np.isfinite(nu).any():
+        nu = np.where(np.isfinite(nu), nu, 1e4)  # 1e4 degrees of freedom is Gaussian to 1e-4
+        z = pm.StudentT(f"{name}_innovation", nu=nu, mu=0.0, sigma=1.0, dims=(step_dim, dim))
+    else:
+        z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=(step_dim, dim))
     walk = pt.concatenate([pt.zeros((1, z.shape[1])), pt.cumsum(z * step[None, :], axis=0)], axis=0)
     if knots is not None:
         walk = pt.dot(knots, walk)
@@ -159,14 +170,12 @@ def _random_walk(
 
 
 def _inputs(graph: Graph, resolved) -> pt.TensorVariable:
-    system = graph.system
     mu = np.array([d.kwargs["mu"] for d in resolved.input_level])
     sd = np.array([d.kwargs["sigma"] for d in resolved.input_level])
     z0 = pm.Normal("input_level_z", 0.0, 1.0, dims="input_node")
     level = pm.Deterministic("input_log_level", mu + sd * z0, dims="input_node")
-    step = vector_variable("input_step", [resolved.input_step[p] for p in system.inputs], "input_process")
-    proc_idx = np.array([system.inputs.index(n.process) for n in graph.input_nodes])
-    log_u = _random_walk("input_log", level, step[proc_idx], "input_node")
+    step = vector_variable("input_step", resolved.input_step, "input_node")
+    log_u = _random_walk("input_log", level, step, "input_node", nu=resolved.input_nu)
     return pt.exp(log_u)
 
 

@@ -7,8 +7,10 @@ A prior file is a YAML mapping with any of these lists (each entry needs a
     Level of an external input in the first year, ``dist: LogNormal`` with
     ``median`` (system unit, e.g. kt REO) and ``sigma`` (log scale).
 ``steps``
-    Random-walk step scale, ``target: input`` (log input) or ``target: share``
-    (logit share), per process.
+    Random-walk step scale, ``target: input`` (log input, per input process
+    instance: select by process and coords) or ``target: share`` (logit
+    share, per process). Input walks may take ``innovations: studentt`` (with
+    ``nu``) so that rare jumps (a mine closing) need not inflate the scale.
 ``shares``
     Expected transfer coefficients out of a process (``shares: {key: value}``
     summing to 1, keys are flow names or coords of the receiving process) and
@@ -156,7 +158,7 @@ _SELECT_KEYS = {
 }
 _EXTRA_KEYS = {
     "inputs": set(),
-    "steps": set(),
+    "steps": {"innovations", "nu"},
     "shares": {"shares", "sd_logit"},
     "yields": set(),
     "noise": {"likelihood", "nu"},
@@ -182,6 +184,10 @@ def _parse_entry(section: str, item: dict, file: str, key: str) -> PriorEntry:
         raise PriorError("a factor prior needs 'name'", file=file, field=f"{key}.name")
     if section == "steps" and item.get("target") not in ("input", "share"):
         raise PriorError("'target' must be 'input' or 'share'", file=file, field=f"{key}.target")
+    if section == "steps" and item.get("innovations", "normal") not in ("normal", "studentt"):
+        raise PriorError("'innovations' must be 'normal' or 'studentt'", file=file, field=f"{key}.innovations")
+    if section == "steps" and "nu" in item and (not isinstance(item["nu"], (int, float)) or item["nu"] <= 0):
+        raise PriorError("'nu' must be a positive number", file=file, field=f"{key}.nu")
     dist = None
     dist_keys: set[str] = set()
     if section != "shares":
@@ -281,8 +287,12 @@ class ResolvedPriors:
     ----------
     input_level : list of DistSpec
         Log-level prior of each input node (dim ``input_node``).
-    input_step, share_step : dict
-        Step-size prior per process (dims ``input_process``, ``share_process``).
+    input_step : list of DistSpec
+        Step-size prior of each input node's random walk (dim ``input_node``).
+    input_nu : ndarray
+        Degrees of freedom of each input node's innovations (``inf``: Gaussian).
+    share_step : dict
+        Step-size prior per process (dim ``share_process``).
     share_mean, share_sd : ndarray
         Prior mean and sd of each free edge's logit (dim ``share_edge``).
     yields : list of DistSpec
@@ -290,7 +300,8 @@ class ResolvedPriors:
     """
 
     input_level: list[DistSpec]
-    input_step: dict[str, DistSpec]
+    input_step: list[DistSpec]
+    input_nu: np.ndarray
     share_mean: np.ndarray
     share_sd: np.ndarray
     share_step: dict[str, DistSpec]
@@ -311,10 +322,12 @@ def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
         _last_match(priors, "inputs", system, n.process, dict(n.coords), f"input node {n.label}").dist
         for n in graph.input_nodes
     ]
-    input_step = {
-        p: _last_match(priors, "steps", system, p, {}, f"input steps of {p!r}", {"target": "input"}).dist
-        for p in system.inputs
-    }
+    step_entries = [
+        _last_match(priors, "steps", system, n.process, dict(n.coords), f"input steps of {n.label}", {"target": "input"})
+        for n in graph.input_nodes
+    ]
+    input_step = [e.dist for e in step_entries]
+    input_nu = np.array([float(e.get("nu", 4)) if e.get("innovations") == "studentt" else np.inf for e in step_entries])
     share_procs = sorted({graph.nodes[graph.edges[e].source].process for e in graph.free_edges}, key=list(system.processes).index)
     share_step = {
         p: _last_match(priors, "steps", system, p, {}, f"share steps of {p!r}", {"target": "share"}).dist for p in share_procs
@@ -333,7 +346,7 @@ def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
     yields = [
         _last_match(priors, "yields", system, n.process, dict(n.coords), f"yield of {n.label}").dist for n in graph.yield_nodes
     ]
-    return ResolvedPriors(level, input_step, mean[free], sd[free], share_step, yields)
+    return ResolvedPriors(level, input_step, input_nu, mean[free], sd[free], share_step, yields)
 
 
 def _share_means(entry: PriorEntry, graph: Graph, node: Node, edges: list[int]) -> np.ndarray:

@@ -55,7 +55,8 @@ def key_results_markdown(summary: pd.DataFrame) -> str:
         if quantity == "p_net_exporter":
             lines.append(f"| {label} | | | {_fmt(float(r['mean']))} |")
         else:
-            lines.append(f"| {label} | {_fmt(float(r['q50']))} | {_fmt(float(r['q05']))} – {_fmt(float(r['q95']))} | {_fmt(float(r['mean']))} |")
+            interval = f"{_fmt(float(r['q05']))} – {_fmt(float(r['q95']))}"
+            lines.append(f"| {label} | {_fmt(float(r['q50']))} | {interval} | {_fmt(float(r['mean']))} |")
     return "\n".join(lines)
 
 

@@ -1072,7 +1072,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
                     root: Path | None = None, max_workers: int = 1) -> Path:
     """Fit a case and write its sensitivity study into ``out``.
 
-    Writes ``baseline.nc`` (the fit), ``power_scaling.csv``,
+    Writes ``posterior.nc`` (the baseline fit), ``power_scaling.csv``,
     ``predictive_checks.csv`` (+ PNG), ``value_of_information.csv``, each
     sweep's ``<sweep>.nc``, ``sweeps.nc``, ``sweeps.csv`` and
     ``unregistered_mining_sensitivity.png`` (the key cumulative quantity per
@@ -1120,7 +1120,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = fit(problem, options=options, **fit_kwargs)
-    save(idata, out / "baseline.nc")
+    save(idata, out / "posterior.nc")
     by = "family" if case == "ree" else "source_type"
     power_scaling(idata, problem, quantities, by=by, options=options).to_csv(out / "power_scaling.csv", index=False)
     checks = predictive_checks(idata, problem, seed=seed, by=by, options=options)

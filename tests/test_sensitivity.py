@@ -273,7 +273,7 @@ def test_sbc_benchmark_runs_and_covers():
         sys.path.pop(0)
     res = sbc.run_sbc(4, draws=100, tune=200, chains=2, seed=11)
     assert {"n_datasets", "coverage_90", "rank_counts", "chi2", "chi2_pvalue", "failed"} <= set(res)
-    assert res["n_datasets"] == 4 and not res["failed"]
+    assert res["n_datasets"] == 4 and not res["failed"], res["failed"]
     assert res["coverage_90"] >= 0.5
     assert 0 <= res["chi2_pvalue"] <= 1
 
