@@ -134,6 +134,7 @@ def mine_production(t: Translator, df: pd.DataFrame) -> None:
     unregistered RoW mining; other RoW countries are covered by the World rows of their edition."""
     table = "mine_production"
     rows = df[df["quantity"] == "mine_production"]
+    rows = _drop_compilation_reprints(t, rows, table)
     burma = rows[rows["country"].isin(UNREGISTERED_RoW_COUNTRIES) & (rows["value"] != "")]
     burma_by = burma.assign(v=burma["value"].astype(float)).groupby(["edition", "year"])["v"].sum()
     for _, row in rows.iterrows():
@@ -161,6 +162,19 @@ def mine_production(t: Translator, df: pd.DataFrame) -> None:
             t.add(row, table, quantity="mining", region=row["region"], share_of="region", unit="share")
         else:
             t.skip(row, table, "share without a single region or year")
+
+
+def _drop_compilation_reprints(t: Translator, rows: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Keep one of identical values printed by several compilations (EI/bp/GeoPolRisk share a series).
+
+    Counting one series three times would make its noise look three times better than it is.
+    """
+    comp = rows["source_type"] == "compilation"
+    key = rows["region"] + "|" + rows["country"] + "|" + rows["year"] + "|" + rows["value"]
+    dup = comp & (rows["value"] != "") & key.where(comp).duplicated(keep="first")
+    for _, row in rows[dup].iterrows():
+        t.skip(row, table, "identical value in another compilation edition (one source family, counted once)")
+    return rows[~dup]
 
 
 def china_quotas(t: Translator, df: pd.DataFrame) -> None:
