@@ -14,6 +14,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from bayesmfa.balance import balance_residuals
+from bayesmfa.criticism import predictive_checks, value_of_information
 from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.errors import (
     BayesMFAError,
@@ -27,21 +28,13 @@ from bayesmfa.graph import Graph
 from bayesmfa.inference import available_backends, fit
 from bayesmfa.io import load, save
 from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.powerscaling import power_scaling
 from bayesmfa.priors import Priors, load_priors, priors_from_dict
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import compile_records, read_records
 from bayesmfa.report import write_report
-from bayesmfa.sensitivity import (
-    Sweep,
-    export_restriction,
-    no_trade,
-    power_scaling,
-    predictive_checks,
-    run_sensitivity,
-    run_sweep,
-    scale_prior_widths,
-    value_of_information,
-)
+from bayesmfa.scenarios import export_restriction, no_trade
+from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths
 from bayesmfa.simulate import simulate_records
 from bayesmfa.summaries import summarize, summarize_array
 from bayesmfa.sweeps import DaskExecutor, LocalExecutor

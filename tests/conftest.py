@@ -45,6 +45,30 @@ TINY_PRIORS = {
 }
 
 
+def three_region_system(start: int, end: int) -> dict:
+    """CN/US/RoW with unregistered mining in China and a smuggling flow (for plot and report tests)."""
+    return {
+        "name": "tri",
+        "unit": "kt",
+        "time": {"dim": "year", "start": start, "end": end},
+        "dims": {"region": ["CN", "US", "RoW"]},
+        "processes": {
+            "mining": {"dims": ["region"]},
+            "unregistered_mining": {"dims": ["region"], "coords": {"region": ["CN"]}},
+            "refining": {"dims": ["region"]},
+            "use": {"dims": ["region"]},
+        },
+        "boundary": {"inputs": ["mining", "unregistered_mining"], "sinks": ["use"]},
+        "flows": {
+            "ore": {"from": "mining", "to": "refining"},
+            "illegal_ore": {"from": "unregistered_mining", "to": "refining"},
+            "oxide": {"from": "refining", "to": "use"},
+            "oxide_trade": {"from": "refining", "to": "use", "cross": "region"},
+            "smuggling": {"from": "refining", "to": "use", "cross": "region"},
+        },
+    }
+
+
 def tiny_records() -> pd.DataFrame:
     rows = [
         {"quantity": "mining", "region": "A", "year": "2000", "value": "10", "unit": "kt", "source_type": "stats", "source": "t"},

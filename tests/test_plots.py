@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import three_region_system
 
 matplotlib.use("Agg")
 
@@ -59,26 +60,7 @@ def demo_graph() -> Graph:
     return demo.load(ROOT).graph
 
 
-SMUGGLING_SYSTEM = {
-    "name": "smuggle",
-    "unit": "kt",
-    "time": {"dim": "year", "start": 2000, "end": 2002},
-    "dims": {"region": ["CN", "US", "RoW"]},
-    "processes": {
-        "mining": {"dims": ["region"]},
-        "unregistered_mining": {"dims": ["region"], "coords": {"region": ["CN"]}},
-        "refining": {"dims": ["region"]},
-        "use": {"dims": ["region"]},
-    },
-    "boundary": {"inputs": ["mining", "unregistered_mining"], "sinks": ["use"]},
-    "flows": {
-        "ore": {"from": "mining", "to": "refining"},
-        "illegal_ore": {"from": "unregistered_mining", "to": "refining"},
-        "oxide": {"from": "refining", "to": "use"},
-        "oxide_trade": {"from": "refining", "to": "use", "cross": "region"},
-        "smuggling": {"from": "refining", "to": "use", "cross": "region"},
-    },
-}
+SMUGGLING_SYSTEM = three_region_system(2000, 2002)
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from conftest import three_region_system
 
 from bayesmfa import plots
 from bayesmfa.graph import Graph
@@ -23,26 +24,7 @@ from bayesmfa.system import system_from_dict
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-SYSTEM = {
-    "name": "tri",
-    "unit": "kt",
-    "time": {"dim": "year", "start": 2018, "end": 2020},
-    "dims": {"region": ["CN", "US", "RoW"]},
-    "processes": {
-        "mining": {"dims": ["region"]},
-        "unregistered_mining": {"dims": ["region"], "coords": {"region": ["CN"]}},
-        "refining": {"dims": ["region"]},
-        "use": {"dims": ["region"]},
-    },
-    "boundary": {"inputs": ["mining", "unregistered_mining"], "sinks": ["use"]},
-    "flows": {
-        "ore": {"from": "mining", "to": "refining"},
-        "illegal_ore": {"from": "unregistered_mining", "to": "refining"},
-        "oxide": {"from": "refining", "to": "use"},
-        "oxide_trade": {"from": "refining", "to": "use", "cross": "region"},
-        "smuggling": {"from": "refining", "to": "use", "cross": "region"},
-    },
-}
+SYSTEM = three_region_system(2018, 2020)
 
 
 def posterior(graph: Graph, draws: int = 100, seed: int = 0) -> xr.Dataset:

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 import bayesmfa as bm
+from bayesmfa import criticism, powerscaling, scenarios
 from bayesmfa import sensitivity as sens
 from bayesmfa.priors import priors_from_dict
 from bayesmfa.sweeps import LocalExecutor, read_dataset, run_tasks
@@ -27,16 +28,16 @@ HAS_DASK = importlib.util.find_spec("distributed") is not None
 def test_cjs_distance_is_zero_for_equal_weights_and_grows_with_tilt():
     rng = np.random.default_rng(0)
     x = rng.normal(size=2000)
-    assert sens.cjs_distance(x, np.full(x.size, 1 / x.size)) == pytest.approx(0.0, abs=1e-6)
+    assert powerscaling.cjs_distance(x, np.full(x.size, 1 / x.size)) == pytest.approx(0.0, abs=1e-6)
     small = np.exp(0.05 * x)
     large = np.exp(1.0 * x)
-    assert 0 < sens.cjs_distance(x, small / small.sum()) < sens.cjs_distance(x, large / large.sum()) <= 1
+    assert 0 < powerscaling.cjs_distance(x, small / small.sum()) < powerscaling.cjs_distance(x, large / large.sum()) <= 1
 
 
 def test_log_terms_cover_every_prior_section_and_record_group(demo_fit, demo_problem):
-    lp = sens.log_prior_by_section(demo_fit, demo_problem)
+    lp = powerscaling.log_prior_by_section(demo_fit, demo_problem)
     assert set(lp) == {"inputs", "steps", "shares", "yields", "noise", "factors"}
-    ll = sens.log_likelihood_by_group(demo_fit, demo_problem)
+    ll = powerscaling.log_likelihood_by_group(demo_fit, demo_problem)
     assert set(ll) == set(demo_problem.records.source_types)
     total = demo_fit.log_likelihood["records"].sum("obs")
     np.testing.assert_allclose(sum(ll.values()).values, total.values)
@@ -64,7 +65,7 @@ def test_power_scaling_flags_a_dominant_prior_but_not_a_weak_one(demo_problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = bm.fit(problem, draws=150, tune=200, chains=2, seed=5)
-    ps = sens.power_scaling(idata, problem, QS)
+    ps = powerscaling.power_scaling(idata, problem, QS)
     assert {"component", "group", "quantity", "sensitivity", "pareto_k", "flag"} <= set(ps.columns)
     yields = ps[(ps["component"] == "prior") & (ps["group"] == "yields") & (ps["quantity"] == "yield")]
     assert len(yields) == 2 and yields["flag"].all(), yields
@@ -78,7 +79,7 @@ def test_power_scaling_flags_a_dominant_prior_but_not_a_weak_one(demo_problem):
 
 
 def test_power_scaling_groups_filter_and_likelihood_by_group(demo_fit, demo_problem):
-    ps = sens.power_scaling(demo_fit, demo_problem, QS, groups=["likelihood:production", "prior:inputs"])
+    ps = powerscaling.power_scaling(demo_fit, demo_problem, QS, groups=["likelihood:production", "prior:inputs"])
     assert set(zip(ps["component"], ps["group"])) == {("likelihood", "production"), ("prior", "inputs")}
     prod = ps[(ps["group"] == "production") & (ps["quantity"] == "external_mining_2010")]
     # mining is recorded by production statistics: the likelihood of that group matters
@@ -152,7 +153,7 @@ def _check_balance(ds: xr.Dataset, problem: bm.Problem) -> None:
 
 
 def test_no_trade_balances_and_keeps_world_consumption_up_to_yields(demo_fit, demo_problem):
-    ds = sens.no_trade(demo_fit, demo_problem)
+    ds = scenarios.no_trade(demo_fit, demo_problem)
     _check_balance(ds, demo_problem)
     crossed = [i for i, e in enumerate(demo_problem.graph.edges) if "origin" in dict(e.coords)]
     assert np.abs(ds["flows"].values[..., crossed]).max() == 0
@@ -163,12 +164,12 @@ def test_no_trade_balances_and_keeps_world_consumption_up_to_yields(demo_fit, de
     yields = demo_fit.posterior["yield"]
     spread = float((yields.max("yield_node") - yields.min("yield_node")).max())
     assert float(np.abs(world / base - 1).max()) <= spread + 1e-9
-    summary = sens.summarize_scenario(ds)
+    summary = scenarios.summarize_scenario(ds)
     assert {"consumption", "change"} <= set(summary["quantity"]) and {"q05", "q95"} <= set(summary.columns)
 
 
 def test_export_restriction_caps_exports_from_the_year_on(demo_fit, demo_problem):
-    ds = sens.export_restriction(demo_fit, demo_problem, region="A", flow_names=["ore_trade"], cap_share=0.5, from_year=2015)
+    ds = scenarios.export_restriction(demo_fit, demo_problem, region="A", flow_names=["ore_trade"], cap_share=0.5, from_year=2015)
     _check_balance(ds, demo_problem)
     g = demo_problem.graph
     e = next(e.index for e in g.edges if e.flow == "ore_trade" and dict(e.coords)["origin"] == "A")
@@ -180,20 +181,20 @@ def test_export_restriction_caps_exports_from_the_year_on(demo_fit, demo_problem
     change = ds["change"].sel(year=2018)
     assert float(change.sel(region="A").mean()) > 0 > float(change.sel(region="B").mean())
     with pytest.raises(ValueError):
-        sens.export_restriction(demo_fit, demo_problem, region="A", flow_names=["nope"], cap_share=0.5, from_year=2015)
+        scenarios.export_restriction(demo_fit, demo_problem, region="A", flow_names=["nope"], cap_share=0.5, from_year=2015)
 
 
 # ---------------------------------------------------------------------------- criticism
 
 
 def test_predictive_checks_per_source_type(demo_fit, demo_problem, tmp_path):
-    checks = sens.predictive_checks(demo_fit, demo_problem, seed=1)
+    checks = criticism.predictive_checks(demo_fit, demo_problem, seed=1)
     assert set(checks["group"]) == set(demo_problem.records.source_types)
     assert set(checks["statistic"]) == {"mean_log_residual", "max_abs_z"}
     assert checks["p_value"].between(0, 1).all()
     # the demo records were simulated from the model: no group should be badly off
     assert not checks["flag"].all()
-    fig = sens.plot_predictive_checks(checks, tmp_path / "ppc.png")
+    fig = criticism.plot_predictive_checks(checks, tmp_path / "ppc.png")
     assert (tmp_path / "ppc.png").stat().st_size > 1000
     import matplotlib.pyplot as plt
 
@@ -201,11 +202,11 @@ def test_predictive_checks_per_source_type(demo_fit, demo_problem, tmp_path):
 
 
 def test_value_of_information_reports_pareto_k(demo_fit, demo_problem):
-    voi = sens.value_of_information(demo_fit, demo_problem, SWEEP_QS)
+    voi = criticism.value_of_information(demo_fit, demo_problem, SWEEP_QS)
     assert set(voi["group"]) == set(demo_problem.records.source_types)
     assert {"narrowing", "max_narrowing", "pareto_k", "reliable"} <= set(voi.columns)
     assert list(voi["narrowing"]) == sorted(voi["narrowing"], reverse=True)
-    assert (voi["reliable"] == (voi["pareto_k"] < sens.k_threshold(300))).all()
+    assert (voi["reliable"] == (voi["pareto_k"] < powerscaling.k_threshold(300))).all()
 
 
 # ---------------------------------------------------------------------------- executors
