@@ -98,6 +98,8 @@ def run_case(
     settings = settings or RunSettings()
     if hasattr(module, "options") and settings.options == ModelOptions():
         settings = replace(settings, options=module.options())
+    if hasattr(module, "sampler_defaults") and settings.target_accept == RunSettings.target_accept:
+        settings = replace(settings, **module.sampler_defaults())
     problem = module.load(root)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

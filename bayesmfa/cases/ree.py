@@ -46,6 +46,12 @@ def options() -> ModelOptions:
     return OPTIONS
 
 
+def sampler_defaults() -> dict[str, float]:
+    """Sampler settings of the REE case: a higher target acceptance (fewer divergences
+    in the heavy-tailed random walks of US and unregistered mining)."""
+    return {"target_accept": 0.95}
+
+
 def load(root: Path, families: list[str] | None = None) -> Problem:
     """The REE problem from the files under ``root`` (optionally only some record families)."""
     system_path, prior_path, data_path = paths(root)
