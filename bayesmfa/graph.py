@@ -148,6 +148,11 @@ class Graph:
         return [i for edges in self.out_edges.values() for i in edges[1:]]
 
     @cached_property
+    def share_nodes(self) -> list[Node]:
+        """Nodes that split their output among two or more edges (they own free share logits)."""
+        return [self.nodes[n] for n, edges in self.out_edges.items() if len(edges) > 1]
+
+    @cached_property
     def source_index(self) -> np.ndarray:
         """Source node of each edge, shape (edge,)."""
         return np.array([e.source for e in self.edges], dtype=int)

@@ -94,7 +94,6 @@ def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str,
     system = graph.system
     coords = system.all_coords()
     years = list(system.years)
-    share_procs = list(dict.fromkeys(graph.nodes[graph.edges[e].source].process for e in graph.free_edges))
     coords.update(
         {
             "year_step": years[1:],
@@ -102,7 +101,7 @@ def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str,
             "edge": graph.edge_labels(),
             "input_node": graph.node_labels(graph.input_nodes),
             "share_edge": graph.edge_labels(graph.free_edges),
-            "share_process": sorted(share_procs, key=list(system.processes).index),
+            "share_node": graph.node_labels(graph.share_nodes),
             "yield_node": graph.node_labels(graph.yield_nodes),
             "share_knot_step": knot_years(years, (options or ModelOptions()).share_knots_every)[1:],
         }
@@ -185,9 +184,9 @@ def _shares(graph: Graph, resolved, coords: dict, knots_every: int) -> pt.Tensor
     if graph.free_edges:
         z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims="share_edge")
         level = resolved.share_mean + resolved.share_sd * z0
-        procs = coords["share_process"]
-        step = vector_variable("share_step", [resolved.share_step[p] for p in procs], "share_process")
-        idx = np.array([procs.index(graph.nodes[graph.edges[e].source].process) for e in graph.free_edges])
+        step = vector_variable("share_step", resolved.share_step, "share_node")
+        owners = [n.index for n in graph.share_nodes]
+        idx = np.array([owners.index(graph.edges[e].source) for e in graph.free_edges])
         years = list(graph.system.years)
         knots = None if knots_every <= 1 else interpolation_matrix(years, knot_years(years, knots_every))
         eta = _random_walk("share_logit", level, step[idx], "share_edge", knots)

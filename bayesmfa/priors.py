@@ -7,9 +7,9 @@ A prior file is a YAML mapping with any of these lists (each entry needs a
     Level of an external input in the first year, ``dist: LogNormal`` with
     ``median`` (system unit, e.g. kt REO) and ``sigma`` (log scale).
 ``steps``
-    Random-walk step scale, ``target: input`` (log input, per input process
-    instance: select by process and coords) or ``target: share`` (logit
-    share, per process). Input walks may take ``innovations: studentt`` (with
+    Random-walk step scale, ``target: input`` (log input) or ``target: share``
+    (logit shares of the outflows), per process instance: select by process
+    and coords. Input walks may take ``innovations: studentt`` (with
     ``nu``) so that rare jumps (a mine closing) need not inflate the scale.
 ``shares``
     Expected transfer coefficients out of a process (``shares: {key: value}``
@@ -291,8 +291,8 @@ class ResolvedPriors:
         Step-size prior of each input node's random walk (dim ``input_node``).
     input_nu : ndarray
         Degrees of freedom of each input node's innovations (``inf``: Gaussian).
-    share_step : dict
-        Step-size prior per process (dim ``share_process``).
+    share_step : list of DistSpec
+        Step-size prior of the share walks of each splitting node (dim ``share_node``).
     share_mean, share_sd : ndarray
         Prior mean and sd of each free edge's logit (dim ``share_edge``).
     yields : list of DistSpec
@@ -304,7 +304,7 @@ class ResolvedPriors:
     input_nu: np.ndarray
     share_mean: np.ndarray
     share_sd: np.ndarray
-    share_step: dict[str, DistSpec]
+    share_step: list[DistSpec]
     yields: list[DistSpec]
 
 
@@ -328,10 +328,10 @@ def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
     ]
     input_step = [e.dist for e in step_entries]
     input_nu = np.array([float(e.get("nu", 4)) if e.get("innovations") == "studentt" else np.inf for e in step_entries])
-    share_procs = sorted({graph.nodes[graph.edges[e].source].process for e in graph.free_edges}, key=list(system.processes).index)
-    share_step = {
-        p: _last_match(priors, "steps", system, p, {}, f"share steps of {p!r}", {"target": "share"}).dist for p in share_procs
-    }
+    share_step = [
+        _last_match(priors, "steps", system, n.process, dict(n.coords), f"share steps of {n.label}", {"target": "share"}).dist
+        for n in graph.share_nodes
+    ]
     mean = np.zeros(graph.n_edges)
     sd = np.ones(graph.n_edges)
     for node_idx, edges in graph.out_edges.items():
