@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("case", choices=["demo", "ree"], help="which case to fit")
     run.add_argument("--out", required=True, help="result folder (replaced atomically)")
     run.add_argument("--draws", type=int, help="draws per chain after tuning (default 1000)")
-    run.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    run.add_argument("--tune", type=int, help="tuning steps per chain (default 1000; the REE case 1500)")
     run.add_argument("--chains", type=int, help="number of chains (default 4)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--backend", choices=["auto", "pymc", "nutpie", "numpyro"], help="NUTS backend (default auto)")

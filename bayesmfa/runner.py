@@ -98,8 +98,10 @@ def run_case(
     settings = settings or RunSettings()
     if hasattr(module, "options") and settings.options == ModelOptions():
         settings = replace(settings, options=module.options())
-    if hasattr(module, "sampler_defaults") and settings.target_accept == RunSettings.target_accept:
-        settings = replace(settings, **module.sampler_defaults())
+    if hasattr(module, "sampler_defaults"):  # case defaults for what the caller left at the generic default
+        generic = RunSettings()
+        chosen = {k: v for k, v in module.sampler_defaults().items() if getattr(settings, k) == getattr(generic, k)}
+        settings = replace(settings, **chosen)
     problem = module.load(root)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
