@@ -81,10 +81,7 @@ class Translator:
 
     def add(self, row: pd.Series | dict, table: str, **fields) -> None:
         rec = {c: "" for c in RECORD_COLUMNS}
-        source_type = row["source_type"]
-        if source_type == "customs" and row.get("reporter") in ("CN", "US"):
-            source_type = f"customs_{row['reporter'].lower()}"  # each customs service has its own error
-        rec.update({"year": row["year"], "value": row["value"], "unit": row.get("unit", "kt"), "source_type": source_type})
+        rec.update({"year": row["year"], "value": row["value"], "unit": row.get("unit", "kt"), "source_type": row["source_type"]})
         rec.update({"source": row["source"], "note": f"{table} row {row['_row']}: {row.get('quantity', '')}"})
         rec.update({k: v for k, v in fields.items() if v is not None})
         rec["record_id"] = f"{table}:{row['_row']}" + (f":{fields['suffix']}" if "suffix" in fields else "")
