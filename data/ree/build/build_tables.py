@@ -663,10 +663,11 @@ def main() -> None:
             w.writerows(rows)
         print(f"{name}.csv: {len(rows)} rows")
     with (HERE / "omitted.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["facts_row", "quantity", "region", "year", "value", "reason"],
+        w = csv.DictWriter(fh, fieldnames=["facts_row", "quantity", "region", "year", "value", "reason", "source"],
                            lineterminator="\n")
         w.writeheader()
-        w.writerows(sorted(omitted, key=lambda r: int(r["facts_row"])))
+        w.writerows(sorted(({**r, "source": f"data/ree/raw/facts.csv row {r['facts_row']}"} for r in omitted),
+                           key=lambda r: int(r["facts_row"])))
     print(f"omitted/merged: {len(omitted)} (merged duplicates: {merged})")
     print(Counter(r["reason"].split(";")[0][:60] for r in omitted))
 
