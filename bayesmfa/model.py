@@ -162,7 +162,8 @@ def _random_walk(
         z = pm.StudentT(f"{name}_innovation", nu=nu, mu=0.0, sigma=1.0, dims=(step_dim, dim))
     else:
         z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=(step_dim, dim))
-    walk = pt.concatenate([pt.zeros((1, z.shape[1])), pt.cumsum(z * step[None, :], axis=0)], axis=0)
+    n = len(pm.modelcontext(None).coords[dim])  # static shapes: JAX (numpyro) needs them
+    walk = pt.concatenate([pt.zeros((1, n)), pt.cumsum(z * step[None, :], axis=0)], axis=0)
     if knots is not None:
         walk = pt.dot(knots, walk)
     return level[None, :] + walk
@@ -224,7 +225,7 @@ def _propagate(graph: Graph, u: pt.TensorVariable, share: pt.TensorVariable, yie
 
 
 def _scatter(values: pt.TensorVariable, positions: np.ndarray, shape: tuple[int, ...]) -> pt.TensorVariable:
-    n_years = values.shape[0]
+    n_years = len(pm.modelcontext(None).coords["year"])
     flat = pt.zeros((n_years, int(np.prod(shape))))
     flat = pt.set_subtensor(flat[:, positions], values)
     return flat.reshape((n_years, *shape))
