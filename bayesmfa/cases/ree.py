@@ -8,6 +8,7 @@ interest per draw and writes the tidy summary table.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import arviz as az
@@ -19,7 +20,7 @@ from bayesmfa.cases.ree_records import build_records
 from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
-from bayesmfa.summaries import interval_columns
+from bayesmfa.summaries import interval_columns, summarize_array
 from bayesmfa.system import load_system
 
 REGIONS = ("CN", "US", "RoW")
@@ -195,28 +196,12 @@ def _no_trade(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
 
 
 def _tidy(name: str, da: xr.DataArray, prob: float, cumulative: bool) -> pd.DataFrame:
-    lo, hi = interval_columns(prob)
-    frames = [da]
+    """Per-year rows of a quantity, plus its cumulative row (summed per draw first)."""
+    pieces = [da]
     if cumulative and "year" in da.dims and da.sizes["year"] > 1:
         years = da["year"].values
-        frames.append(da.sum("year").expand_dims(year=[f"{years[0]}-{years[-1]}"]))
-    rows = []
-    for piece in frames:
-        sample = ("chain", "draw")
-        stats = xr.Dataset(
-            {
-                "mean": piece.mean(sample),
-                "sd": piece.std(sample, ddof=1),
-                lo: piece.quantile((1 - prob) / 2, sample).drop_vars("quantile"),
-                "q50": piece.quantile(0.5, sample).drop_vars("quantile"),
-                hi: piece.quantile(1 - (1 - prob) / 2, sample).drop_vars("quantile"),
-            }
-        )
-        df = stats.to_dataframe().reset_index()
-        rows.append(df)
-    out = pd.concat(rows, ignore_index=True)
-    out.insert(0, "quantity", name)
-    return out
+        pieces.append(da.sum("year").expand_dims(year=[f"{years[0]}-{years[-1]}"]))
+    return pd.concat([summarize_array(piece, prob, name) for piece in pieces], ignore_index=True)
 
 
 CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", "consumption", "consumption_total",
@@ -251,7 +236,7 @@ def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
     text = idata.posterior.attrs.get("separation_quota")
     if not text:
         return None
-    return pd.read_json(__import__("io").StringIO(text), typ="series")
+    return pd.read_json(io.StringIO(text), typ="series")
 
 
 def reported_dataset(idata: az.InferenceData) -> xr.Dataset:
