@@ -24,8 +24,10 @@ dim columns (optional)
     quantity itself with the ``share_of`` dims summed over), e.g. the share
     of ``mining_unregistered`` in ``mining + mining_unregistered``.
 ``factor`` (optional)
-    Names of multiplicative factors (priors in ``factors``) joined by ``*``:
-    the record observes ``factor x total`` (reporting or conversion factor).
+    Names of latent factors (priors in ``factors``) joined by ``*`` (the
+    record observes ``factor x total``) or preceded by ``/`` (``total /
+    factor``), e.g. ``reporting/reo_content`` or ``/reo_content``: a gross-weight record of a
+    flow counted in REO observes ``REO / reo_content``.
 ``bound`` (optional)
     ``upper``/``lower``: the record is a cap or floor, not a measurement
     (a censored likelihood).
@@ -55,6 +57,8 @@ DEFAULT_META = ("note", "status", "basis", "edition", "period", "reporter", "hs_
 SHARE_UNITS = {"share": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01, "ratio": 1.0}
 BOUNDS = ("", "upper", "lower")
 _YEAR_RANGE = re.compile(r"^(\d{4})\s*-\s*(\d{4})$")
+_FACTOR_TERM = re.compile(r"([*/]?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
+_FACTOR_EXPR = re.compile(r"\s*/?\s*[A-Za-z_][A-Za-z0-9_]*\s*([*/]\s*[A-Za-z_][A-Za-z0-9_]*\s*)*")
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,8 @@ class CompiledRecords:
     source_types : list of str
         Coords of dim ``source_type``; ``source_index`` maps obs to it.
     factors : list of str
-        Coords of dim ``factor``; ``factor_matrix`` (obs, factor) holds 1 where
-        the record is multiplied by the factor.
+        Coords of dim ``factor``; ``factor_matrix`` (obs, factor) holds the
+        power of each factor in each record (1: multiplied, -1: divided, 0: absent).
     bound : ndarray of int
         0 measurement, 1 upper bound, -1 lower bound.
     """
@@ -224,7 +228,7 @@ class _Builder:
         self.values: list[float] = []
         self.is_share: list[bool] = []
         self.stypes: list[str] = []
-        self.factor_lists: list[list[str]] = []
+        self.factor_lists: list[list[tuple[str, float]]] = []
         self.bounds: list[int] = []
 
     def _err(self, rec: dict, field: str, msg: str) -> RecordError:
@@ -281,12 +285,21 @@ class _Builder:
         bound = str(rec.get("bound", "")).strip()
         if bound not in BOUNDS:
             raise self._err(rec, "bound", f"bound must be blank, 'upper' or 'lower', got {bound!r}")
-        factors = [f.strip() for f in str(rec.get("factor", "")).split("*") if f.strip()]
+        factors = self._factors(rec)
         self.values.append(value)
         self.is_share.append(is_share)
         self.stypes.append(str(rec["source_type"]).strip())
         self.factor_lists.append(factors)
         self.bounds.append({"": 0, "upper": 1, "lower": -1}[bound])
+
+    def _factors(self, rec: dict) -> list[tuple[str, float]]:
+        """``(name, power)`` of each factor: +1 after ``*`` (or first), -1 after ``/``."""
+        text = str(rec.get("factor", "")).strip()
+        if not text:
+            return []
+        if not _FACTOR_EXPR.fullmatch(text):
+            raise self._err(rec, "factor", f"malformed factor expression {text!r}: names joined by '*' or '/'")
+        return [(name.strip(), -1.0 if op == "/" else 1.0) for op, name in _FACTOR_TERM.findall(text)]
 
     def _years(self, rec: dict) -> list[int]:
         text = str(rec["year"]).strip()
@@ -337,11 +350,11 @@ class _Builder:
             return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, size))
 
         stypes = sorted(set(self.stypes))
-        factors = sorted({f for fl in self.factor_lists for f in fl})
+        factors = sorted({f for fl in self.factor_lists for f, _ in fl})
         fmat = np.zeros((n, len(factors)))
         for i, fl in enumerate(self.factor_lists):
-            for f in fl:
-                fmat[i, factors.index(f)] += 1.0
+            for f, power in fl:
+                fmat[i, factors.index(f)] += power
         return CompiledRecords(
             table=table.reset_index(drop=True),
             value=np.array(self.values, dtype=float),

@@ -35,6 +35,8 @@ def _write(tmp_path, df):
         (0, "source", "", "missing value"),
         (2, "origin", "B", "matches no flow"),
         (0, "bound", "maybe", "bound must be"),
+        (2, "factor", "gross**x", "malformed factor expression"),
+        (2, "factor", "gross/", "malformed factor expression"),
     ],
 )
 def test_bad_record_names_file_row_and_field(tmp_path, graph, row, field, value, words):
@@ -82,6 +84,17 @@ def test_operator_sums_partners_years_and_converts_units(graph):
     # row 3: use, both regions, 2000-2003 -> 8 state entries
     assert num[3].sum() == 8
     assert not rec.is_share.any()
+
+
+def test_factor_expression_multiplies_and_divides(graph):
+    df = tiny_records()
+    df.loc[2, "factor"] = "reporting / gross"
+    df.loc[0, "factor"] = "/gross"
+    rec = bm.compile_records(df, graph)
+    assert rec.factors == ["gross", "reporting"]
+    assert rec.factor_matrix[2].tolist() == [-1.0, 1.0]  # reporting x total / gross
+    assert rec.factor_matrix[0].tolist() == [-1.0, 0.0]
+    assert rec.factor_matrix[1].tolist() == [0.0, 0.0]
 
 
 def test_share_record_has_denominator(graph):
