@@ -1,10 +1,14 @@
 """Key REE intervals as a Markdown table, written into the README between markers.
 
     python -m bayesmfa.resultstable results/ree/summary.csv README.md
+
+The paragraph above the table (settings, wall time, diagnostics) is written
+from the ``diagnostics.json`` beside ``summary.csv``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -60,8 +64,32 @@ def key_results_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def update_readme(summary_csv: str | Path, readme: str | Path, header: str = "") -> None:
-    """Replace the text between the results markers of ``readme`` by the key-interval table."""
+def diagnostics_paragraph(diagnostics: dict) -> str:
+    """One paragraph on how the results were made and whether they passed the diagnostics."""
+    st = diagnostics.get("settings", {})
+    head = (
+        f"Generated from `bayesmfa run ree --out results/ree` (backend {st.get('backend')}, {st.get('chains')} chains x "
+        f"{st.get('draws')} draws after {st.get('tune')} tuning steps, target_accept {st.get('target_accept')}, "
+        f"seed {st.get('seed')}; wall {diagnostics['wall_s']:.0f} s on this machine, bayesmfa {diagnostics.get('bayesmfa_version')}). "
+    )
+    figures = (
+        f"max R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS {diagnostics['min_ess_bulk']:.0f}, "
+        f"min tail ESS {diagnostics['min_ess_tail']:.0f}, {diagnostics['divergences']} divergences over every reported quantity"
+    )
+    if diagnostics.get("passed"):
+        return head + f"Diagnostics pass the package's bar: {figures}."
+    failures = "; ".join(diagnostics.get("failures", []))
+    return head + f"**Diagnostics of this run do not meet the package's bar** ({failures}): {figures}. Treat the intervals as provisional."
+
+
+def update_readme(summary_csv: str | Path, readme: str | Path, header: str | None = None) -> None:
+    """Replace the text between the results markers of ``readme`` by the key-interval table.
+
+    ``header`` defaults to :func:`diagnostics_paragraph` of the run's ``diagnostics.json``.
+    """
+    if header is None:
+        diag_path = Path(summary_csv).with_name("diagnostics.json")
+        header = diagnostics_paragraph(json.loads(diag_path.read_text(encoding="utf-8"))) + "\n\n" if diag_path.exists() else ""
     summary = pd.read_csv(summary_csv, dtype={"year": str}, keep_default_na=False)
     text = Path(readme).read_text(encoding="utf-8")
     if START not in text or END not in text:
@@ -73,4 +101,4 @@ def update_readme(summary_csv: str | Path, readme: str | Path, header: str = "")
 
 
 if __name__ == "__main__":
-    update_readme(sys.argv[1], sys.argv[2], sys.argv[3] + "\n\n" if len(sys.argv) > 3 else "")
+    update_readme(sys.argv[1], sys.argv[2], sys.argv[3] + "\n\n" if len(sys.argv) > 3 else None)

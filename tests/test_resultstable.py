@@ -1,0 +1,55 @@
+"""The README results block: generated from summary.csv and diagnostics.json, never typed."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bayesmfa.resultstable import END, START, update_readme
+
+DIAG = {
+    "max_rhat": 1.004, "min_ess_bulk": 812.0, "min_ess_tail": 650.0, "divergences": 0, "wall_s": 300.2,
+    "settings": {"backend": "nutpie", "chains": 4, "draws": 1000, "tune": 1000, "target_accept": 0.95, "seed": 0},
+    "bayesmfa_version": "0.1.0", "passed": True, "failures": [],
+}
+
+
+def _write(tmp_path, diag):
+    rows = [
+        {"quantity": "unregistered_mining", "region": "CN", "partner": "", "product": "", "end_use": "", "year": "2000-2022",
+         "mean": 700.0, "sd": 100.0, "q05": 500.0, "q50": 690.0, "q95": 900.0},
+        {"quantity": "p_net_exporter", "region": "US", "partner": "", "product": "", "end_use": "", "year": "2022",
+         "mean": 0.97, "sd": 0.1, "q05": 1.0, "q50": 1.0, "q95": 1.0},
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "diagnostics.json").write_text(json.dumps(diag))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{START}\nold table\n{END}\n\nafter\n")
+    return readme
+
+
+def test_block_is_rebuilt_from_the_run(tmp_path):
+    readme = _write(tmp_path, DIAG)
+    update_readme(tmp_path / "summary.csv", readme)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# x\n\nbefore") and text.endswith("after\n")
+    assert "| Unregistered mining, China, cumulative (kt REO) | 690 | 500 – 900 | 700 |" in text
+    assert "| P(US is a net exporter), 2022 | | | 0.97 |" in text
+    assert "Diagnostics pass" in text and "max R-hat 1.004" in text and "wall 300 s" in text
+
+
+def test_failed_diagnostics_are_stated(tmp_path):
+    readme = _write(tmp_path, {**DIAG, "passed": False, "divergences": 2, "failures": ["2 divergences > 0"]})
+    update_readme(tmp_path / "summary.csv", readme)
+    text = readme.read_text()
+    assert "do not meet" in text and "2 divergences > 0" in text and "provisional" in text
+
+
+def test_readme_without_markers_is_refused(tmp_path):
+    _write(tmp_path, DIAG)
+    (tmp_path / "other.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        update_readme(tmp_path / "summary.csv", tmp_path / "other.md")
+    assert (tmp_path / "other.md").read_text() == "no markers\n"
