@@ -57,6 +57,16 @@ class ModelOptions:
         are interpolated linearly between knots (1 = a knot every year). Fewer
         knots mean fewer parameters where no record resolves annual changes.
         The step prior then applies per knot interval.
+    centred_inputs : tuple of str
+        Input processes whose log-input random walks are centred: the walk
+        itself is sampled (``input_log_walk``, dims (centred_input,
+        year_step)) instead of standardised innovations
+        (``input_log_innovation``). The prior is the same either way.
+        Centre series that records observe nearly every year (there the
+        non-centred innovations are strongly correlated, since the records
+        pin their cumulative sums, and NUTS needs long trajectories); leave
+        weakly observed series non-centred (a centred walk with little data
+        makes a funnel with its step scale).
     """
 
     likelihood: str = "auto"
@@ -65,6 +75,7 @@ class ModelOptions:
     share_floor: float = 1e-3
     noise_scale: float = 1.0
     share_knots_every: int = 1
+    centred_inputs: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -129,11 +140,14 @@ def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Mod
     """
     options = options or ModelOptions()
     graph = problem.graph
+    unknown = set(options.centred_inputs) - set(graph.system.inputs)
+    if unknown:
+        raise ValueError(f"centred_inputs {sorted(unknown)} are not input processes; input processes: {sorted(graph.system.inputs)}")
     resolved = resolve_priors(problem.priors, graph)
     coords = model_coords(graph, options)
     with pm.Model(coords=coords) as model:
-        u = _inputs(graph, resolved)
-        share = _shares(graph, resolved, coords, options.share_knots_every)
+        u = _inputs(graph, resolved, options.centred_inputs)
+        share = _shares(graph, resolved, options.share_knots_every)
         yields = _yields(graph, resolved)
         throughput = _propagate(graph, u, share, yields)
         output = throughput * yields[None, :]
@@ -149,37 +163,62 @@ def _random_walk(
     level: pt.TensorVariable,
     step: pt.TensorVariable,
     dim: str,
-    knots: np.ndarray | None = None,
+    step_dim: str = "year_step",
     nu: np.ndarray | None = None,
+    centred: bool = False,
 ) -> pt.TensorVariable:
-    """Non-centred random walk over years (or knots, then interpolated), shape (year, dim).
+    """Random walk over ``step_dim`` starting at ``level``, shape (1 + step, dim).
 
-    Innovations are standard normal, or Student-t where ``nu`` is finite.
+    Innovations are Normal(0, step), or Student-t(nu, 0, step) where ``nu`` is
+    finite. Non-centred: ``<name>_innovation`` (step_dim, dim) are
+    standardised; centred: ``<name>_walk`` (dim, step_dim) holds the walk's
+    values after its start.
     """
-    step_dim = "year_step" if knots is None else "share_knot_step"
-    if nu is not None and np.isfinite(nu).any():
+    coords = pm.modelcontext(None).coords
+    n, n_steps = len(coords[dim]), len(coords[step_dim])  # static shapes: JAX (numpyro) needs them
+    heavy = nu is not None and np.isfinite(nu).any()
+    if heavy:
         nu = np.where(np.isfinite(nu), nu, 1e4)  # 1e4 degrees of freedom is Gaussian to 1e-4
+    if centred:
+        if heavy:
+            init = pm.StudentT.dist(nu=nu, mu=level, sigma=step)
+            innovation = pm.StudentT.dist(nu=nu, mu=0.0, sigma=step)
+        else:
+            init = pm.Normal.dist(mu=level, sigma=step)
+            innovation = pm.Normal.dist(mu=0.0, sigma=step)
+        walk = pm.RandomWalk(
+            f"{name}_walk", init_dist=init, innovation_dist=innovation, steps=n_steps - 1, shape=(n, n_steps), dims=(dim, step_dim)
+        )
+        return pt.concatenate([level[None, :], walk.T], axis=0)
+    if heavy:
         z = pm.StudentT(f"{name}_innovation", nu=nu, mu=0.0, sigma=1.0, dims=(step_dim, dim))
     else:
         z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=(step_dim, dim))
-    n = len(pm.modelcontext(None).coords[dim])  # static shapes: JAX (numpyro) needs them
-    walk = pt.concatenate([pt.zeros((1, n)), pt.cumsum(z * step[None, :], axis=0)], axis=0)
-    if knots is not None:
-        walk = pt.dot(knots, walk)
-    return level[None, :] + walk
+    return level[None, :] + pt.concatenate([pt.zeros((1, n)), pt.cumsum(z * step[None, :], axis=0)], axis=0)
 
 
-def _inputs(graph: Graph, resolved) -> pt.TensorVariable:
+def _inputs(graph: Graph, resolved, centred_processes: tuple[str, ...] = ()) -> pt.TensorVariable:
     mu = np.array([d.kwargs["mu"] for d in resolved.input_level])
     sd = np.array([d.kwargs["sigma"] for d in resolved.input_level])
     z0 = pm.Normal("input_level_z", 0.0, 1.0, dims="input_node")
     level = pm.Deterministic("input_log_level", mu + sd * z0, dims="input_node")
     step = vector_variable("input_step", resolved.input_step, "input_node")
-    log_u = _random_walk("input_log", level, step, "input_node", nu=resolved.input_nu)
+    centred = np.array([n.process in centred_processes for n in graph.input_nodes])
+    if not centred.any() or centred.all():
+        log_u = _random_walk("input_log", level, step, "input_node", nu=resolved.input_nu, centred=bool(centred.all()))
+        return pt.exp(log_u)
+    model = pm.modelcontext(None)
+    n_years = len(graph.system.years)
+    log_u = pt.zeros((n_years, len(graph.input_nodes)))
+    for flag, dim in ((False, "noncentred_input"), (True, "centred_input")):
+        idx = np.flatnonzero(centred == flag)
+        model.add_coord(dim, graph.node_labels([graph.input_nodes[i] for i in idx]))
+        walk = _random_walk("input_log", level[idx], step[idx], dim, nu=resolved.input_nu[idx], centred=flag)
+        log_u = pt.set_subtensor(log_u[:, idx], walk)
     return pt.exp(log_u)
 
 
-def _shares(graph: Graph, resolved, coords: dict, knots_every: int) -> pt.TensorVariable:
+def _shares(graph: Graph, resolved, knots_every: int) -> pt.TensorVariable:
     n_years = len(graph.system.years)
     logits = pt.zeros((n_years, graph.n_edges))
     if graph.free_edges:
@@ -189,8 +228,10 @@ def _shares(graph: Graph, resolved, coords: dict, knots_every: int) -> pt.Tensor
         owners = [n.index for n in graph.share_nodes]
         idx = np.array([owners.index(graph.edges[e].source) for e in graph.free_edges])
         years = list(graph.system.years)
-        knots = None if knots_every <= 1 else interpolation_matrix(years, knot_years(years, knots_every))
-        eta = _random_walk("share_logit", level, step[idx], "share_edge", knots)
+        step_dim = "year_step" if knots_every <= 1 else "share_knot_step"
+        eta = _random_walk("share_logit", level, step[idx], "share_edge", step_dim)
+        if knots_every > 1:
+            eta = pt.dot(interpolation_matrix(years, knot_years(years, knots_every)), eta)
         logits = pt.set_subtensor(logits[:, np.array(graph.free_edges)], eta)
     ex = pt.exp(logits)
     total = pt.dot(ex, graph.source_matrix)

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import bayesmfa as bm
 
@@ -20,7 +21,7 @@ YEARS = list(range(2000, 2006))
 OBSERVED = {2000: 40.0, 2001: 47.0, 2003: 60.0, 2005: 52.0}
 
 
-def _problem():
+def _problem(step: dict | None = None):
     system = bm.system_from_dict(
         {
             "name": "lingauss",
@@ -34,7 +35,7 @@ def _problem():
     priors = bm.priors_from_dict(
         {
             "inputs": [{"process": "source", "dist": "LogNormal", "mu": M0, "sigma": S0, "source": "t"}],
-            "steps": [{"target": "input", "dist": "Fixed", "value": TAU, "source": "t"}],
+            "steps": [step or {"target": "input", "dist": "Fixed", "value": TAU, "source": "t"}],
             "noise": [{"source_type": "s", "dist": "Fixed", "value": SIGMA, "source": "t"}],
         }
     )
@@ -57,11 +58,15 @@ def closed_form():
     return mean, np.sqrt(np.diag(post_cov))
 
 
-def test_matches_closed_form_posterior():
+@pytest.mark.parametrize("centred", [(), ("source",)], ids=["noncentred", "centred"])
+def test_matches_closed_form_posterior(centred):
+    """Either parametrisation of the input walk gives the same (closed-form) posterior."""
     problem = _problem()
+    options = bm.ModelOptions(floor=0.0, centred_inputs=centred)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = bm.fit(problem, options=bm.ModelOptions(floor=0.0), backend="pymc", draws=2000, tune=1000, chains=2, seed=11)
+        idata = bm.fit(problem, options=options, backend="pymc", draws=2000, tune=1000, chains=2, seed=11)
+    assert ("input_log_walk" in idata.posterior) == bool(centred)
     log_u = np.log(idata.posterior["external_source"])
     mean, sd = closed_form()
     ess = np.asarray([float(v) for v in __import__("arviz").ess(log_u.to_dataset(name="x"))["x"].values])
@@ -73,3 +78,27 @@ def test_matches_closed_form_posterior():
     assert np.all(np.abs(got_sd - sd) < 4 * sd / np.sqrt(2 * ess) + 1e-3), (got_sd, sd)
     # and the posterior is much narrower than the prior where there are records
     assert sd[0] < S0 / 3
+
+
+def test_centred_inputs_must_name_input_processes():
+    with pytest.raises(ValueError, match="sink"):
+        bm.build_model(_problem(), bm.ModelOptions(centred_inputs=("sink",)))
+
+
+@pytest.mark.parametrize("innovations", ["normal", "studentt"])
+def test_centred_and_noncentred_walks_have_the_same_prior(innovations):
+    """The two parametrisations are one prior: quantiles of prior draws of the log input agree."""
+    import pymc as pm
+
+    problem = _problem({"target": "input", "dist": "Fixed", "value": TAU, "source": "t", "innovations": innovations, "nu": 3})
+    draws = {}
+    for centred in ((), ("source",)):
+        with bm.build_model(problem, bm.ModelOptions(floor=0.0, centred_inputs=centred)):
+            prior = pm.sample_prior_predictive(draws=20000, random_seed=3, var_names=["external_source"]).prior
+        draws[bool(centred)] = np.log(prior["external_source"].values.reshape(-1, len(YEARS)))
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    a, b = np.quantile(draws[False], q, axis=0), np.quantile(draws[True], q, axis=0)
+    spread = draws[False].std(0)
+    assert np.all(np.abs(a - b) < 0.05 * spread), (a, b)
+    # the walk spreads: the last year is wider than the first by the accumulated steps
+    assert spread[-1] > spread[0]
