@@ -15,7 +15,8 @@ def _run(args: argparse.Namespace) -> int:
     from bayesmfa.runner import RunSettings, run_case
 
     settings = RunSettings.quick() if args.quick else RunSettings()
-    overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed", "backend") if getattr(args, k) is not None}
+    names = ("draws", "tune", "chains", "seed", "backend", "target_accept", "min_tree_depth")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     settings = replace(settings, progressbar=not args.no_progress, **overrides)
     if args.likelihood != "auto":
         from bayesmfa.cases import get_case
@@ -75,10 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("case", choices=["demo", "ree"], help="which case to fit")
     run.add_argument("--out", required=True, help="result folder (replaced atomically)")
     run.add_argument("--draws", type=int, help="draws per chain after tuning (default 1000)")
-    run.add_argument("--tune", type=int, help="tuning steps per chain (default 1000; the REE case 1500)")
+    run.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
     run.add_argument("--chains", type=int, help="number of chains (default 4)")
     run.add_argument("--seed", type=int, help="random seed (default 0)")
     run.add_argument("--backend", choices=["auto", "pymc", "nutpie", "numpyro"], help="NUTS backend (default auto)")
+    run.add_argument("--target-accept", type=float, help="NUTS target acceptance (default: the case's, else 0.9)")
+    run.add_argument("--min-tree-depth", type=int, help="minimum NUTS tree depth, nutpie only (default: the case's, REE 8)")
     run.add_argument(
         "--likelihood", choices=["auto", "lognormal", "studentt"], default="auto",
         help="record likelihood: per source type as in the noise priors (auto), or forced for all records",

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import time
+import warnings
 from typing import Any
 
 import arviz as az
@@ -38,6 +39,7 @@ def fit(
     chains: int = 4,
     seed: int = 0,
     target_accept: float = 0.9,
+    min_tree_depth: int | None = None,
     progressbar: bool = False,
     thresholds: Thresholds | None = None,
     strict: bool = False,
@@ -60,6 +62,12 @@ def fit(
         Random seed; the same seed gives the same draws on the same machine.
     target_accept : float
         NUTS target acceptance rate.
+    min_tree_depth : int, optional
+        Minimum NUTS tree depth (at least ``2**min_tree_depth - 1`` leapfrog
+        steps per draw; nutpie only, other backends warn and ignore it).
+        Longer trajectories than the U-turn criterion picks let the sampler
+        travel along weakly identified ridges (e.g. flows seen only through
+        their sum) in one draw; the REE case uses 8.
     progressbar : bool
         Show the sampler's progress bar.
     thresholds : Thresholds, optional
@@ -87,6 +95,10 @@ def fit(
     kwargs: dict[str, Any] = {}
     if backend == "nutpie":
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+        if min_tree_depth is not None:
+            kwargs["nuts_sampler_kwargs"]["mindepth"] = int(min_tree_depth)
+    elif min_tree_depth is not None:
+        warnings.warn(f"min_tree_depth is a nutpie setting; the {backend} backend ignores it", UserWarning, stacklevel=2)
     start = time.perf_counter()
     with model:
         idata = pm.sample(
@@ -111,7 +123,8 @@ def fit(
         idata,
         problem,
         options,
-        {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept},
+        {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept,
+         "min_tree_depth": min_tree_depth},
         diagnostics=diag.to_json(),
     )
     check_diagnostics(diag, thresholds or Thresholds(), strict=strict)

@@ -28,6 +28,7 @@ class RunSettings:
     seed: int = 0
     backend: str = "auto"
     target_accept: float = 0.9
+    min_tree_depth: int | None = None
     prob: float = 0.9
     progressbar: bool = True
     options: ModelOptions = field(default_factory=ModelOptions)
@@ -117,6 +118,7 @@ def run_case(
             chains=settings.chains,
             seed=settings.seed,
             target_accept=settings.target_accept,
+            min_tree_depth=settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
             progressbar=settings.progressbar,
             thresholds=thresholds,
         )
