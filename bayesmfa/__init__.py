@@ -34,7 +34,7 @@ from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import compile_records, read_records
 from bayesmfa.report import write_report
 from bayesmfa.scenarios import export_restriction, no_trade
-from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths
+from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors
 from bayesmfa.simulate import simulate_records
 from bayesmfa.summaries import summarize, summarize_array
 from bayesmfa.sweeps import DaskExecutor, LocalExecutor
@@ -52,6 +52,7 @@ __all__ = [
     "run_sensitivity",
     "run_sweep",
     "scale_prior_widths",
+    "scale_step_priors",
     "value_of_information",
     "write_report",
     "Diagnostics",

@@ -65,6 +65,41 @@ def scale_prior_widths(priors: Priors, factor: float) -> Priors:
     return Priors(entries=entries, text=f"{priors.text}\n# prior widths x {factor:g}\n")
 
 
+#: How a step-scale prior is multiplied: the scale parameter of each distribution.
+_SCALE_PARAMS = {"Fixed": "value", "HalfNormal": "sigma", "Exponential": None, "Uniform": None, "Gamma": None}
+
+
+def scale_step_priors(priors: Priors, factor: float) -> Priors:
+    """New priors whose random-walk step scales are ``factor`` times larger.
+
+    A Fixed step's ``value`` and a HalfNormal's ``sigma`` are multiplied; a
+    LogNormal's ``mu`` is shifted by ``log(factor)`` (its median multiplied,
+    its spread kept). Other step distributions raise ``ValueError``.
+
+    Parameters
+    ----------
+    priors : Priors
+        Original priors (not modified).
+    factor : float
+        Step multiplier (> 0): > 1 lets every series and transfer coefficient vary faster.
+    """
+    if factor <= 0:
+        raise ValueError(f"factor must be positive, got {factor}")
+    new = []
+    for e in priors.entries.get("steps", []):
+        dist = e.dist
+        if dist.dist == "LogNormal":
+            params = tuple((k, v + float(np.log(factor)) if k == "mu" else v) for k, v in dist.params)
+        elif _SCALE_PARAMS.get(dist.dist):
+            key = _SCALE_PARAMS[dist.dist]
+            params = tuple((k, v * factor if k == key else v) for k, v in dist.params)
+        else:
+            raise ValueError(f"cannot scale a {dist.dist} step prior; use Fixed, HalfNormal or LogNormal")
+        new.append(replace(e, dist=replace(dist, params=params)))
+    entries = {**priors.entries, "steps": new}
+    return Priors(entries=entries, text=f"{priors.text}\n# step scales x {factor:g}\n")
+
+
 @dataclass(frozen=True)
 class Sweep:
     """One refit-based variant of a baseline.
@@ -105,9 +140,12 @@ def _set_options(problem: Problem, options: ModelOptions, *, noise_factor: float
 
 
 def _widen_priors(problem: Problem, options: ModelOptions, *, factor: float) -> tuple[Problem, ModelOptions]:
-    priors = scale_prior_widths(problem.priors, factor)
+    return _new_priors(problem, options, scale=partial(scale_prior_widths, factor=factor))
+
+
+def _new_priors(problem: Problem, options: ModelOptions, *, scale: Callable[[Priors], Priors]) -> tuple[Problem, ModelOptions]:
     rows = problem.records.table.drop(columns=["file", "row"], errors="ignore")
-    return make_problem(problem.system, priors, rows), options
+    return make_problem(problem.system, scale(problem.priors), rows), options
 
 
 def baseline_sweep() -> Sweep:
@@ -135,6 +173,11 @@ def noise_multiplier(factor: float) -> Sweep:
 def prior_width_multiplier(factor: float) -> Sweep:
     """Every prior ``sigma``/``sd_logit`` multiplied by ``factor`` (:func:`scale_prior_widths`)."""
     return Sweep(f"prior_width_x{factor:g}", partial(_widen_priors, factor=factor), f"prior widths x {factor:g}")
+
+
+def step_multiplier(factor: float) -> Sweep:
+    """Every random-walk step scale multiplied by ``factor`` (:func:`scale_step_priors`): less smoothing."""
+    return Sweep(f"steps_x{factor:g}", partial(_new_priors, scale=partial(scale_step_priors, factor=factor)), f"step scales x {factor:g}")
 
 
 def likelihood_sweep(likelihood: str = "studentt", nu: float = 4.0) -> Sweep:
@@ -375,7 +418,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     sweep). Sweeps: leave one record family out (source type for cases
     without families), literature dropped (REE: ``unregistered_estimates``),
     China's customs dropped (REE: ``china_trade``), noise x2, prior widths x2,
-    Student-t likelihood. Rerunning resumes: sweeps already on disk are kept.
+    random-walk step scales x2, Student-t and lognormal likelihoods. Rerunning resumes: sweeps already on disk are kept.
 
     Parameters
     ----------
@@ -410,7 +453,11 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     out.mkdir(parents=True, exist_ok=True)
     problem = module.load(root)
     options = module.options() if hasattr(module, "options") else ModelOptions()
-    fit_kwargs = {"draws": 200, "tune": 300, "chains": 2} if quick else {"draws": 1000, "tune": 1000, "chains": 4}
+    fit_kwargs: dict[str, Any] = {"draws": 1000, "tune": 1000, "chains": 4}
+    if hasattr(module, "sampler_defaults"):  # the case's own settings (e.g. REE: target_accept, tune)
+        fit_kwargs.update(module.sampler_defaults())
+    if quick:
+        fit_kwargs.update({"draws": 200, "tune": 300, "chains": 2})
     fit_kwargs["seed"] = seed
     quantities, key, label = _case_quantities(case)
     with warnings.catch_warnings():
@@ -431,7 +478,8 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         renamed = {"unregistered_estimates": "literature_dropped", "china_trade": "china_customs_dropped"}
         sweeps = [drop_group(s.name.removeprefix("drop_family_"), "family", name=renamed[s.name.removeprefix("drop_family_")])
                   if s.name.removeprefix("drop_family_") in renamed else s for s in sweeps]
-    sweeps += [noise_multiplier(2.0), prior_width_multiplier(2.0), likelihood_sweep("studentt"), likelihood_sweep("lognormal")]
+    sweeps += [noise_multiplier(2.0), prior_width_multiplier(2.0), step_multiplier(2.0), likelihood_sweep("studentt"),
+               likelihood_sweep("lognormal")]
     swept = {**quantities, "key": key}
     executor = make_executor(scheduler, max_workers=max_workers)
     try:

@@ -102,6 +102,21 @@ def test_scale_prior_widths_multiplies_sigma_and_sd_logit_only(demo_problem):
     assert wide.text != demo_problem.priors.text
 
 
+def test_scale_step_priors_multiplies_the_step_median_or_value(demo_problem):
+    faster = sens.scale_step_priors(demo_problem.priors, 2.0)
+    for old, new in zip(demo_problem.priors.entries["steps"], faster.entries["steps"]):
+        assert new.dist.median() == pytest.approx(2 * old.dist.median())
+        if old.dist.dist == "LogNormal":  # the spread is kept
+            assert new.dist.kwargs["sigma"] == old.dist.kwargs["sigma"]
+    fixed = bm.priors_from_dict({"steps": [{"target": "share", "dist": "Fixed", "value": 0.5, "source": "t"}]})
+    assert sens.scale_step_priors(fixed, 3.0).entries["steps"][0].dist.kwargs["value"] == pytest.approx(1.5)
+    assert faster.entries["inputs"] == demo_problem.priors.entries["inputs"]
+    with pytest.raises(ValueError, match="positive"):
+        sens.scale_step_priors(fixed, 0.0)
+    p, _ = sens.step_multiplier(2.0).modify(demo_problem, bm.ModelOptions())
+    assert p.content_hash() != demo_problem.content_hash()
+
+
 def test_builtin_sweeps_modify_problem_and_options(demo_problem):
     opts = bm.ModelOptions()
     p, o = sens.drop_group("customs").modify(demo_problem, opts)
