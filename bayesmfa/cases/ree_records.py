@@ -15,15 +15,18 @@ import numpy as np
 import pandas as pd
 
 # Quantity expressions of the REE system (flow names in data/ree/system.yaml)
+# Ores (HS 2530.90) are registered concentrate only: Myanmar/Laos output (unregistered RoW mining)
+# reaches China as mixed carbonate and compounds (HS 2846: the Burma rows of china_trade.csv), so
+# China's ore-import totals must not count it a second time next to its HS 2846 records.
 TRADE_RECORDED = {
-    "ore_concentrate": "concentrate_trade+concentrate_unregistered_trade",
+    "ore_concentrate": "concentrate_trade",
     "salt": "salt_trade",
-    "oxide": "oxide_trade+oxide_use_trade",
+    "oxide": "oxide_trade",
     "metal": "metal_trade",
-    "compound_mixed": "concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade",
-    "all": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade+metal_trade",
-    "ore_compound": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+oxide_use_trade",
-    "oxide_metal": "oxide_trade+oxide_use_trade+metal_trade",
+    "compound_mixed": "concentrate_unregistered_trade+salt_trade+oxide_trade",
+    "all": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+metal_trade",
+    "ore_compound": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade",
+    "oxide_metal": "oxide_trade+metal_trade",
 }
 # an importer sees smuggled goods too (recorded on arrival), an exporter does not
 SMUGGLED_IN = {"oxide", "compound_mixed", "all", "ore_compound", "oxide_metal"}
@@ -51,6 +54,9 @@ TRADE_DETAIL: dict[str, tuple[str, str]] = {
     "imports_compounds": ("total", "compound_mixed"),
     "imports_RE_oxides_compounds": ("total", "compound_mixed"),
     "exports_ores_compounds": ("total", "ore_compound"),
+    # China's HS 2846 imports from the US after the Mountain Pass restart: part of the same concentrate
+    # shipments (the US codes them 2846.90.9000, China 2530.90) -> a lower bound on ores and compounds
+    "imports_HS2846_from_concentrate_exporter": ("part", "ore_compound"),
     # China customs exports: headline totals of various vintages
     "exports_customs": ("total", "all"),
     "exports_reported": ("total", "all"),
@@ -107,12 +113,14 @@ def read_table(folder: Path, name: str) -> pd.DataFrame:
 
 
 def _factor(row, customs_product_factor: str = "china_customs_product_to_reo") -> str:
+    """Factor expression of a trade row: a record in product or gross weight observes the
+    flow (kt REO) divided by the REO content of what was weighed."""
     basis = row["basis"]
     if basis == "REO":
         return ""
     if basis == "product_weight" and row.get("reporter") == "CN":
-        return customs_product_factor
-    return FACTOR_GROSS.get(row["product"], "reo_content_compound_mixed")
+        return "/" + customs_product_factor
+    return "/" + FACTOR_GROSS.get(row["product"], "reo_content_compound_mixed")
 
 
 def _usable(t: Translator, row, table: str, *, annual: bool = True) -> bool:
@@ -188,7 +196,7 @@ def china_quotas(t: Translator, df: pd.DataFrame) -> None:
         elif q == "export_quota":
             if _usable(t, row, table):
                 t.add(row, table, quantity=TRADE_RECORDED["all"], origin="CN", bound="upper",
-                      factor="china_customs_product_to_reo" if row["basis"] != "REO" else "")
+                      factor="/china_customs_product_to_reo" if row["basis"] != "REO" else "")
         elif q == "smelting_separation_quota":
             t.skip(row, table, "used in the derived quantity unregistered_refining_share, not as a record")
         else:
@@ -217,7 +225,7 @@ def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
         expr += "+smuggled"
     if row.get("country") in UNREGISTERED_RoW_COUNTRIES and origin == "RoW":
         expr = "concentrate_unregistered_trade"
-        factor = "reo_content_myanmar_carbonate" if row["basis"] != "REO" else ""
+        factor = "/reo_content_myanmar_carbonate" if row["basis"] != "REO" else ""
         partial = row["country"] != "Burma"
     else:
         factor = _factor({**row, "product": product})
