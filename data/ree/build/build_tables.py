@@ -529,6 +529,12 @@ def classify(i: int, f: dict) -> tuple[str, dict] | tuple[None, str]:
             hs, prod = "2846", "compound_mixed"
             if q == "us_domestic_exports_HTS2846_quantity":
                 more.append("domestic exports only (re-exports excluded); from 2018 mostly Mountain Pass concentrate coded under 2846 (China records it as ore HS 2530.90)")
+            if q == "china_imports_HS2846_net_weight" and o[0] == "US" and year >= 2018:
+                detail = "imports_HS2846_from_concentrate_exporter"
+                more.append("after the 2018 Mountain Pass restart the US reports its concentrate exports under Schedule B 2846.90.9000"
+                            " (MYB2022 T4) and China reports US concentrate under 2530.90 (Argus 2021-01-22); unit values of 1.5"
+                            " (2018) and 2.9 (2022) USD/kg are concentrate prices, so these HS 2846 rows may hold part of the same"
+                            " shipments and bound US->CN ores and compounds from below")
         elif q.startswith("imports_RE_metal_ore"):
             m = re.search(r"(2530\.90(?:\.\d{2})?)", note + " " + f["basis"])
             hs, prod = (m.group(1) if m else "2530.90"), "ore_concentrate"
