@@ -102,3 +102,22 @@ def test_centred_and_noncentred_walks_have_the_same_prior(innovations):
     assert np.all(np.abs(a - b) < 0.05 * spread), (a, b)
     # the walk spreads: the last year is wider than the first by the accumulated steps
     assert spread[-1] > spread[0]
+
+
+def test_normal_logcdf_matches_scipy_with_finite_gradients():
+    """The censored-bound likelihood's log-cdf (built without erfcx, which JAX lacks)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from bayesmfa.model import normal_logcdf
+
+    z = pt.dvector("z")
+    out = normal_logcdf(z)
+    f = pytensor.function([z], [out, pytensor.grad(out.sum(), z)])
+    x = np.array([-60.0, -20.0, -7.0, -5.0001, -5.0, -4.9, -1.0, 0.0, 1.5, 6.0])
+    value, grad = f(x)
+    ref = stats.norm.logcdf(x)
+    assert np.all(np.abs(value - ref) <= 1e-4 * np.abs(ref) + 1e-12)
+    ref_grad = np.exp(stats.norm.logpdf(x) - ref)  # d/dz log Phi = phi / Phi
+    assert np.all(np.isfinite(grad)) and np.all(np.abs(grad - ref_grad) <= 1e-3 * ref_grad + 1e-12)
