@@ -330,7 +330,8 @@ def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOption
         log_mu_factor = pt.dot(rec.factor_matrix, pt.log(factor))
     floor = _floor(rec, options)
     log_mu = pt.log(mu * pt.exp(log_mu_factor) + floor)
-    log_obs = np.log(rec.value + floor)
+    # a data container, so a compiled model can be refitted to new values of the same records (e.g. in SBC)
+    log_obs = pm.Data("record_log_value", np.log(rec.value + floor), dims="record")
     sd = sigma[rec.source_index]
     if options.likelihood not in ("auto", "lognormal", "studentt"):
         raise ValueError(f"unknown likelihood {options.likelihood!r}")
