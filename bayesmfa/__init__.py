@@ -33,6 +33,7 @@ from bayesmfa.priors import Priors, load_priors, priors_from_dict
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import compile_records, read_records
 from bayesmfa.report import write_report
+from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios
 from bayesmfa.scenarios import export_restriction, no_trade
 from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors
 from bayesmfa.simulate import simulate_records
@@ -44,17 +45,21 @@ __all__ = [
     "BayesMFAError",
     "DaskExecutor",
     "LocalExecutor",
+    "ScenarioSpec",
     "Sweep",
     "export_restriction",
     "no_trade",
+    "parse_restriction",
     "power_scaling",
     "predictive_checks",
+    "run_scenarios",
     "run_sensitivity",
     "run_sweep",
     "scale_prior_widths",
     "scale_step_priors",
     "value_of_information",
     "write_report",
+    "write_scenarios",
     "Diagnostics",
     "DiagnosticsError",
     "Graph",

@@ -67,6 +67,20 @@ def _sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenario(args: argparse.Namespace) -> int:
+    from bayesmfa.errors import ProvenanceError
+    from bayesmfa.scenariorun import NO_TRADE, parse_restriction, run_scenarios
+
+    try:
+        specs = ([NO_TRADE] if args.no_trade else []) + [parse_restriction(r) for r in args.restrict]
+        out = run_scenarios(args.case, args.fit, args.out, specs, root=args.root, year=args.year)
+    except (ValueError, FileNotFoundError, ProvenanceError) as err:
+        print(f"bayesmfa scenario: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: scenarios.csv and figures for {', '.join(s.name for s in specs)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayesmfa``."""
     parser = argparse.ArgumentParser(prog="bayesmfa", description="Bayesian material flow analysis")
@@ -101,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sens.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
     sens.set_defaults(func=_sensitivity)
+
+    scen = sub.add_parser("scenario", help="no-trade and export-restriction scenarios on a saved fit, with intervals")
+    scen.add_argument("case", choices=["demo", "ree"], help="which case the fit is of")
+    scen.add_argument("--fit", required=True, help="a 'bayesmfa run' result folder (or its posterior.nc)")
+    scen.add_argument("--out", required=True, help="result folder (replaced atomically)")
+    scen.add_argument("--no-trade", action="store_true", help="every trade flow removed in every year")
+    scen.add_argument("--restrict", action="append", default=[], metavar="REGION:FLOW[,FLOW]:CAP:FROM_YEAR",
+                      help="cap a region's exports on some flows at CAP (0-1) of their value from a year on; repeatable, "
+                           "e.g. CN:oxide_trade,metal_trade:0.5:2010")
+    scen.add_argument("--year", type=int, help="year of the figures (default: the last year)")
+    scen.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    scen.set_defaults(func=_scenario)
 
     report = sub.add_parser("report", help="write report.html and figures for a result folder")
     report.add_argument("dir", help="a result folder written by 'bayesmfa run'")

@@ -744,8 +744,11 @@ def counterfactual(
     unit: str = "kt",
     actual: str = "consumption",
     no_trade: str = "no_trade_consumption",
+    labels: tuple[str, str] = ("with trade", "no trade"),
+    panel: str = "region",
+    category: str = "end_use",
 ) -> Figure:
-    """Actual vs no-trade consumption by region and end use, with interval error bars.
+    """Actual vs counterfactual (by default: no-trade) consumption by region and end use, with interval error bars.
 
     Parameters
     ----------
@@ -759,7 +762,11 @@ def counterfactual(
     unit : str
         Y-axis label.
     actual, no_trade : str
-        Names of the two quantities.
+        Names of the two quantities (the counterfactual second).
+    labels : tuple of str
+        Legend labels of the two.
+    panel, category : str
+        Column giving one panel each, and column of the bars within a panel.
 
     Returns
     -------
@@ -777,18 +784,18 @@ def counterfactual(
         both[name] = rows
     lo, hi = _quantile_columns(both[no_trade])
     if regions is None:
-        regions = list(dict.fromkeys(both[no_trade]["region"].astype(str)))
+        regions = list(dict.fromkeys(both[no_trade][panel].astype(str)))
     regions = [str(r) for r in regions]
-    end_uses = list(dict.fromkeys(both[no_trade]["end_use"].astype(str)))
+    end_uses = list(dict.fromkeys(both[no_trade][category].astype(str)))
     fig = Figure(figsize=(max(6.0, 3.2 * len(regions)), 4.2), layout="constrained")
     axes = fig.subplots(1, len(regions), sharey=False, squeeze=False)[0]
     x = np.arange(len(end_uses))
     w = 0.38
     for ax, region in zip(axes, regions):
-        for k, (name, label, color) in enumerate(((actual, "with trade", "#2b5d8a"), (no_trade, "no trade", "#d08a2e"))):
+        for k, (name, label, color) in enumerate(((actual, labels[0], "#2b5d8a"), (no_trade, labels[1], "#d08a2e"))):
             rows = both[name]
-            rows = rows[rows["region"].astype(str) == region]
-            by_use = {str(u): r for u, (_, r) in zip(rows["end_use"], rows.iterrows())}
+            rows = rows[rows[panel].astype(str) == region]
+            by_use = {str(u): r for u, (_, r) in zip(rows[category], rows.iterrows())}
             med = np.array([float(by_use[u]["q50"]) if u in by_use else np.nan for u in end_uses])
             low = np.array([float(by_use[u][lo]) if u in by_use else np.nan for u in end_uses])
             high = np.array([float(by_use[u][hi]) if u in by_use else np.nan for u in end_uses])
@@ -799,7 +806,7 @@ def counterfactual(
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(unit)
     axes[0].legend(fontsize="small")
-    fig.suptitle(f"consumption {year}: actual vs no trade (median, {lo}-{hi})")
+    fig.suptitle(f"{year}: {labels[0]} vs {labels[1]} (median, {lo}-{hi})")
     return fig
 
 

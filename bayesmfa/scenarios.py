@@ -108,6 +108,24 @@ def _sink_by_region(values: np.ndarray, problem: Problem, post: xr.Dataset, regi
     return xr.DataArray(values @ mat, dims=(*SAMPLE, "year", region_dim), coords=coords)
 
 
+def _sink_arrays(values: np.ndarray, problem: Problem, post: xr.Dataset, prefix: str) -> dict[str, xr.DataArray]:
+    """Node values (chain, draw, year, node) of each sink process on its own dims, as ``<prefix><process>``."""
+    graph = problem.graph
+    system = graph.system
+    out = {}
+    for pname in system.sinks:
+        proc_coords = system.process_coords(pname)
+        dims = tuple(proc_coords)
+        arr = np.zeros((*values.shape[:3], *(len(c) for c in proc_coords.values())))
+        for node in graph.nodes_of(pname):
+            at = dict(node.coords)
+            arr[(slice(None),) * 3 + tuple(list(proc_coords[d]).index(at[d]) for d in dims)] = values[..., node.index]
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values, "year": list(system.years),
+                  **{d: list(c) for d, c in proc_coords.items()}}
+        out[f"{prefix}{pname}"] = xr.DataArray(arr, dims=(*SAMPLE, "year", *dims), coords=coords)
+    return out
+
+
 def _scenario(idata: az.InferenceData, problem: Problem, restricted: np.ndarray, cap_share: float, region_dim: str) -> xr.Dataset:
     post = idata.posterior
     cf = counterfactual_flows(idata, problem, restricted, cap_share)
@@ -128,6 +146,12 @@ def _scenario(idata: az.InferenceData, problem: Problem, restricted: np.ndarray,
                                      coords={**coords, "node": problem.graph.node_labels()}),
         }
     )
+    sinks = _sink_arrays(cf["throughput"], problem, post, "sink_")
+    base_sinks = _sink_arrays(base["inputs"], problem, post, "baseline_sink_")
+    for name, da in sinks.items():
+        ds[name] = da
+        ds[f"baseline_{name}"] = base_sinks[f"baseline_{name}"]
+        ds[f"change_{name}"] = da - base_sinks[f"baseline_{name}"]
     ds.attrs["unit"] = problem.system.unit
     return ds
 
@@ -166,7 +190,9 @@ def export_restriction(
     xarray.Dataset
         Per draw: ``consumption`` (input of sink processes by region, chain, draw,
         year, region; system unit), ``baseline_consumption``, ``change``,
-        counterfactual ``flows`` (edge), ``throughput``, ``loss`` and ``external`` (node).
+        counterfactual ``flows`` (edge), ``throughput``, ``loss`` and ``external`` (node),
+        and per sink process ``sink_<process>``, ``baseline_sink_<process>`` and
+        ``change_sink_<process>`` on the process's own dims (e.g. region x end use).
         Summarise with :func:`summarize_scenario`.
     """
     graph = problem.graph
@@ -197,8 +223,16 @@ def no_trade(idata: az.InferenceData, problem: Problem, *, region_dim: str = "re
 
 
 def summarize_scenario(ds: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
-    """Tidy intervals of a scenario's ``consumption``, ``baseline_consumption`` and ``change`` (system unit)."""
-    return pd.concat([summarize_array(ds[v], prob, v) for v in ("consumption", "baseline_consumption", "change")],
-                     ignore_index=True)
+    """Tidy intervals of a scenario's ``consumption``, ``baseline_consumption``, ``change`` and sink arrays (system unit).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``quantity``, the dims (blank where a quantity lacks one),
+        ``mean, sd, <lo>, q50, <hi>``.
+    """
+    names = ["consumption", "baseline_consumption", "change"]
+    names += [v for v in ds.data_vars if str(v).startswith(("sink_", "baseline_sink_", "change_sink_"))]
+    return pd.concat([summarize_array(ds[v], prob, str(v)) for v in names], ignore_index=True)
 
 

@@ -412,7 +412,9 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     """Fit a case and write its sensitivity study into ``out``.
 
     Writes ``posterior.nc`` (the baseline fit), ``power_scaling.csv``,
-    ``predictive_checks.csv`` (+ PNG), ``value_of_information.csv``, each
+    ``predictive_checks.csv`` (+ PNG), ``value_of_information.csv``,
+    ``scenarios/`` (the case's scenarios on the baseline fit, see
+    :mod:`bayesmfa.scenariorun`; no trade when the case names none), each
     sweep's ``<sweep>.nc``, ``sweeps.nc``, ``sweeps.csv`` and
     ``unregistered_mining_sensitivity.png`` (the key cumulative quantity per
     sweep). Sweeps: leave one record family out (source type for cases
@@ -445,6 +447,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     from bayesmfa.cases import get_case, project_root
     from bayesmfa.inference import fit
     from bayesmfa.io import save
+    from bayesmfa.scenariorun import NO_TRADE, write_scenarios
     from bayesmfa.sweeps import make_executor
 
     module = get_case(case)
@@ -474,6 +477,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
 
         plt.close(plot_predictive_checks(checks, out / "predictive_checks.png"))
     value_of_information(idata, problem, quantities, by=by).to_csv(out / "value_of_information.csv", index=False)
+    write_scenarios(idata, problem, module.scenarios() if hasattr(module, "scenarios") else [NO_TRADE], out / "scenarios")
     sweeps: list[Sweep] = leave_one_out(problem, by)
     if case == "ree":  # the two questions of the plot, under names that say so
         renamed = {"unregistered_estimates": "literature_dropped", "china_trade": "china_customs_dropped"}

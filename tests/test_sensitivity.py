@@ -319,7 +319,8 @@ def test_sbc_calibrated_on_100_datasets():
 @pytest.mark.slow
 def test_run_sensitivity_demo_quick(tmp_path):
     out = sens.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT)
-    for name in ("sweeps.nc", "sweeps.csv", "power_scaling.csv", "predictive_checks.csv", "unregistered_mining_sensitivity.png"):
+    for name in ("sweeps.nc", "sweeps.csv", "power_scaling.csv", "predictive_checks.csv", "unregistered_mining_sensitivity.png",
+                 "scenarios/scenarios.csv", "scenarios/no_trade.png"):
         assert (out / name).exists(), name
     table = pd.read_csv(out / "sweeps.csv")
     assert {"baseline", "noise_x2", "prior_width_x2", "likelihood_studentt", "drop_source_type_customs"} <= set(table["sweep"])

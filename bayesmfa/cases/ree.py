@@ -48,6 +48,19 @@ def options() -> ModelOptions:
     return OPTIONS
 
 
+def scenarios() -> list:
+    """Scenarios the sensitivity study propagates: no trade, and China's exports of salts, oxides and metals halved from 2010.
+
+    The second asks what the 2010 export-quota cut would have done had it
+    halved every recorded export (smuggling left as estimated).
+    """
+    from bayesmfa.scenariorun import NO_TRADE, ScenarioSpec
+
+    halved = ScenarioSpec("cn_exports_halved_from_2010", "export_restriction", "CN",
+                          ("salt_trade", "oxide_trade", "metal_trade"), 0.5, 2010)
+    return [NO_TRADE, halved]
+
+
 def sampler_defaults() -> dict[str, float]:
     """Sampler settings of the REE case.
 
