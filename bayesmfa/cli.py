@@ -59,10 +59,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
+    from bayesmfa.errors import ProvenanceError
     from bayesmfa.sensitivity import run_sensitivity
 
-    out = run_sensitivity(args.case, Path(args.out), scheduler=args.scheduler, quick=args.quick, seed=args.seed,
-                          root=args.root, max_workers=args.workers)
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    try:
+        out = run_sensitivity(args.case, Path(args.out), scheduler=args.scheduler, quick=args.quick, seed=args.seed,
+                              root=args.root, max_workers=args.workers, only=only, baseline=args.baseline)
+    except (ValueError, FileNotFoundError, ProvenanceError) as err:
+        print(f"bayesmfa sensitivity: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 
@@ -114,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--quick", action="store_true", help="short chains (smoke test)")
     sens.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sens.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    sens.add_argument("--only", metavar="SWEEP[,SWEEP]",
+                      help="run only these sweeps, e.g. literature_dropped,china_customs_dropped (names as in sweeps.csv)")
+    sens.add_argument("--baseline", metavar="DIR",
+                      help="reuse a 'bayesmfa run' result (its posterior.nc) as the baseline instead of refitting it")
     sens.set_defaults(func=_sensitivity)
 
     scen = sub.add_parser("scenario", help="no-trade and export-restriction scenarios on a saved fit, with intervals")

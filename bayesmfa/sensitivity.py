@@ -345,6 +345,17 @@ def run_sweep(
 # ============================================================================ case driver
 
 
+def _case_sweeps(case: str, problem: Problem, by: str) -> list[Sweep]:
+    """The refits of a case's study: leave one group out, noise/prior/step scales x2, both likelihoods."""
+    sweeps: list[Sweep] = leave_one_out(problem, by)
+    if case == "ree":  # the two questions of the plot, under names that say so
+        renamed = {"unregistered_estimates": "literature_dropped", "china_trade": "china_customs_dropped"}
+        sweeps = [drop_group(s.name.removeprefix("drop_family_"), "family", name=renamed[s.name.removeprefix("drop_family_")])
+                  if s.name.removeprefix("drop_family_") in renamed else s for s in sweeps]
+    return sweeps + [noise_multiplier(2.0), prior_width_multiplier(2.0), step_multiplier(2.0), likelihood_sweep("studentt"),
+                     likelihood_sweep("lognormal")]
+
+
 def _case_quantities(case: str) -> tuple[dict[str, Quantity], Quantity, str]:
     """Quantities swept for a case, the key cumulative quantity of the plot, and its label."""
     if case == "ree":
@@ -408,7 +419,8 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
 
 
 def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick: bool = False, seed: int = 0,
-                    root: Path | None = None, max_workers: int = 1) -> Path:
+                    root: Path | None = None, max_workers: int = 1, only: Sequence[str] | None = None,
+                    baseline: str | Path | None = None) -> Path:
     """Fit a case and write its sensitivity study into ``out``.
 
     Writes ``posterior.nc`` (the baseline fit), ``power_scaling.csv``,
@@ -438,6 +450,13 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         Folder with ``data/`` and ``priors/``.
     max_workers : int
         Worker processes when no scheduler is given.
+    only : sequence of str, optional
+        Run only these sweeps (names as in ``sweeps.csv``, e.g.
+        ``literature_dropped``); an unknown name raises before any fit.
+    baseline : str or Path, optional
+        A ``bayesmfa run`` result folder (or its ``posterior.nc``) to use as the
+        baseline instead of fitting it again; refused when built from other
+        data, priors or options.
 
     Returns
     -------
@@ -446,7 +465,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     """
     from bayesmfa.cases import get_case, project_root
     from bayesmfa.inference import fit
-    from bayesmfa.io import save
+    from bayesmfa.io import load, save
     from bayesmfa.scenariorun import NO_TRADE, write_scenarios
     from bayesmfa.sweeps import make_executor
 
@@ -464,11 +483,27 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         fit_kwargs.pop("min_tree_depth", None)
     fit_kwargs["seed"] = seed
     quantities, key, label = _case_quantities(case)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = fit(problem, options=options, **fit_kwargs)
-    save(idata, out / "posterior.nc")
     by = "family" if case == "ree" else "source_type"
+    sweeps = _case_sweeps(case, problem, by)
+    if only is not None:
+        names = [s.name for s in sweeps]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ValueError(f"unknown sweeps {unknown}; known for {case}: {names}")
+        sweeps = [s for s in sweeps if s.name in only]
+    swept = {**quantities, "key": key}
+    if baseline is not None:
+        path = Path(baseline)
+        path = path / "posterior.nc" if path.is_dir() else path
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no baseline fit here")
+        idata = load(path, problem, options)
+        write_dataset(sweep_summary(idata, swept), out / "baseline.nc")  # run_sweep reuses it instead of refitting
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = fit(problem, options=options, **fit_kwargs)
+    save(idata, out / "posterior.nc")
     power_scaling(idata, problem, quantities, by=by, options=options).to_csv(out / "power_scaling.csv", index=False)
     checks = predictive_checks(idata, problem, seed=seed, by=by, options=options)
     checks.to_csv(out / "predictive_checks.csv", index=False)
@@ -478,14 +513,6 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         plt.close(plot_predictive_checks(checks, out / "predictive_checks.png"))
     value_of_information(idata, problem, quantities, by=by).to_csv(out / "value_of_information.csv", index=False)
     write_scenarios(idata, problem, module.scenarios() if hasattr(module, "scenarios") else [NO_TRADE], out / "scenarios")
-    sweeps: list[Sweep] = leave_one_out(problem, by)
-    if case == "ree":  # the two questions of the plot, under names that say so
-        renamed = {"unregistered_estimates": "literature_dropped", "china_trade": "china_customs_dropped"}
-        sweeps = [drop_group(s.name.removeprefix("drop_family_"), "family", name=renamed[s.name.removeprefix("drop_family_")])
-                  if s.name.removeprefix("drop_family_") in renamed else s for s in sweeps]
-    sweeps += [noise_multiplier(2.0), prior_width_multiplier(2.0), step_multiplier(2.0), likelihood_sweep("studentt"),
-               likelihood_sweep("lognormal")]
-    swept = {**quantities, "key": key}
     executor = make_executor(scheduler, max_workers=max_workers)
     try:
         ds, _ = run_sweep(problem, sweeps, swept, fit_kwargs=fit_kwargs, out_dir=out, executor=executor, options=options)

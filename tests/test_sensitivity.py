@@ -324,3 +324,35 @@ def test_run_sensitivity_demo_quick(tmp_path):
         assert (out / name).exists(), name
     table = pd.read_csv(out / "sweeps.csv")
     assert {"baseline", "noise_x2", "prior_width_x2", "likelihood_studentt", "drop_source_type_customs"} <= set(table["sweep"])
+
+
+def test_run_sensitivity_refuses_unknown_sweeps_and_foreign_baselines_before_fitting(demo_fit, tmp_path, capsys):
+    from bayesmfa.cli import main
+
+    with pytest.raises(ValueError, match=r"unknown sweeps \['nope'\].*noise_x2"):
+        sens.run_sensitivity("demo", tmp_path / "a", only=["nope"], root=ROOT)
+    other = demo_fit.copy()
+    other.posterior.attrs["content_hash"] = "0" * 64
+    bm.save(other, tmp_path / "fit" / "posterior.nc")
+    rc = main(["sensitivity", "demo", "--out", str(tmp_path / "b"), "--baseline", str(tmp_path / "fit"), "--only", "noise_x2",
+               "--root", str(ROOT)])
+    assert rc == 2 and "different inputs" in capsys.readouterr().err
+    rc = main(["sensitivity", "demo", "--out", str(tmp_path / "c"), "--baseline", str(tmp_path / "none"), "--root", str(ROOT)])
+    assert rc == 2 and "no baseline fit" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_sensitivity_only_some_sweeps_on_a_saved_baseline(demo_fit, tmp_path):
+    bm.save(demo_fit, tmp_path / "fit" / "posterior.nc")
+    out = sens.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT, only=["noise_x2"],
+                               baseline=tmp_path / "fit")
+    table = pd.read_csv(out / "sweeps.csv")
+    assert set(table["sweep"]) == {"baseline", "noise_x2"}
+    # the baseline is the saved fit, not a refit: its summary equals the one computed from that fit
+    quantities, key, _ = sens._case_quantities("demo")
+    expected = sens.sweep_summary(demo_fit, {**quantities, "key": key})
+    got = xr.open_dataset(out / "sweeps.nc").sel(sweep="baseline")
+    np.testing.assert_allclose(got["key"].values, expected["key"].values)
+    # doubling every record's noise widens the key interval
+    width = table[table["quantity"] == "key"].set_index("sweep")["width_ratio"]
+    assert width["noise_x2"] > 1.0
