@@ -15,7 +15,6 @@ mass balance per posterior draw under each scenario (no refit) and writes
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -27,8 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesmfa.cases import get_case, project_root
-from bayesmfa.io import load
-from bayesmfa.model import ModelOptions
+from bayesmfa.io import load_result
 from bayesmfa.problem import Problem
 from bayesmfa.runner import replace_dir
 from bayesmfa.scenarios import export_restriction, no_trade, summarize_scenario
@@ -94,12 +92,6 @@ def parse_restriction(text: str) -> ScenarioSpec:
     return ScenarioSpec(name, "export_restriction", region, names, cap_share, from_year)
 
 
-def stored_options(idata: az.InferenceData) -> ModelOptions:
-    """The model options a fit was made with (from its provenance attrs)."""
-    raw = json.loads(idata.posterior.attrs.get("model_options", "{}"))
-    return ModelOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-
-
 def apply_scenario(idata: az.InferenceData, problem: Problem, spec: ScenarioSpec) -> xr.Dataset:
     """Propagate one scenario through every posterior draw (see :mod:`bayesmfa.scenarios`)."""
     if spec.kind == "no_trade":
@@ -148,12 +140,8 @@ def run_scenarios(
         ``out``.
     """
     _check_specs(specs)
-    path = Path(fit_dir)
-    path = path / "posterior.nc" if path.is_dir() else path
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no fit here (run 'bayesmfa run {case} --out DIR' first)")
     problem = get_case(case).load(project_root(root))
-    idata = load(path, problem, stored_options(az.from_netcdf(str(path))))
+    idata = load_result(fit_dir, problem)
     return write_scenarios(idata, problem, specs, out, year=year, prob=prob)
 
 

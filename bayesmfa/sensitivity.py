@@ -465,7 +465,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     """
     from bayesmfa.cases import get_case, project_root
     from bayesmfa.inference import fit
-    from bayesmfa.io import load, save
+    from bayesmfa.io import load_result, save
     from bayesmfa.scenariorun import NO_TRADE, write_scenarios
     from bayesmfa.sweeps import make_executor
 
@@ -493,11 +493,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         sweeps = [s for s in sweeps if s.name in only]
     swept = {**quantities, "key": key}
     if baseline is not None:
-        path = Path(baseline)
-        path = path / "posterior.nc" if path.is_dir() else path
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no baseline fit here")
-        idata = load(path, problem, options)
+        idata = load_result(baseline, problem, options, what="baseline fit")
         write_dataset(sweep_summary(idata, swept), out / "baseline.nc")  # run_sweep reuses it instead of refitting
     else:
         with warnings.catch_warnings():
