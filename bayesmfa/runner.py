@@ -6,6 +6,8 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -67,6 +69,22 @@ def replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def staged_dir(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out``, moved into place when the block completes.
+
+    On any failure the temporary folder is removed and an earlier ``out`` is left untouched.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def run_case(
     case: str,
     out: str | Path,
@@ -105,9 +123,7 @@ def run_case(
         settings = replace(settings, **chosen)
     problem = module.load(root)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_dir(out) as tmp:
         start = time.perf_counter()
         idata = fit(
             problem,
@@ -135,10 +151,6 @@ def run_case(
         _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds)
         if hasattr(module, "write_figures"):
             module.write_figures(summary, idata, problem, tmp / "figures")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return RunResult(out, diag, failures)
 
 

@@ -15,8 +15,6 @@ mass balance per posterior draw under each scenario (no refit) and writes
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ import xarray as xr
 from bayesmfa.cases import get_case, project_root
 from bayesmfa.io import load_result
 from bayesmfa.problem import Problem
-from bayesmfa.runner import replace_dir
+from bayesmfa.runner import staged_dir
 from bayesmfa.scenarios import export_restriction, no_trade, summarize_scenario
 
 
@@ -176,17 +174,11 @@ def write_scenarios(
         table = summarize_scenario(apply_scenario(idata, problem, spec), prob)
         tables.append(table.assign(scenario=spec.name))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        summary = pd.concat(tables, ignore_index=True)
-        summary = summary[["scenario", *[c for c in summary.columns if c != "scenario"]]]
+    summary = pd.concat(tables, ignore_index=True)
+    summary = summary[["scenario", *[c for c in summary.columns if c != "scenario"]]]
+    with staged_dir(out) as tmp:
         summary.to_csv(tmp / "scenarios.csv", index=False)
         _figures(summary, problem, specs, year, tmp)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
