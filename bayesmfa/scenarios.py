@@ -12,6 +12,7 @@ import xarray as xr
 
 from bayesmfa.balance import edge_values, node_values
 from bayesmfa.graph import Graph
+from bayesmfa.model import named_positions
 from bayesmfa.problem import Problem
 from bayesmfa.summaries import summarize_array
 
@@ -109,20 +110,23 @@ def _sink_by_region(values: np.ndarray, problem: Problem, post: xr.Dataset, regi
 
 
 def _sink_arrays(values: np.ndarray, problem: Problem, post: xr.Dataset, prefix: str) -> dict[str, xr.DataArray]:
-    """Node values (chain, draw, year, node) of each sink process on its own dims, as ``<prefix><process>``."""
+    """Node values (chain, draw, year, node) of each sink process on its own dims, as ``<prefix><process>``.
+
+    Laid out like the model's ``input_<process>`` arrays (full system coords).
+    """
     graph = problem.graph
-    system = graph.system
+    all_coords = graph.system.all_coords()
+    lead = values.shape[:3]
     out = {}
-    for pname in system.sinks:
-        proc_coords = system.process_coords(pname)
-        dims = tuple(proc_coords)
-        arr = np.zeros((*values.shape[:3], *(len(c) for c in proc_coords.values())))
-        for node in graph.nodes_of(pname):
-            at = dict(node.coords)
-            arr[(slice(None),) * 3 + tuple(list(proc_coords[d]).index(at[d]) for d in dims)] = values[..., node.index]
-        coords = {"chain": post["chain"].values, "draw": post["draw"].values, "year": list(system.years),
-                  **{d: list(c) for d, c in proc_coords.items()}}
-        out[f"{prefix}{pname}"] = xr.DataArray(arr, dims=(*SAMPLE, "year", *dims), coords=coords)
+    for pname in graph.system.sinks:
+        dims = graph.system.processes[pname].dims
+        nodes = graph.nodes_of(pname)
+        shape = tuple(len(all_coords[d]) for d in dims)
+        flat = np.zeros((*lead, int(np.prod(shape))))
+        flat[..., named_positions(graph, [n.coords for n in nodes], dims)] = values[..., [n.index for n in nodes]]
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values, "year": list(graph.system.years),
+                  **{d: list(all_coords[d]) for d in dims}}
+        out[f"{prefix}{pname}"] = xr.DataArray(flat.reshape(*lead, *shape), dims=(*SAMPLE, "year", *dims), coords=coords)
     return out
 
 

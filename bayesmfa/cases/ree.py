@@ -20,6 +20,7 @@ from bayesmfa.cases.ree_records import build_records
 from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
+from bayesmfa.scenariorun import NO_TRADE, ScenarioSpec
 from bayesmfa.summaries import interval_columns, summarize_array
 from bayesmfa.system import load_system
 
@@ -48,14 +49,12 @@ def options() -> ModelOptions:
     return OPTIONS
 
 
-def scenarios() -> list:
+def scenarios() -> list[ScenarioSpec]:
     """Scenarios the sensitivity study propagates: no trade, and China's exports of salts, oxides and metals halved from 2010.
 
     The second asks what the 2010 export-quota cut would have done had it
     halved every recorded export (smuggling left as estimated).
     """
-    from bayesmfa.scenariorun import NO_TRADE, ScenarioSpec
-
     halved = ScenarioSpec("cn_exports_halved_from_2010", "export_restriction", "CN",
                           ("salt_trade", "oxide_trade", "metal_trade"), 0.5, 2010)
     return [NO_TRADE, halved]
