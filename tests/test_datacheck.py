@@ -1,4 +1,4 @@
-"""Tests for bayesmfa.datacheck on the shipped REE tables and corrupted copies."""
+"""Tests for bayesmfa.datacheck on the shipped REE and demo tables, corrupted copies and small files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bayesmfa.datacheck import DataProblem, check_data, format_problems
+from bayesmfa.datacheck import DataCheckError, DataProblem, check_data, format_problems, load_schema, read_table, require_valid
+from bayesmfa.errors import LocatedError
 
 REE = Path(__file__).resolve().parents[1] / "data" / "ree"
 TABLE = "mine_production.csv"
@@ -189,3 +191,221 @@ def test_default_schema_without_file(tmp_path: Path) -> None:
     assert check_data(f) == []  # no code lists for region/product without a schema
     with pytest.raises(FileNotFoundError):
         check_data(tmp_path / "nope")
+
+
+# ----------------------------------------------------------------------------- schema keys, reading, the demo
+
+DEMO = REE.parent / "demo"
+GENERIC = ["quantity", "region", "origin", "destination", "year", "value", "unit", "source_type", "source"]
+
+
+def _demo_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "demo"
+    dst.mkdir()
+    for name in ("records.csv", "schema.yaml"):
+        shutil.copy(DEMO / name, dst / name)
+    return dst
+
+
+def _generic_file(tmp_path: Path, rows: list[list[str]], text: str | None = None) -> Path:
+    f = tmp_path / "t.csv"
+    if text is None:
+        _write(f, GENERIC, rows)
+    else:
+        f.write_bytes(text.encode("utf-8"))
+    return f
+
+
+def test_shipped_demo_data_pass() -> None:
+    problems = check_data(DEMO)
+    assert problems == [], format_problems(problems)
+
+
+def test_data_check_command_passes_on_shipped_cases() -> None:
+    from bayesmfa import cli
+
+    assert cli.main(["data", "check", str(REE)]) == 0
+    assert cli.main(["data", "check", str(DEMO)]) == 0
+
+
+def test_demo_schema_is_its_system() -> None:
+    from bayesmfa.records import SHARE_UNITS
+    from bayesmfa.system import load_system
+
+    schema = load_schema(DEMO)
+    system = load_system(DEMO / "system.yaml")
+    coords = system.all_coords()
+    codes = schema["codes"]
+    assert set(codes["region"]) == set(codes["origin"]) == set(codes["destination"]) == set(coords["region"])
+    assert set(codes["end_use"]) == set(coords["end_use"])
+    procs = set(system.processes)
+    expected = set(system.flows) | procs | {f"{p}.{part}" for p in procs for part in ("input", "output")}
+    assert set(codes["quantity"]) == expected
+    assert tuple(schema["years"]) == (system.years[0], system.years[-1])
+    assert set(codes["unit"]) <= set(system.units) | set(SHARE_UNITS)
+    with (REE.parents[1] / "priors" / "demo" / "priors.yaml").open(encoding="utf-8") as fh:
+        noise = yaml.safe_load(fh)["noise"]
+    assert set(codes["source_type"]) == {n["source_type"] for n in noise}
+
+
+@pytest.mark.parametrize(("cell", "value", "expected"), [
+    ("year", "2009", "year 2009 outside 2010-2019"),
+    ("year", "2012-2025", "year 2025 outside 2010-2019"),
+    ("year", "2014-2012", "ends before it starts"),
+    ("year", "twenty", "is not an integer or a range"),
+    ("region", "C", "unknown region code 'C'"),
+    ("quantity", "minning", "unknown quantity code 'minning'"),
+    ("quantity", "mining+minning", "unknown quantity code 'minning'"),
+    ("unit", "kg per fortnight", "unknown unit code"),
+    ("source_type", "gossip", "unknown source_type code"),
+    ("value", "1e30", "plausible range"),
+])
+def test_demo_corruption_is_reported(tmp_path: Path, cell: str, value: str, expected: str) -> None:
+    copy = _demo_copy(tmp_path)
+    header, rows = _read(copy / "records.csv")
+    rows[2][header.index(cell)] = value
+    _write(copy / "records.csv", header, rows)
+    problems = check_data(copy)
+    assert [(p.row, p.field) for p in problems] == [(4, cell)], format_problems(problems)
+    assert expected in problems[0].message
+
+
+def test_demo_generic_expressions_are_accepted(tmp_path: Path) -> None:
+    copy = _demo_copy(tmp_path)
+    header, rows = _read(copy / "records.csv")
+    rows[0][header.index("quantity")] = "mining + refining"
+    rows[1][header.index("year")] = "2012-2014"
+    rows[2][header.index("quantity")] = "use.input"
+    _write(copy / "records.csv", header, rows)
+    assert check_data(copy) == []
+
+
+def test_without_a_schema_years_are_not_bounded(tmp_path: Path) -> None:
+    f = _generic_file(tmp_path, [["q", "XX", "", "", "1850", "1", "kt", "p", "s"]])
+    schema = {"required_columns": ["quantity"], "key_columns": []}
+    assert check_data(f, schema=schema) == []
+    narrow = check_data(f, years=(2000, 2010), schema=schema)
+    assert [(p.row, p.field) for p in narrow] == [(2, "year")]
+
+
+ROW = ["q", "XX", "", "", "2005", "1", "kt", "p", "s"]
+SCHEMA = {"required_columns": GENERIC, "key_columns": GENERIC}
+
+
+def _text(rows: list[list[str]], end: str = "\n") -> str:
+    return "".join(",".join(r) + end for r in rows)
+
+
+@pytest.mark.parametrize("variant", ["bom", "crlf", "trailing_blank", "trailing_empty_cells", "all"])
+def test_valid_text_variants_are_accepted(tmp_path: Path, variant: str) -> None:
+    rows = [GENERIC, ROW, ["q2", *ROW[1:]]]
+    text = {
+        "bom": "\ufeff" + _text(rows),
+        "crlf": _text(rows, "\r\n"),
+        "trailing_blank": _text(rows) + "\n\n",
+        "trailing_empty_cells": _text(rows) + ",,,,,,,,\n",
+        "all": "\ufeff" + _text(rows, "\r\n") + "\r\n",
+    }[variant]
+    f = _generic_file(tmp_path, [], text)
+    assert check_data(f, schema=SCHEMA) == []
+    table = read_table(f)
+    assert table.header == GENERIC
+    assert [line for line, _ in table.rows] == [2, 3]
+
+
+def test_blank_line_between_rows_is_reported(tmp_path: Path) -> None:
+    f = _generic_file(tmp_path, [], _text([GENERIC, ROW]) + "\n" + _text([["q2", *ROW[1:]]]))
+    problems = check_data(f, schema=SCHEMA)
+    assert [(p.row, p.field) for p in problems] == [(3, None)]
+    assert "blank line" in problems[0].message
+
+
+def test_line_numbers_count_lines_of_quoted_cells(tmp_path: Path) -> None:
+    """A cell spanning two lines: the next row is reported at the line an editor shows."""
+    note = ["q", "XX", "", "", "2005", "1", "kt", "p", '"two\nlines"']
+    f = _generic_file(tmp_path, [], _text([GENERIC, note, ["q2", "XX", "", "", "2005", "-1", "kt", "p", "s"]]))
+    problems = check_data(f, schema=SCHEMA)
+    assert [(p.row, p.field) for p in problems] == [(4, "value")]
+
+
+@pytest.mark.parametrize(("name", "data", "row", "field", "words"), [
+    ("utf16", _text([GENERIC, ROW]).encode("utf-16"), 1, None, "UTF-16"),
+    ("utf16-no-bom", _text([GENERIC, ROW]).encode("utf-16-le"), 1, None, "NUL byte"),
+    ("latin1", _text([GENERIC, ROW[:-1] + ["Société"]]).encode("latin-1"), 2, "source", "byte 0xe9 is not UTF-8"),
+    ("empty", b"", 1, None, "empty file"),
+    ("whitespace", b" \n\n", 1, None, "empty file"),
+    ("header-only", _text([GENERIC]).encode(), 1, None, "no data rows"),
+])
+def test_unreadable_files_are_reported_on_a_line(tmp_path: Path, name: str, data: bytes, row: int, field: str | None,
+                                                 words: str) -> None:
+    f = tmp_path / "t.csv"
+    f.write_bytes(data)
+    problems = check_data(f, schema=SCHEMA)
+    assert [(p.row, p.field) for p in problems] == [(row, field)], format_problems(problems)
+    assert words in problems[0].message and "\n" not in str(problems[0])
+    with pytest.raises(DataCheckError) as err:
+        read_table(f)
+    assert "t.csv" in str(err.value) and f"row {row}" in str(err.value)
+
+
+def test_ragged_rows_name_the_first_missing_column(tmp_path: Path) -> None:
+    f = _generic_file(tmp_path, [], _text([GENERIC, ROW[:-2], [*ROW, "extra"]]))
+    problems = check_data(f, schema=SCHEMA)
+    assert [(p.row, p.field) for p in problems] == [(2, "source_type"), (3, None)]
+
+
+def test_ranges_apply_to_value_and_bounds(tmp_path: Path) -> None:
+    header = [*GENERIC, "low", "high"]
+    f = tmp_path / "t.csv"
+    _write(f, header, [[*ROW[:5], "5", *ROW[6:], "1", "2000"], ["q2", *ROW[1:5], "2000", *ROW[6:], "", ""]])
+    schema = {**SCHEMA, "ranges": {"t.csv": {"value": [0, 1000]}}}
+    problems = check_data(f, schema=schema)
+    assert [(p.row, p.field) for p in problems] == [(2, "high"), (3, "value")], format_problems(problems)
+    assert "outside the plausible range [0, 1000] of t.csv" in problems[1].message
+    assert check_data(f, schema={**SCHEMA, "ranges": {"other.csv": {"value": [0, 1]}}}) == []
+
+
+def test_tables_key_finds_missing_and_unread_tables(copy: Path) -> None:
+    (copy / "lynas.csv").rename(copy / "lynas_old.csv")
+    problems = check_data(copy)
+    found = {(Path(p.file).name, p.row, p.field): p.message for p in problems}
+    assert "table missing" in found[("lynas.csv", None, None)]
+    assert "nobody would read its rows" in found[("lynas_old.csv", None, None)]
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("yeras: [2000, 2022]\n", "yeras"),
+    ("years: [2022, 2000]\n", "years"),
+    ("years: 2000\n", "years"),
+    ("ranges: {a.csv: {value: [0]}}\n", "ranges.a.csv.value"),
+    ("codes_by_file: {a.csv: {quantity: x}}\n", "codes_by_file.a.csv.quantity"),
+    ("- a\n- b\n", None),
+    ("codes: [unclosed\n", None),
+])
+def test_malformed_schema_is_an_error(tmp_path: Path, text: str, field: str | None) -> None:
+    (tmp_path / "schema.yaml").write_text(text, encoding="utf-8")
+    _generic_file(tmp_path, [ROW])
+    with pytest.raises(DataCheckError) as err:
+        check_data(tmp_path)
+    assert "schema.yaml" in str(err.value) and err.value.field == field
+    assert "\n" not in str(err.value)
+
+
+def test_require_valid_raises_the_first_problem(copy: Path) -> None:
+    require_valid(copy)
+    header, rows = _read(copy / TABLE)
+    rows[11][header.index("value")] = "-3"
+    rows[12][header.index("region")] = "Atlantis"
+    _write(copy / TABLE, header, rows)
+    with pytest.raises(DataCheckError) as err:
+        require_valid(copy)
+    assert (err.value.row, err.value.field) == (13, "value")
+    assert str(err.value).startswith(f"{copy / TABLE} row 13 field 'value': negative value -3.0 (1 more problem(s)")
+    assert isinstance(err.value, LocatedError)
+
+
+def test_messages_are_one_line(tmp_path: Path) -> None:
+    f = _generic_file(tmp_path, [], _text([GENERIC, [*ROW[:5], '"1\n2"', *ROW[6:]]]))
+    problems = check_data(f, schema=SCHEMA)
+    assert [(p.row, p.field) for p in problems] == [(2, "value")]
+    assert "\n" not in str(problems[0]) and "'1\\n2'" in problems[0].message

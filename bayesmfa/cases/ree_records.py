@@ -4,6 +4,14 @@ Each table row becomes a record (a linear function of the REE system's flows,
 see :mod:`bayesmfa.records`) or is listed as unused with the reason; nothing
 is dropped silently. The mapping rules are written out below, one function
 per family, so that a reader can check every modelling choice.
+
+Before translating, :func:`build_records` runs the checks of ``bayesmfa data
+check`` (:func:`bayesmfa.datacheck.check_data`) with the folder's
+``schema.yaml`` and raises the first problem (file, line, field), so the
+loader and the check accept the same tables; after translating, it verifies
+that every data row is a record or an unused row, never both or neither.
+Line numbers are those an editor shows (header = line 1): record ids are
+``<table>:<line>`` (``<table>:<line>+<line>`` for summed lines).
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from bayesmfa import datacheck
+from bayesmfa.datacheck import DataCheckError
 
 # Quantity expressions of the REE system (flow names in data/ree/system.yaml)
 # Ores (HS 2530.90) are registered concentrate only: Myanmar/Laos output (unregistered RoW mining)
@@ -106,9 +116,14 @@ class Translator:
 
 
 def read_table(folder: Path, name: str) -> pd.DataFrame:
-    """One data table with its line numbers (header = line 1) in ``_row``."""
-    df = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
-    df.insert(0, "_row", np.arange(2, len(df) + 2))
+    """One data table (string cells, stripped) with its editor line numbers (header = line 1) in ``_row``.
+
+    Read by the same reader as ``bayesmfa data check`` (UTF-8, a byte-order mark, CRLF and trailing
+    blank lines accepted); :func:`build_records` has checked the table before.
+    """
+    table = datacheck.read_table(folder / f"{name}.csv")
+    df = pd.DataFrame([cells for _, cells in table.rows], columns=table.header, dtype=str)
+    df.insert(0, "_row", [line for line, _ in table.rows])
     return df
 
 
@@ -142,6 +157,8 @@ def mine_production(t: Translator, df: pd.DataFrame) -> None:
     unregistered RoW mining; other RoW countries are covered by the World rows of their edition."""
     table = "mine_production"
     rows = df[df["quantity"] == "mine_production"]
+    world = rows[(rows["region"] == "World") & (rows["value"] != "")]
+    world_by = set(zip(world["edition"], world["year"], strict=True))  # editions that print a World total
     rows = _drop_compilation_reprints(t, rows, table)
     burma = rows[rows["country"].isin(UNREGISTERED_RoW_COUNTRIES) & (rows["value"] != "")]
     burma_by = burma.assign(v=burma["value"].astype(float)).groupby(["edition", "year"])["v"].sum()
@@ -158,8 +175,10 @@ def mine_production(t: Translator, df: pd.DataFrame) -> None:
             t.add({**row, "value": f"{value:.6g}"}, table, quantity="mining", note=note)
         elif row["country"] in UNREGISTERED_RoW_COUNTRIES:
             t.add(row, table, quantity="mining_unregistered", region="RoW")
-        else:
+        elif (row["edition"], row["year"]) in world_by:
             t.skip(row, table, "RoW country: covered by its edition's World total")
+        else:
+            t.skip(row, table, "RoW country: registered RoW mining is recorded by World totals (none in this edition)")
     for _, row in df[df["quantity"] == "mine_production_mountain_pass"].iterrows():
         if _usable(t, row, table):
             t.add(row, table, quantity="mining", region="US")
@@ -246,9 +265,11 @@ def trade_table(t: Translator, df: pd.DataFrame, table: str) -> None:
         elif q in ("import_source_share", "export_destination_share"):
             _trade_share(t, row, table)
         elif q in ("apparent_consumption", "consumption_estimated"):
-            if _usable(t, row, table) and row["product"] == "all":
+            if not _usable(t, row, table):
+                continue
+            if row["product"] == "all":
                 t.add(row, table, quantity="use.input", region=row["region"])
-            elif row["product"] != "all":
+            else:
                 t.skip(row, table, "apparent consumption of compounds only: scope not a flow of the system")
         else:
             t.skip(row, table, f"{q}: not a linear function of the flows (or scope unclear)")
@@ -257,8 +278,11 @@ def trade_table(t: Translator, df: pd.DataFrame, table: str) -> None:
 def _trade_share(t: Translator, row, table: str) -> None:
     if not _usable(t, row, table):
         return
-    if row["country"] or "World" in (row["origin"], row["destination"]):
+    if row["country"]:
         t.skip(row, table, "share of a single partner country inside RoW")
+        return
+    if "World" in (row["origin"], row["destination"]):
+        t.skip(row, table, "share with World as a partner: not a share between two regions of the system")
         return
     importer = row["quantity"] == "import_source_share"
     expr = TRADE_RECORDED["all"] + ("+smuggled" if importer else "")
@@ -374,6 +398,9 @@ NOT_RECORDS = {"conversion_factors": "REO factors inform the priors in priors/re
 def build_records(folder: str | Path, families: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All model records from the REE tables, and the rows not used (with reasons).
 
+    The tables are checked first, with the rules of the folder's ``schema.yaml`` (the checks of
+    ``bayesmfa data check``): the first problem is raised.
+
     Parameters
     ----------
     folder : str or Path
@@ -387,23 +414,89 @@ def build_records(folder: str | Path, families: Iterable[str] | None = None) -> 
         Record table for :func:`bayesmfa.records.compile_records`.
     unused : DataFrame
         ``table, row, quantity, year, reason`` for every row not turned into a record.
+
+    Raises
+    ------
+    DataCheckError
+        Naming the file, line and field of the first problem in the tables (or in the schema).
+    ValueError
+        If ``families`` names an unknown family.
     """
     folder = Path(folder)
-    t = Translator()
     chosen = set(FAMILIES if families is None else families)
     unknown = chosen - set(FAMILIES)
     if unknown:
         raise ValueError(f"unknown record families {sorted(unknown)}; known: {sorted(FAMILIES)}")
+    check_tables(folder)
+    t = Translator()
+    tables = {name: read_table(folder, name) for name in (*FAMILIES, *NOT_RECORDS)}
     for name, rule in FAMILIES.items():
-        df = read_table(folder, name)
         if name in chosen:
-            rule(t, df)
+            rule(t, tables[name])
         else:
-            for _, row in df.iterrows():
+            for _, row in tables[name].iterrows():
                 t.skip(row, name, "family left out of this fit")
     for name, reason in NOT_RECORDS.items():
-        for _, row in read_table(folder, name).iterrows():
+        for _, row in tables[name].iterrows():
             t.skip(row, name, reason)
     records, unused = t.frames()
+    _require_every_row_once(folder, tables, records, unused)
     records["family"] = records["record_id"].str.split(":").str[0]
     return records, unused
+
+
+def table_files() -> list[str]:
+    """File names of the tables the loader reads (families and tables that are not records)."""
+    return [f"{name}.csv" for name in (*FAMILIES, *NOT_RECORDS)]
+
+
+def check_tables(folder: str | Path) -> None:
+    """Run the checks of ``bayesmfa data check`` on the REE folder; raise the first problem.
+
+    The folder's ``schema.yaml`` must list the loader's tables under ``tables`` and the quantity
+    codes of each under ``codes_by_file`` (so that a misspelt quantity is an error, not a lost row).
+
+    Raises
+    ------
+    DataCheckError
+        Naming the file, line and field of the first problem.
+    """
+    folder = Path(folder)
+    schema_file = folder / datacheck.SCHEMA_FILE
+    if not schema_file.is_file():
+        raise DataCheckError("missing: the REE tables are checked against it before they are read", file=str(schema_file))
+    schema = datacheck.load_schema(schema_file)
+    expected = table_files()
+    if sorted(schema.get("tables") or []) != sorted(expected):
+        raise DataCheckError(f"must list the tables the REE loader reads: {', '.join(expected)}", file=str(schema_file), field="tables")
+    by_file = schema.get("codes_by_file") or {}
+    for name in expected:
+        if not (by_file.get(name) or {}).get("quantity"):
+            raise DataCheckError("no quantity codes for this table", file=str(schema_file), field=f"codes_by_file.{name}.quantity")
+    datacheck.require_valid(folder, schema_file)
+
+
+def record_lines(record_id: str) -> tuple[str, list[int]]:
+    """Table and editor lines a record comes from (``mine_production:38`` or ``us_trade:12+13:suffix``)."""
+    table, lines = record_id.split(":")[:2]
+    return table, [int(x) for x in lines.split("+")]
+
+
+def _require_every_row_once(folder: Path, tables: dict[str, pd.DataFrame], records: pd.DataFrame, unused: pd.DataFrame) -> None:
+    """Every data row is a record or an unused row, never neither and never both."""
+    used = {(table, line) for rid in records["record_id"] for table, lines in [record_lines(rid)] for line in lines}
+    listed: set[tuple[str, int]] = set()
+    for table, row in zip(unused["table"], unused["row"], strict=True):
+        key = (str(table), int(str(row)))
+        if key in listed:
+            raise DataCheckError("row listed twice as unused", file=str(folder / f"{key[0]}.csv"), row=key[1], field="quantity")
+        listed.add(key)
+    for name, df in tables.items():
+        for line, quantity in zip(df["_row"], df["quantity"], strict=True):
+            key = (name, int(line))
+            if key not in used and key not in listed:
+                raise DataCheckError(f"row is neither a record nor listed as unused: no rule for quantity {quantity!r}",
+                                     file=str(folder / f"{name}.csv"), row=int(line), field="quantity")
+            if key in used and key in listed:
+                raise DataCheckError("row is both a record and listed as unused",
+                                     file=str(folder / f"{name}.csv"), row=int(line), field="quantity")
