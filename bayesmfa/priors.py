@@ -26,13 +26,22 @@ A prior file is a YAML mapping with any of these lists (each entry needs a
 Entries select what they apply to by ``process`` and by coords of any dim
 (``region: CN`` or ``region: [CN, US]``). When several entries match, the
 last one wins, so put general entries first and specific ones after.
+
+Selectors are checked against the system before anything is resolved
+(:func:`check_prior_selectors`): a coord that is not a coord of its dim, or a
+selector value that selects nothing (``process: mining, region: Z``, a
+process without that dim, a ``yields`` entry of a process without a yield) is
+a :class:`~bayesmfa.errors.PriorError` naming the file and key. Only generic
+defaults (no ``process`` other than ``*`` and no coords) may match nothing.
+An entry that matches nodes but is overridden on every one of them by later
+entries is never used: that is reported as a warning.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +74,10 @@ class PriorEntry:
 
     def get(self, name: str, default: Any = None) -> Any:
         return dict(self.extra).get(name, default)
+
+    def get_select(self, name: str) -> tuple[str, ...]:
+        """Values of selector ``name`` (empty when the entry does not select on it)."""
+        return dict(self.select).get(name, ())
 
 
 @dataclass
@@ -119,7 +132,7 @@ def load_priors(paths: str | Path | Iterable[str | Path]) -> Priors:
     for f in files:
         doc = read_yaml(f, PriorError)
         add_prior_doc(priors, doc, file=str(f))
-        texts.append(f"# {f.name}\n{f.read_text(encoding='utf-8')}")
+        texts.append(f"# {f.name}\n{f.read_text(encoding='utf-8-sig')}")  # a byte-order mark must not change the hash
     priors.text = "\n".join(texts)
     return priors
 
@@ -279,6 +292,143 @@ def _check_processes(priors: Priors, system: System) -> None:
                         raise PriorError(f"unknown process {bad}", file=e.file, field=f"{e.key}.process")
 
 
+#: Structural sections: (section, the ``target`` of ``steps`` entries or None, what their nodes are called).
+_TARGETS = (
+    ("inputs", None, "input node"),
+    ("steps", "input", "input node"),
+    ("steps", "share", "node that splits its output"),
+    ("shares", None, "node that splits its output"),
+    ("yields", None, "node with a yield"),
+)
+
+
+def check_prior_selectors(priors: Priors, graph: Graph) -> list[str]:
+    """Check that every structural prior entry selects something in ``graph``.
+
+    Every value of every selector must select at least one node of the
+    entry's kind (input nodes for ``inputs`` and input ``steps``, splitting
+    nodes for ``shares`` and share ``steps``, yield nodes for ``yields``):
+    a coord that is not a coord of its dim, a process without that dim or
+    that coord, or a process of the wrong kind is an error. Generic defaults
+    (no ``process`` but ``*`` and no coords) are exempt. ``noise`` and
+    ``factors`` entries are not checked here: their names come from the
+    records (see :mod:`bayesmfa.plausibility`).
+
+    Parameters
+    ----------
+    priors : Priors
+        Prior tables.
+    graph : Graph
+        The expanded system.
+
+    Returns
+    -------
+    list of str
+        One warning per entry that matches nodes but is overridden on every
+        one of them by a later entry (so it is never used).
+
+    Raises
+    ------
+    PriorError
+        Naming the file and key (``inputs[3].region``) of the first selector
+        that is unknown, names an unknown coord, or selects nothing.
+    """
+    system = graph.system
+    _check_processes(priors, system)
+    for section in ("inputs", "steps", "shares", "yields"):
+        for entry in priors.entries[section]:
+            _check_selector_coords(entry, system)
+    warnings = []
+    for section, target, noun in _TARGETS:
+        nodes = _nodes_for(graph, section, target)
+        entries = [e for e in priors.entries[section] if target is None or e.get_select("target") == (target,)]
+        extra = {"target": target} if target else None
+        for entry in entries:
+            _check_entry_selects(entry, system, nodes, noun, extra)
+        warnings.extend(_shadowed(entries, system, nodes, noun, extra))
+    return warnings
+
+
+def _nodes_for(graph: Graph, section: str, target: str | None) -> list[Node]:
+    """Nodes the entries of a structural section apply to (``steps``: input or splitting nodes by target)."""
+    if section == "inputs" or target == "input":
+        return graph.input_nodes
+    return graph.yield_nodes if section == "yields" else graph.share_nodes
+
+
+def _check_selector_coords(entry: PriorEntry, system: System) -> None:
+    """Every selector is ``process``, ``target`` or a dim, and every coord is a coord of its dim."""
+    for k, values in entry.select:
+        if k == "process" or (k == "target" and entry.section == "steps"):
+            continue
+        if k not in system.dims:
+            raise PriorError(f"unknown selector {k!r}: not 'process' nor a dim of system {system.name!r} (dims: {', '.join(system.dims)})",
+                             file=entry.file, field=f"{entry.key}.{k}")
+        known = [str(c) for c in system.dims[k]]
+        for v in values:
+            if v not in known:
+                raise PriorError(f"coord {v!r} is not a {k} of system {system.name!r} (known: {', '.join(known)})",
+                                 file=entry.file, field=f"{entry.key}.{k}")
+
+
+def _is_generic(entry: PriorEntry) -> bool:
+    """A default for every node of its kind: no coords, and no process or ``process: '*'``."""
+    return all(k == "target" or (k == "process" and "*" in values) for k, values in entry.select)
+
+
+def _check_entry_selects(entry: PriorEntry, system: System, nodes: list[Node], noun: str, extra: dict[str, str] | None) -> None:
+    """Each value of each selector (the others as given) must match at least one node."""
+    if _is_generic(entry):
+        return
+    for i, (k, values) in enumerate(entry.select):
+        if k == "target":
+            continue
+        for v in values:
+            if v == "*":
+                continue
+            narrowed = replace(entry, select=entry.select[:i] + ((k, (v,)),) + entry.select[i + 1:])
+            if not any(_matches(narrowed, system, n.process, dict(n.coords), extra) for n in nodes):
+                at, reason = _why_nothing(narrowed, system, nodes, noun)
+                raise PriorError(f"selects no {noun}: {reason}", file=entry.file, field=f"{entry.key}.{at or k}")
+
+
+def _why_nothing(entry: PriorEntry, system: System, nodes: list[Node], noun: str) -> tuple[str | None, str]:
+    """The selector at fault (None: their combination) and why an entry matches none of ``nodes``, in words."""
+    sel = {k: v for k, v in entry.select if k != "target"}
+    procs = [p for p in sel.get("process", ("*",)) if p != "*"]
+    for p in procs:
+        if not any(n.process == p for n in nodes):
+            return "process", f"process {p!r} has no {noun}"
+        for k, values in sel.items():
+            if k == "process":
+                continue
+            covered = system.process_coords(p).get(k)
+            if covered is None:
+                return k, f"process {p!r} has no dim {k!r} (its dims: {', '.join(system.processes[p].dims) or 'none'})"
+            if not set(values) & {str(c) for c in covered}:
+                return k, f"process {p!r} covers {k} {', '.join(map(str, covered))} only, not {values[0]!r}"
+    wanted = ", ".join(f"{k}={'|'.join(v)}" for k, v in sel.items())
+    return None, f"no {noun} has {wanted}"
+
+
+def _shadowed(entries: list[PriorEntry], system: System, nodes: list[Node], noun: str, extra: dict[str, str] | None) -> list[str]:
+    """Entries that match nodes but lose every one of them to a later entry (last match wins)."""
+    winner: dict[int, PriorEntry] = {}
+    matched: dict[int, list[int]] = {}
+    for i, entry in enumerate(entries):
+        hits = [n.index for n in nodes if _matches(entry, system, n.process, dict(n.coords), extra)]
+        matched[i] = hits
+        for h in hits:
+            winner[h] = entry
+    out = []
+    for i, entry in enumerate(entries):
+        if matched[i] and not _is_generic(entry) and all(winner[h] is not entry for h in matched[i]):
+            later = sorted({winner[h].key for h in matched[i]})
+            out.append(f"{entry.file} field '{entry.key}': never used: every {noun} it selects is overridden by a later entry "
+                       f"({', '.join(later)}; the last matching entry wins, put general entries first)")
+    return out
+
+
 @dataclass(frozen=True)
 class ResolvedPriors:
     """Priors resolved onto the graph, as arrays ordered like the model's coords.
@@ -314,10 +464,11 @@ def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
     Raises
     ------
     PriorError
-        When a node or edge has no matching prior, or a share key matches nothing.
+        When a node or edge has no matching prior, a share key matches
+        nothing, or a selector selects nothing (:func:`check_prior_selectors`).
     """
     system = graph.system
-    _check_processes(priors, system)
+    check_prior_selectors(priors, graph)
     level = [
         _last_match(priors, "inputs", system, n.process, dict(n.coords), f"input node {n.label}").dist
         for n in graph.input_nodes

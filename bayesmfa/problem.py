@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bayesmfa.graph import Graph
+from bayesmfa.plausibility import check_problem
 from bayesmfa.priors import Priors, load_priors
 from bayesmfa.records import CompiledRecords, compile_records, read_records
 from bayesmfa.system import System, load_system
@@ -28,12 +29,16 @@ class Problem:
         Node/edge expansion of ``system``.
     records : CompiledRecords
         Records compiled against ``graph``.
+    warnings : tuple of str
+        Findings of the plausibility checks that are not errors, one line
+        each (see :mod:`bayesmfa.plausibility`), for a runner to list.
     """
 
     system: System
     priors: Priors
     graph: Graph
     records: CompiledRecords
+    warnings: tuple[str, ...] = ()
 
     def content_hash(self, options: dict[str, Any] | None = None) -> str:
         """SHA-256 over the system text, prior text, records and model options."""
@@ -46,7 +51,7 @@ class Problem:
 
 
 def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Problem:
-    """Expand the system and compile the records against it.
+    """Expand the system, compile the records against it and check that the inputs are plausible.
 
     Parameters
     ----------
@@ -56,9 +61,25 @@ def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Probl
         Prior tables.
     records : DataFrame
         Record table (see :mod:`bayesmfa.records`).
+
+    Returns
+    -------
+    Problem
+        With the plausibility warnings (also issued as
+        :class:`~bayesmfa.plausibility.PlausibilityWarning`) in ``warnings``.
+
+    Raises
+    ------
+    RecordError
+        A bad record, or (:class:`~bayesmfa.plausibility.PlausibilityError`)
+        records that contradict each other or are implausible.
+    PriorError
+        A prior entry whose selectors select nothing.
     """
     graph = Graph(system)
-    return Problem(system, priors, graph, compile_records(records, graph))
+    compiled = compile_records(records, graph)
+    found = check_problem(system, priors, graph, compiled)
+    return Problem(system, priors, graph, compiled, found)
 
 
 def load_problem(system: str | Path, priors: str | Path, records: str | Path) -> Problem:

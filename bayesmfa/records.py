@@ -34,6 +34,9 @@ dim columns (optional)
 
 Other columns must be listed as metadata (``note``, ``status``... by default);
 an unknown column is an error, so that a misspelt dim is never ignored.
+Records that contradict each other (bounds, shares summing above 1,
+duplicates, values a thousand times apart) are caught when a problem is made,
+by :mod:`bayesmfa.plausibility`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from bayesmfa import datacheck
 from bayesmfa.errors import RecordError
 from bayesmfa.graph import Graph
 
@@ -142,24 +146,74 @@ class StateIndex:
 def read_records(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """Read record CSVs (files, or directories of ``*.csv``) into one table.
 
-    Every row keeps its ``file`` and 1-based ``row`` (the line number, the
-    header being line 1).
+    Files are read as UTF-8 text by the reader of ``bayesmfa data check``
+    (:func:`bayesmfa.datacheck.read_table`): a byte-order mark, CRLF line
+    ends and blank lines at the end are accepted; cells are stripped. Every
+    row keeps its ``file`` and ``row`` (the line an editor shows, the header
+    being line 1).
+
+    Parameters
+    ----------
+    paths : path or iterable of paths
+        Record files or directories.
+
+    Returns
+    -------
+    DataFrame
+        String cells, with ``file`` and ``row`` first.
+
+    Raises
+    ------
+    RecordError
+        On one line, naming the file (and the line where there is one): a
+        missing file, no files, text that is not UTF-8 (UTF-16, latin-1,
+        binary), an empty file, a header without records, a blank line
+        between records, unreadable CSV, a row with more or fewer cells than
+        the header, an unnamed or repeated column.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    paths = list(paths)
     frames = []
     for p in map(Path, paths):
         files = sorted(p.glob("*.csv")) if p.is_dir() else [p]
         for f in files:
             if not f.is_file():
                 raise RecordError("file not found", file=str(f))
-            df = pd.read_csv(f, dtype=str, keep_default_na=False, skipinitialspace=True)
-            df.insert(0, "row", np.arange(2, len(df) + 2))
-            df.insert(0, "file", str(f))
-            frames.append(df)
+            frames.append(_read_one(f))
     if not frames:
         raise RecordError("no record files found", file=", ".join(map(str, paths)))
     return pd.concat(frames, ignore_index=True).fillna("")
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    """One record file as a string table with ``file`` and ``row`` (editor line) columns."""
+    try:
+        table = datacheck.read_table(path)
+    except datacheck.DataCheckError as exc:
+        reason = "no records: the file has a header only" if "header only" in exc.reason else exc.reason
+        raise RecordError(reason, file=exc.file, row=exc.row, field=exc.field) from None
+    header = table.header
+    for i, name in enumerate(header):
+        if not name:
+            raise RecordError(f"column {i + 1} of the header has no name", file=str(path), row=1)
+        if header.index(name) != i:
+            raise RecordError("column appears more than once in the header", file=str(path), row=1, field=name)
+    for line, cells in table.rows:
+        if len(cells) != len(header):
+            raise RecordError(_ragged(cells, header), file=str(path), row=line)
+    df = pd.DataFrame([cells for _, cells in table.rows], columns=header, dtype=str)
+    df.insert(0, "row", [line for line, _ in table.rows])
+    df.insert(0, "file", str(path))
+    return df
+
+
+def _ragged(cells: list[str], header: list[str]) -> str:
+    """Why a row does not fit the header, in words."""
+    n, m = len(cells), len(header)
+    if n < m:
+        return f"{n} cells, the header has {m} columns (no cell for '{header[n]}' onwards): a missing comma or cell?"
+    return f"{n} cells, the header has {m} columns (cells beyond the last column '{header[-1]}'): an unquoted comma?"
 
 
 def compile_records(

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from bayesmfa.errors import SpecError
-from bayesmfa.yamlio import read_yaml
+from bayesmfa.yamlio import read_text, read_yaml
 
 #: Conversion of common mass units to kilotonnes.
 MASS_UNITS_IN_KT: dict[str, float] = {"g": 1e-9, "kg": 1e-6, "t": 1e-3, "kt": 1.0, "Mt": 1e3}
@@ -178,7 +178,7 @@ def load_system(path: str | Path) -> System:
         Naming the file and the offending key.
     """
     doc = read_yaml(path, SpecError)
-    return system_from_dict(doc, file=str(path), source_text=Path(path).read_text(encoding="utf-8"))
+    return system_from_dict(doc, file=str(path), source_text=read_text(path, SpecError))
 
 
 def _need(doc: dict, key: str, kind: type | tuple[type, ...], file: str, prefix: str = "") -> Any:

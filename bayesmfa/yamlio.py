@@ -29,6 +29,30 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def read_text(path: str | Path, error: type[LocatedError]) -> str:
+    """The text of a UTF-8 file (a byte-order mark is dropped), raising ``error`` naming the file otherwise.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to read.
+    error : type of LocatedError
+        The error class to raise for a missing file or one that is not UTF-8.
+
+    Returns
+    -------
+    str
+        The decoded text, without a leading byte-order mark.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error("file not found", file=str(path))
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8", file=str(path)) from None
+
+
 def read_yaml(path: str | Path, error: type[LocatedError]) -> Any:
     """Read a YAML file, raising ``error`` (naming the file) when it is malformed.
 
@@ -44,10 +68,16 @@ def read_yaml(path: str | Path, error: type[LocatedError]) -> Any:
     Any
         The parsed document.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise error("file not found", file=str(path))
+    text = read_text(path, error)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader: no '!!python' tag is ever constructed)
     except yaml.YAMLError as exc:
-        raise error(f"malformed YAML: {exc}", file=str(path)) from exc
+        raise error(f"malformed YAML: {_one_line(exc)}", file=str(path)) from exc
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: the problem and where (PyYAML spreads them over several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"

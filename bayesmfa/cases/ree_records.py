@@ -442,6 +442,9 @@ def build_records(folder: str | Path, families: Iterable[str] | None = None) -> 
     records, unused = t.frames()
     _require_every_row_once(folder, tables, records, unused)
     records["family"] = records["record_id"].str.split(":").str[0]
+    # where each record was read (its table and first line), so a later error names the file and line
+    records.insert(0, "file", [str(folder / f"{fam}.csv") for fam in records["family"]])
+    records.insert(1, "row", records["record_id"].str.split(":").str[1].str.split("+").str[0].astype(int))
     return records, unused
 
 
