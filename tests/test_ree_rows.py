@@ -497,5 +497,6 @@ def test_valid_variants_give_identical_records(mutate, tmp_path: Path, shipped) 
         mutate(f)
     assert check_data(copy) == []
     records, unused = build_records(copy)
-    pd.testing.assert_frame_equal(records, shipped[0])
+    assert (records["file"].map(lambda f: Path(f).name) == shipped[0]["file"].map(lambda f: Path(f).name)).all()
+    pd.testing.assert_frame_equal(records.drop(columns="file"), shipped[0].drop(columns="file"))  # same records, from the copy
     pd.testing.assert_frame_equal(unused, shipped[1])
