@@ -34,6 +34,9 @@ Schema keys
 key), ``bound_columns`` (``low``/``high``), ``exclude`` (glob patterns of CSV
 files to skip), and:
 
+``allowed_columns``
+    Columns a table may have besides the required ones (absent: any); an
+    unknown column is a problem, as the record loader refuses it.
 ``years``
     ``[first, last]``: inclusive span of allowed years (absent or null: any
     integer year).
@@ -115,11 +118,13 @@ DEFAULT_SCHEMA: dict[str, Any] = {
     "quantity_sums": False,
     "year_ranges": False,
     "region_or_partners": True,
+    # a closed list of columns (besides the required ones); absent: any extra column is allowed
+    "allowed_columns": None,
 }
 
 # columns that must hold a non-blank entry on every row (when present)
 _NON_BLANK = ("quantity", "product", "year", "unit", "status", "source")
-_LIST_KEYS = ("required_columns", "missing_value_status", "share_units", "key_columns", "bound_columns", "exclude")
+_LIST_KEYS = ("required_columns", "allowed_columns", "missing_value_status", "share_units", "key_columns", "bound_columns", "exclude")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _YEAR = re.compile(r"-?[0-9]+")
@@ -621,7 +626,7 @@ def _check_file(f: Path, rel: str, sch: dict[str, Any], years: tuple[int, int] |
         return read_problems
     out = _Problems(str(f))
     rules = _rules(sch, rel, table.header, years)
-    complete = _check_header(out, table.header, sch.get("required_columns") or [])
+    complete = _check_header(out, table.header, sch.get("required_columns") or [], sch.get("allowed_columns"))
     seen: dict[tuple[str, ...], int] = {}
     for line, cells in table.rows:
         if len(cells) != len(table.header):
@@ -643,13 +648,18 @@ def _report_ragged(out: _Problems, line: int, cells: list[str], header: list[str
         out.add(line, None, f"has {n} fields, header has {m} (cells beyond the last column '{header[-1]}')")
 
 
-def _check_header(out: _Problems, header: list[str], required: Iterable[str]) -> bool:
-    """Report missing and repeated columns; True when the header is complete."""
+def _check_header(out: _Problems, header: list[str], required: Iterable[str], allowed: Iterable[str] | None = None) -> bool:
+    """Report missing, unknown (when ``allowed`` is given) and repeated columns; True when the header is complete."""
     before = len(out.items)
     cols = set(header)
     for col in required:
         if col not in cols:
             out.add(1, col, f"missing required column '{col}'")
+    if allowed is not None:
+        known = set(allowed) | set(required)
+        for col in header:
+            if col not in known:
+                out.add(1, col, f"unknown column '{col}' (a misspelt dim would be ignored; allowed: {', '.join(sorted(known))})")
     for h in sorted({h for h in header if header.count(h) > 1}):
         out.add(1, h, f"column '{h}' appears more than once")
     return len(out.items) == before

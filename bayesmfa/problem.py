@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayesmfa.datacheck import SCHEMA_FILE, require_valid
 from bayesmfa.graph import Graph
 from bayesmfa.plausibility import check_problem
 from bayesmfa.priors import Priors, load_priors
@@ -83,5 +84,12 @@ def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Probl
 
 
 def load_problem(system: str | Path, priors: str | Path, records: str | Path) -> Problem:
-    """Load a problem from files: a system YAML, a prior file or directory, a record CSV or directory."""
+    """Load a problem from files: a system YAML, a prior file or directory, a record CSV or directory.
+
+    Where a ``schema.yaml`` sits in the records' folder, the records first pass the same checks
+    as ``bayesmfa data check`` (the first problem is raised, naming file, line and field).
+    """
+    folder = Path(records) if Path(records).is_dir() else Path(records).parent
+    if (folder / SCHEMA_FILE).is_file():
+        require_valid(records)
     return make_problem(load_system(system), load_priors(priors), read_records(records))
