@@ -19,15 +19,18 @@ from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.errors import (
     BayesMFAError,
     DiagnosticsError,
+    OutputError,
     PriorError,
     ProvenanceError,
     RecordError,
+    ResultFileError,
     SpecError,
 )
 from bayesmfa.graph import Graph
 from bayesmfa.inference import available_backends, fit
 from bayesmfa.io import load, save
 from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning
 from bayesmfa.powerscaling import power_scaling
 from bayesmfa.priors import Priors, load_priors, priors_from_dict
 from bayesmfa.problem import Problem, load_problem, make_problem
@@ -62,6 +65,9 @@ __all__ = [
     "write_scenarios",
     "Diagnostics",
     "DiagnosticsError",
+    "OutputError",
+    "PlausibilityError",
+    "PlausibilityWarning",
     "Graph",
     "ModelOptions",
     "PriorError",
@@ -69,6 +75,7 @@ __all__ = [
     "Problem",
     "ProvenanceError",
     "RecordError",
+    "ResultFileError",
     "SpecError",
     "System",
     "Thresholds",

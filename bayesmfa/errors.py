@@ -1,4 +1,4 @@
-"""Error types that name the file, row and field of bad input."""
+"""Error types that name the file, row and field of bad input, and the result files or folders at fault."""
 
 from __future__ import annotations
 
@@ -63,3 +63,11 @@ class ProvenanceError(BayesMFAError):
 
 class DiagnosticsError(BayesMFAError):
     """Sampler diagnostics failed the configured thresholds."""
+
+
+class OutputError(BayesMFAError):
+    """An output path holds something bayesmfa may not replace (see :func:`bayesmfa.outputs.check_out`)."""
+
+
+class ResultFileError(BayesMFAError):
+    """A result file (e.g. ``posterior.nc``) exists but cannot be read as a bayesmfa result."""

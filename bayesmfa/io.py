@@ -10,15 +10,18 @@ from pathlib import Path
 
 import arviz as az
 
-from bayesmfa.errors import ProvenanceError
+from bayesmfa.errors import ProvenanceError, ResultFileError
 from bayesmfa.model import ModelOptions
+from bayesmfa.outputs import file_mode
 from bayesmfa.problem import Problem
 
 
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Write a file through ``writer(tmp_path)`` then rename it into place.
 
-    A failure leaves any earlier file at ``path`` untouched.
+    A failure leaves any earlier file at ``path`` untouched. The file gets the
+    usual permissions (``0o666`` less the umask), not the private ones of
+    :func:`tempfile.mkstemp`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +29,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         writer(Path(tmp))
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,14 +56,40 @@ def load(path: str | Path, problem: Problem | None = None, options: ModelOptions
 
     Raises
     ------
+    FileNotFoundError
+        When there is no file at ``path``.
+    ResultFileError
+        When the file cannot be read as a fit (corrupt, truncated, not netCDF, no posterior).
     ProvenanceError
         When the file's content hash differs from the one of ``problem``.
     """
-    idata = az.from_netcdf(str(path))
-    idata.load()  # read everything so the file is not held open
+    idata = _read(Path(path))
     if problem is not None:
         _check_provenance(idata, path, problem, options or ModelOptions())
     return idata
+
+
+def _read(path: Path) -> az.InferenceData:
+    """Read a whole fit into memory, naming the file in any error."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if not path.is_file():
+        raise ResultFileError(f"{path}: not a readable bayesmfa result (not a file)")
+    try:
+        idata = az.from_netcdf(str(path))
+        idata.load()  # read everything so the file is not held open
+    except Exception as exc:  # h5py, netCDF and arviz raise many types for a damaged file
+        raise ResultFileError(f"{path}: not a readable bayesmfa result ({_brief(exc)})") from exc
+    if "posterior" not in idata.groups():
+        raise ResultFileError(f"{path}: not a readable bayesmfa result (no posterior group)")
+    return idata
+
+
+def _brief(exc: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message``, shortened to ``limit`` characters."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_provenance(idata: az.InferenceData, path: str | Path, problem: Problem, options: ModelOptions) -> None:
@@ -96,6 +126,8 @@ def load_result(path: str | Path, problem: Problem, options: ModelOptions | None
     ------
     FileNotFoundError
         When there is no fit at ``path``.
+    ResultFileError
+        When the file cannot be read as a fit.
     ProvenanceError
         When the fit was built from other inputs.
     """

@@ -98,16 +98,19 @@ def _read_diagnostics(path: Path, notes: list[str]) -> dict[str, Any]:
 
 
 def _read_posterior(path: Path, notes: list[str]) -> az.InferenceData | None:
-    if not path.is_file():
+    """The fit in ``posterior.nc``; a missing file is a note, a damaged one an error.
+
+    Raises
+    ------
+    ResultFileError
+        When the file exists but cannot be read (a report without it would hide the damage).
+    """
+    from bayesmfa.io import load
+
+    if not path.exists():
         notes.append("posterior.nc not found: no Sankey or per-draw trade figures")
         return None
-    try:
-        from bayesmfa.io import load
-
-        return load(path)
-    except Exception as exc:  # a corrupt or foreign file should not stop the report
-        notes.append(f"posterior.nc could not be read ({type(exc).__name__}: {exc})")
-        return None
+    return load(path)
 
 
 def graph_from_posterior(idata: az.InferenceData) -> Graph | None:
@@ -432,6 +435,8 @@ def write_report(
     ------
     FileNotFoundError
         When ``result_dir`` is not a folder.
+    ResultFileError
+        When ``posterior.nc`` exists but cannot be read (nothing is written then).
     """
     result_dir = Path(result_dir)
     if not result_dir.is_dir():

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from numbers import Integral, Real
 from pathlib import Path
 
 import arviz as az
@@ -18,6 +15,10 @@ from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference import fit
 from bayesmfa.io import save
 from bayesmfa.model import ModelOptions
+from bayesmfa.outputs import check_out, staged_dir
+
+#: NUTS backends a run may ask for.
+BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,26 @@ class RunSettings:
     progressbar: bool = True
     options: ModelOptions = field(default_factory=ModelOptions)
 
+    def __post_init__(self) -> None:
+        """Refuse settings no sampler can run, naming the field.
+
+        Raises
+        ------
+        ValueError
+            When a count or the seed is out of range, ``target_accept`` or
+            ``prob`` is not strictly between 0 and 1, or the backend is unknown.
+        """
+        _check_int("draws", self.draws, 1)
+        _check_int("tune", self.tune, 0)
+        _check_int("chains", self.chains, 1)
+        _check_int("seed", self.seed, 0)
+        if self.min_tree_depth is not None:
+            _check_int("min_tree_depth", self.min_tree_depth, 1)
+        _check_open_unit("target_accept", self.target_accept)
+        _check_open_unit("prob", self.prob)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"RunSettings.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+
     @classmethod
     def quick(cls, **overrides) -> RunSettings:
         """Short chains for smoke runs and CI (not for publication)."""
@@ -50,39 +71,23 @@ class RunResult:
     out: Path
     diagnostics: Diagnostics
     failures: list[str]
+    input_warnings: tuple[str, ...] = ()
 
 
-def replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``, replacing an earlier ``out`` only once ``tmp`` is complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{time.time_ns()}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except BaseException:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _check_int(name: str, value: object, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
+        raise ValueError(f"RunSettings.{name} must be an integer >= {least}, got {value!r}")
 
 
-@contextmanager
-def staged_dir(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out``, moved into place when the block completes.
+def _check_open_unit(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"RunSettings.{name} must be a number strictly between 0 and 1, got {value!r}")
 
-    On any failure the temporary folder is removed and an earlier ``out`` is left untouched.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+def failed_path(out: str | Path) -> Path:
+    """Where a run that fails its diagnostics gate goes: ``<out>.failed`` beside ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.failed")
 
 
 def run_case(
@@ -92,11 +97,16 @@ def run_case(
     *,
     root: str | Path | None = None,
     thresholds: Thresholds | None = None,
+    force: bool = False,
+    divert_failed: bool = False,
 ) -> RunResult:
     """Fit a case and write ``posterior.nc``, ``summary.csv``, ``diagnostics.json`` (and figures).
 
     Everything is written into a temporary folder beside ``out`` and moved into
     place at the end: a failed or interrupted run leaves an earlier result intact.
+    ``out`` is checked before anything is loaded or compiled (see
+    :func:`bayesmfa.outputs.check_out`): only an earlier run result, an empty
+    folder or a new path is replaced unless ``force``.
 
     Parameters
     ----------
@@ -110,9 +120,29 @@ def run_case(
         Folder with ``data/`` and ``priors/`` (default: see :func:`project_root`).
     thresholds : Thresholds, optional
         Diagnostic limits reported in ``diagnostics.json``.
+    force : bool
+        Replace whatever is at ``out`` (and at ``<out>.failed``).
+    divert_failed : bool
+        When the diagnostics fail ``thresholds``, write the result to
+        ``<out>.failed`` (see :func:`failed_path`) and leave ``out`` as it was.
+
+    Returns
+    -------
+    RunResult
+        ``out`` is where the result went.
+
+    Raises
+    ------
+    OutputError
+        When ``out`` (or, with ``divert_failed``, ``<out>.failed``) holds
+        something that is not an earlier run result, before anything is fitted.
     """
     thresholds = thresholds or Thresholds()
     module = get_case(case)
+    out = Path(out)
+    check_out(out, "run", force=force)
+    if divert_failed:
+        check_out(failed_path(out), "run", force=force)
     root = project_root(root)
     settings = settings or RunSettings()
     if hasattr(module, "options") and settings.options == ModelOptions():
@@ -122,8 +152,8 @@ def run_case(
         chosen = {k: v for k, v in module.sampler_defaults().items() if getattr(settings, k) == getattr(generic, k)}
         settings = replace(settings, **chosen)
     problem = module.load(root)
-    out = Path(out)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, "run", force=force) as stage:
+        tmp = stage.path
         start = time.perf_counter()
         idata = fit(
             problem,
@@ -148,10 +178,12 @@ def run_case(
         if hasattr(module, "write_extras"):
             module.write_extras(tmp, root)
         failures = diag.failures(thresholds)
-        _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds)
+        _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings)
         if hasattr(module, "write_figures"):
             module.write_figures(summary, idata, problem, tmp / "figures")
-    return RunResult(out, diag, failures)
+        if failures and divert_failed:
+            stage.redirect(failed_path(out))
+    return RunResult(stage.target if failures and divert_failed else out, diag, failures, problem.warnings)
 
 
 def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:
@@ -160,7 +192,8 @@ def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:
     return compute_diagnostics(idata, dataset=dataset, wall_s=wall)
 
 
-def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.InferenceData, failures, thresholds) -> None:
+def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.InferenceData, failures, thresholds,
+                input_warnings: tuple[str, ...] = ()) -> None:
     attrs = idata.posterior.attrs
     doc = json.loads(diag.to_json())
     doc.update(
@@ -172,6 +205,8 @@ def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.
             "thresholds": thresholds.__dict__,
             "passed": not failures,
             "failures": failures,
+            # plausibility findings on the inputs that were not errors (bayesmfa.plausibility)
+            "input_warnings": list(input_warnings),
         }
     )
     path.write_text(json.dumps(doc, indent=2))

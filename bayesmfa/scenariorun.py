@@ -25,8 +25,8 @@ import xarray as xr
 
 from bayesmfa.cases import get_case, project_root
 from bayesmfa.io import load_result
+from bayesmfa.outputs import check_out, staged_dir
 from bayesmfa.problem import Problem
-from bayesmfa.runner import staged_dir
 from bayesmfa.scenarios import export_restriction, no_trade, summarize_scenario
 
 
@@ -112,6 +112,7 @@ def run_scenarios(
     root: str | Path | None = None,
     year: int | None = None,
     prob: float = 0.9,
+    force: bool = False,
 ) -> Path:
     """Apply scenarios to a saved fit and write ``scenarios.csv`` and one figure per scenario into ``out``.
 
@@ -122,7 +123,9 @@ def run_scenarios(
     fit_dir : str or Path
         A ``bayesmfa run`` result folder (holding ``posterior.nc``), or the file itself.
     out : str or Path
-        Result folder, replaced atomically (an earlier one survives a failure).
+        Result folder, replaced atomically (an earlier one survives a failure);
+        only an earlier scenario result, an empty folder or a new path is
+        replaced unless ``force`` (checked before the fit is read).
     specs : sequence of ScenarioSpec
         Scenarios; names must be distinct.
     root : str or Path, optional
@@ -131,16 +134,26 @@ def run_scenarios(
         Year of the figures (default: the last year).
     prob : float
         Interval mass (0.9 gives q05 and q95).
+    force : bool
+        Replace whatever is at ``out``.
 
     Returns
     -------
     Path
         ``out``.
+
+    Raises
+    ------
+    OutputError
+        When ``out`` holds something else and ``force`` is false.
+    ResultFileError
+        When the fit's ``posterior.nc`` cannot be read.
     """
     _check_specs(specs)
+    check_out(out, "scenario", force=force)
     problem = get_case(case).load(project_root(root))
     idata = load_result(fit_dir, problem)
-    return write_scenarios(idata, problem, specs, out, year=year, prob=prob)
+    return write_scenarios(idata, problem, specs, out, year=year, prob=prob, force=force)
 
 
 def _check_specs(specs: Sequence[ScenarioSpec]) -> None:
@@ -159,8 +172,13 @@ def write_scenarios(
     *,
     year: int | None = None,
     prob: float = 0.9,
+    force: bool = False,
 ) -> Path:
     """Apply scenarios to a fit at hand; write ``scenarios.csv`` and figures into ``out`` (replaced atomically).
+
+    ``out`` must be an earlier scenario result, an empty folder or a new path
+    unless ``force`` (see :func:`bayesmfa.outputs.check_out`); it is checked
+    before the scenarios are computed.
 
     Returns
     -------
@@ -168,6 +186,7 @@ def write_scenarios(
         ``out``.
     """
     _check_specs(specs)
+    check_out(out, "scenario", force=force)
     year = year or problem.system.years[-1]
     tables = []
     for spec in specs:
@@ -176,9 +195,9 @@ def write_scenarios(
     out = Path(out)
     summary = pd.concat(tables, ignore_index=True)
     summary = summary[["scenario", *[c for c in summary.columns if c != "scenario"]]]
-    with staged_dir(out) as tmp:
-        summary.to_csv(tmp / "scenarios.csv", index=False)
-        _figures(summary, problem, specs, year, tmp)
+    with staged_dir(out, "scenario", force=force) as stage:
+        summary.to_csv(stage.path / "scenarios.csv", index=False)
+        _figures(summary, problem, specs, year, stage.path)
     return out
 
 

@@ -420,7 +420,7 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
 
 def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick: bool = False, seed: int = 0,
                     root: Path | None = None, max_workers: int = 1, only: Sequence[str] | None = None,
-                    baseline: str | Path | None = None) -> Path:
+                    baseline: str | Path | None = None, force: bool = False) -> Path:
     """Fit a case and write its sensitivity study into ``out``.
 
     Writes ``posterior.nc`` (the baseline fit), ``power_scaling.csv``,
@@ -433,6 +433,11 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     without families), literature dropped (REE: ``unregistered_estimates``),
     China's customs dropped (REE: ``china_trade``), noise x2, prior widths x2,
     random-walk step scales x2, Student-t and lognormal likelihoods. Rerunning resumes: sweeps already on disk are kept.
+
+    ``out`` must be an earlier sensitivity folder of bayesmfa (resumed), an
+    empty folder or a new path; anything else is refused before anything is
+    loaded or fitted unless ``force`` (see :func:`bayesmfa.outputs.check_out`).
+    The folder gets its marker before the first result is written.
 
     Parameters
     ----------
@@ -457,22 +462,31 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         A ``bayesmfa run`` result folder (or its ``posterior.nc``) to use as the
         baseline instead of fitting it again; refused when built from other
         data, priors or options.
+    force : bool
+        Replace whatever is at ``out`` when it is not a sensitivity folder
+        (an earlier study is resumed, never replaced).
 
     Returns
     -------
     Path
         ``out``.
+
+    Raises
+    ------
+    OutputError
+        When ``out`` holds something else and ``force`` is false.
     """
     from bayesmfa.cases import get_case, project_root
     from bayesmfa.inference import fit
     from bayesmfa.io import load_result, save
+    from bayesmfa.outputs import check_out, open_incremental
     from bayesmfa.scenariorun import NO_TRADE, write_scenarios
     from bayesmfa.sweeps import make_executor
 
     module = get_case(case)
     root = project_root(root)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out, "sensitivity", force=force)  # refused before anything is loaded
     problem = module.load(root)
     options = module.options() if hasattr(module, "options") else ModelOptions()
     fit_kwargs: dict[str, Any] = {"draws": 1000, "tune": 1000, "chains": 4}
@@ -494,8 +508,10 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     swept = {**quantities, "key": key}
     if baseline is not None:
         idata = load_result(baseline, problem, options, what="baseline fit")
+        out = open_incremental(out, "sensitivity", force=force)
         write_dataset(sweep_summary(idata, swept), out / "baseline.nc")  # run_sweep reuses it instead of refitting
     else:
+        out = open_incremental(out, "sensitivity", force=force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = fit(problem, options=options, **fit_kwargs)

@@ -311,5 +311,6 @@ def test_shipped_ree_loads_with_only_the_listed_warnings():
         warnings.simplefilter("always")
         problem = ree.load(ROOT)
     assert [w.category for w in caught] == [PlausibilityWarning] * len(REE_WARNINGS)
-    ids = [re.search(r"record '([^']+)'", w).group(1) for w in problem.warnings]
+    # each names the table file and line of the record (its record id is table:line)
+    ids = ["{}:{}".format(*re.match(r"\S*?(\w+)\.csv row (\d+) ", w).groups()) for w in problem.warnings]
     assert ids == list(REE_WARNINGS)
