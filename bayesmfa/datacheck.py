@@ -167,7 +167,7 @@ class DataProblem:
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
-            where += f" row {self.row}"
+            where += f" line {self.row}"
         if self.field is not None:
             where += f" field '{self.field}'"
         return f"{where}: {self.message}"
@@ -782,7 +782,7 @@ def _check_duplicate(out: _Problems, line: int, r: Row, rules: _Rules, seen: dic
         return
     key = tuple(r[c] for c in rules.key_columns)
     if key in seen:
-        out.add(line, "key", f"duplicate key of row {seen[key]} ({', '.join(rules.key_columns)})")
+        out.add(line, "key", f"duplicate key of line {seen[key]} ({', '.join(rules.key_columns)})")
     else:
         seen[key] = line
 

@@ -17,7 +17,7 @@ class LocatedError(BayesMFAError):
     file : str, optional
         The file (or ``"<dict>"`` for in-memory specs).
     row : int, optional
-        1-based data row (the header is row 0) for tables; ``None`` for YAML.
+        Line of a table as an editor shows it (the header is line 1); ``None`` for YAML.
     field : str, optional
         Column name (tables) or dotted key path (YAML).
     """
@@ -38,7 +38,7 @@ class LocatedError(BayesMFAError):
         if file is not None:
             parts.append(str(file))
         if row is not None:
-            parts.append(f"row {row}")
+            parts.append(f"line {row}")
         if field is not None:
             parts.append(f"field '{field}'")
         where = " ".join(parts)

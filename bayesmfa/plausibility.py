@@ -216,7 +216,7 @@ class _View:
         """``file row N`` of record ``i`` (the file left out when it is the file of ``relative_to``)."""
         file, row = self.cell(i, "file"), self.cell(i, "row")
         same = relative_to is not None and self.cell(relative_to, "file") == file
-        text = f"row {row}" if same else f"{file} row {row}"
+        text = f"line {row}" if same else f"{file} line {row}"
         rid = self.cell(i, "record_id")
         return text if rid == f"{Path(file).stem}:{row}" else f"{text} (record {rid!r})"
 

@@ -29,7 +29,7 @@ def test_data_check_fails_on_corrupted_copy(tmp_path, capsys):
     df.to_csv(copy / "lynas.csv", index=False)
     assert main(["data", "check", str(copy)]) == 1
     out = capsys.readouterr().out
-    assert "lynas.csv" in out and "row 5" in out and "'value'" in out
+    assert "lynas.csv" in out and "line 5" in out and "'value'" in out
 
 
 def test_run_demo_quick_and_report(tmp_path):

@@ -105,7 +105,7 @@ def test_corrupted_cell_is_reported(copy: Path, column: str, content: str, expec
     assert hits, format_problems(problems)
     text = str(hits[0])
     assert TABLE in text
-    assert f"row {line}" in text
+    assert f"line {line}" in text
     assert f"field '{column}'" in text
     # nothing else in the copy is wrong
     assert all(p.file.endswith(TABLE) for p in problems)
@@ -120,8 +120,8 @@ def test_duplicate_row_is_reported(copy: Path) -> None:
     assert len(problems) == 1, format_problems(problems)
     p = problems[0]
     assert (p.row, p.field) == (7, "key")
-    assert "duplicate key of row 6" in p.message
-    assert str(p).startswith(str(copy / TABLE) + " row 7 field 'key'")
+    assert "duplicate key of line 6" in p.message
+    assert str(p).startswith(str(copy / TABLE) + " line 7 field 'key'")
 
 
 def test_origin_equals_destination_is_reported(copy: Path) -> None:
@@ -134,7 +134,7 @@ def test_origin_equals_destination_is_reported(copy: Path) -> None:
     hits = [p for p in problems if p.row == 2 and p.field == "destination"
             and "origin equals destination" in p.message]
     assert hits, format_problems(problems)
-    assert "mirror_trade.csv row 2 field 'destination'" in str(hits[0])
+    assert "mirror_trade.csv line 2 field 'destination'" in str(hits[0])
 
 
 def test_missing_column_is_reported(copy: Path) -> None:
@@ -145,7 +145,7 @@ def test_missing_column_is_reported(copy: Path) -> None:
     problems = check_data(copy)
     hits = [p for p in problems if p.field == "basis" and "missing required column" in p.message]
     assert len(hits) == 1, format_problems(problems)
-    assert str(hits[0]) == f"{copy / 'lynas.csv'} row 1 field 'basis': missing required column 'basis'"
+    assert str(hits[0]) == f"{copy / 'lynas.csv'} line 1 field 'basis': missing required column 'basis'"
 
 
 def test_withheld_status_allows_missing_value(copy: Path) -> None:
@@ -176,7 +176,7 @@ def test_share_above_one_and_year_span_parameter(copy: Path) -> None:
 
 def test_dataproblem_str_and_format() -> None:
     p = DataProblem("data/ree/mine_production.csv", 12, "value", "negative value -3.0")
-    assert str(p) == "data/ree/mine_production.csv row 12 field 'value': negative value -3.0"
+    assert str(p) == "data/ree/mine_production.csv line 12 field 'value': negative value -3.0"
     assert str(DataProblem("x.csv", None, None, "empty file")) == "x.csv: empty file"
     text = format_problems([p, p])
     assert text.splitlines()[-1] == "2 problem(s) in 1 file(s)"
@@ -345,7 +345,7 @@ def test_unreadable_files_are_reported_on_a_line(tmp_path: Path, name: str, data
     assert words in problems[0].message and "\n" not in str(problems[0])
     with pytest.raises(DataCheckError) as err:
         read_table(f)
-    assert "t.csv" in str(err.value) and f"row {row}" in str(err.value)
+    assert "t.csv" in str(err.value) and f"line {row}" in str(err.value)
 
 
 def test_ragged_rows_name_the_first_missing_column(tmp_path: Path) -> None:
@@ -400,7 +400,7 @@ def test_require_valid_raises_the_first_problem(copy: Path) -> None:
     with pytest.raises(DataCheckError) as err:
         require_valid(copy)
     assert (err.value.row, err.value.field) == (13, "value")
-    assert str(err.value).startswith(f"{copy / TABLE} row 13 field 'value': negative value -3.0 (1 more problem(s)")
+    assert str(err.value).startswith(f"{copy / TABLE} line 13 field 'value': negative value -3.0 (1 more problem(s)")
     assert isinstance(err.value, LocatedError)
 
 

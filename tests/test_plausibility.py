@@ -34,7 +34,7 @@ def _problem(tmp_path: Path, rows: list[dict], priors: dict | None = None, syste
 def _located(err: bm.LocatedError, tmp_path: Path, row: int, field: str) -> str:
     text = str(err)
     assert str(tmp_path / "records.csv") in text
-    assert err.row == row and re.search(rf"\brow {row}\b", text)
+    assert err.row == row and re.search(rf"\bline {row}\b", text)
     assert err.field == field and f"field '{field}'" in text
     assert "\n" not in text
     return text
@@ -48,14 +48,14 @@ def test_lower_bound_above_upper_bound_is_an_error(tmp_path):
     with pytest.raises(PlausibilityError) as err:
         _problem(tmp_path, rows)
     text = _located(err.value, tmp_path, 7, "bound")  # tiny records are lines 2-5; the bounds lines 6 and 7
-    assert "lower bound 100 kt is above upper bound 10 kt" in text and "row 6" in text
+    assert "lower bound 100 kt is above upper bound 10 kt" in text and "line 6" in text
 
 
 def test_upper_bound_far_below_a_measurement_is_an_error(tmp_path):
     with pytest.raises(PlausibilityError) as err:
         _problem(tmp_path, [{**MINING_A, "value": "4", "bound": "upper"}])  # line 2 measures 10 kt
     text = _located(err.value, tmp_path, 6, "value")
-    assert "upper bound 4 kt is below the measurement 10 kt" in text and "row 2" in text
+    assert "upper bound 4 kt is below the measurement 10 kt" in text and "line 2" in text
 
 
 def test_lower_bound_far_above_a_measurement_is_an_error(tmp_path):
@@ -68,7 +68,7 @@ def test_mild_bound_tension_is_a_listed_warning(tmp_path):
     with pytest.warns(PlausibilityWarning, match="upper bound 8 kt is below the measurement 10 kt") as rec:
         problem = _problem(tmp_path, [{**MINING_A, "value": "8", "bound": "upper"}])
     assert len(problem.warnings) == 1 == len([w for w in rec if w.category is PlausibilityWarning])
-    assert str(tmp_path / "records.csv") in problem.warnings[0] and "row 6" in problem.warnings[0]
+    assert str(tmp_path / "records.csv") in problem.warnings[0] and "line 6" in problem.warnings[0]
 
 
 def test_bound_within_noise_of_a_measurement_is_fine(tmp_path):
@@ -96,7 +96,7 @@ def test_shares_of_one_denominator_from_one_source_summing_over_one(tmp_path):
     with pytest.raises(PlausibilityError) as err:
         _problem(tmp_path, [_share("A", "0.9"), _share("B", "0.9")])
     text = _located(err.value, tmp_path, 7, "value")
-    assert "shares of one denominator from one source sum to 1.8" in text and "row 6" in text
+    assert "shares of one denominator from one source sum to 1.8" in text and "line 6" in text
 
 
 def test_shares_rounded_or_from_different_sources_are_fine(tmp_path):
@@ -125,7 +125,7 @@ def test_measurements_a_thousand_times_apart_are_an_error(tmp_path):
     with pytest.raises(PlausibilityError) as err:
         _problem(tmp_path, [{**MINING_A, "value": "20000", "source": "u"}])  # line 2 measures 10 kt
     text = _located(err.value, tmp_path, 6, "value")
-    assert "2e+03 times above the measurement 10 kt" in text and "row 2" in text
+    assert "2e+03 times above the measurement 10 kt" in text and "line 2" in text
 
 
 def test_outlier_among_several_measurements_is_named(tmp_path):
@@ -146,7 +146,7 @@ def test_duplicated_row_is_an_error_naming_both_lines(tmp_path):
     df = tiny_records()
     df = pd.concat([df.iloc[:2], df.iloc[[1]], df.iloc[2:]], ignore_index=True)  # line 3 repeated as line 4
     df.loc[2, "unit"], df.loc[2, "value"] = "kt", "8"  # 8000 t == 8 kt: the same record
-    with pytest.raises(PlausibilityError, match="duplicate of row 3") as err:
+    with pytest.raises(PlausibilityError, match="duplicate of line 3") as err:
         bm.make_problem(bm.system_from_dict(TINY_SYSTEM), bm.priors_from_dict(TINY_PRIORS), bm.read_records(_write(tmp_path, df)))
     _located(err.value, tmp_path, 4, "quantity")
 
@@ -312,5 +312,5 @@ def test_shipped_ree_loads_with_only_the_listed_warnings():
         problem = ree.load(ROOT)
     assert [w.category for w in caught] == [PlausibilityWarning] * len(REE_WARNINGS)
     # each names the table file and line of the record (its record id is table:line)
-    ids = ["{}:{}".format(*re.match(r"\S*?(\w+)\.csv row (\d+) ", w).groups()) for w in problem.warnings]
+    ids = ["{}:{}".format(*re.match(r"\S*?(\w+)\.csv line (\d+) ", w).groups()) for w in problem.warnings]
     assert ids == list(REE_WARNINGS)

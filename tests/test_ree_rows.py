@@ -419,8 +419,8 @@ CORRUPTIONS: dict[str, Corruption] = {
     "header-only": Corruption("lynas.csv", header_only, 1, None, "no data rows"),
     "ragged-short": Corruption(MP, cut_cells(13, 3), 13, "note", "has 22 fields, header has 25"),
     "ragged-long": Corruption(UT, add_cell(4), 4, None, "has 26 fields, header has 25"),
-    "duplicated-row": Corruption(MP, duplicate(13), 14, "key", "duplicate key of row 13"),
-    "duplicated-trade-row": Corruption("mirror_trade.csv", duplicate(28), 29, "key", "duplicate key of row 28"),
+    "duplicated-row": Corruption(MP, duplicate(13), 14, "key", "duplicate key of line 13"),
+    "duplicated-trade-row": Corruption("mirror_trade.csv", duplicate(28), 29, "key", "duplicate key of line 28"),
     "blank-line-inside": Corruption(UT, blank_line_inside(10), 10, None, "blank line"),
     "table-missing": Corruption("lynas.csv", lambda p: p.unlink(), None, None, "table missing"),
 }
@@ -466,7 +466,7 @@ def test_exact_duplicate_was_counted_twice_and_is_now_refused(tmp_path: Path) ->
     duplicate(13)(copy / MP)
     problems = check_data(copy)
     assert [(p.row, p.field) for p in problems] == [(14, "key")]
-    with pytest.raises(DataCheckError, match=r"mine_production\.csv.*\b(row|line) 14\b.*duplicate key of row 13"):
+    with pytest.raises(DataCheckError, match=r"mine_production\.csv.*\b(row|line) 14\b.*duplicate key of line 13"):
         build_records(copy)
 
 
