@@ -11,8 +11,6 @@ go through ``report`` and ``scenario``. YAML never executes ``!!python`` tags.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import shutil
 from collections.abc import Callable
@@ -21,6 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corrupt import (
+    add_cell,
+    append_rows,
+    cut_cells,
+    drop_column,
+    duplicate,
+    header_only,
+    latin1,
+    recode,
+    replace_text,
+    set_bytes,
+    set_cell,
+    trailing_blank,
+    with_bom,
+    with_crlf,
+)
 
 from bayesmfa import cli, runner
 
@@ -53,116 +67,9 @@ def copy_case(case: str, dest: Path) -> Path:
 # ----------------------------------------------------------------------------- corruptions of text files
 
 
-def read_rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def write_rows(path: Path, rows: list[list[str]]) -> None:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    path.write_text(buf.getvalue(), encoding="utf-8")
-
-
-def set_cell(line: int, column: str, value: str) -> Callable[[Path], None]:
-    """Set one cell (``line`` as an editor counts it: the header is line 1)."""
-
-    def mutate(path: Path) -> None:
-        rows = read_rows(path)
-        rows[line - 1][rows[0].index(column)] = value
-        write_rows(path, rows)
-
-    return mutate
-
-
-def drop_column(column: str) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = read_rows(path)
-        i = rows[0].index(column)
-        write_rows(path, [r[:i] + r[i + 1:] for r in rows])
-
-    return mutate
-
-
-def ragged(line: int, extra: bool) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = read_rows(path)
-        rows[line - 1] = rows[line - 1] + ["surplus"] if extra else rows[line - 1][:-3]
-        write_rows(path, rows)
-
-    return mutate
-
-
-def duplicate(line: int) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = read_rows(path)
-        write_rows(path, rows[:line] + [rows[line - 1]] + rows[line:])
-
-    return mutate
-
-
-def append_rows(*rows: dict[str, str]) -> Callable[[Path], None]:
-    """Append rows given as column -> value (other cells blank; a column the file lacks is added)."""
-
-    def mutate(path: Path) -> None:
-        table = read_rows(path)
-        extra = [c for r in rows for c in r if c not in table[0]]
-        header = table[0] + list(dict.fromkeys(extra))
-        body = [row + [""] * len(extra) for row in table[1:]]
-        write_rows(path, [header, *body, *([r.get(c, "") for c in header] for r in rows)])
-
-    return mutate
-
-
-def recode(encoding: str, *, accent: bool = False) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        text = path.read_text(encoding="utf-8")
-        if accent:  # a non-ASCII character, so latin-1 bytes are not valid UTF-8
-            text = text.replace("\n", " # café\n", 1) if path.suffix == ".yaml" else _accent_csv(text)
-        path.write_bytes(text.encode(encoding, errors="replace"))  # latin-1 cannot hold every character of the tables
-
-    return mutate
-
-
-def _accent_csv(text: str) -> str:
-    rows = list(csv.reader(io.StringIO(text)))
-    col = rows[0].index("source")
-    rows[2][col] = rows[2][col] + " (Société)"
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
-
-
-def replace_text(old: str, new: str, count: int = 1) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        text = path.read_text(encoding="utf-8")
-        assert old in text, f"{old!r} not in {path}"
-        path.write_text(text.replace(old, new, count), encoding="utf-8")
-
-    return mutate
-
-
-def set_bytes(data: bytes) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        path.write_bytes(data)
-
-    return mutate
-
-
-def header_only(path: Path) -> None:
-    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
-
-
-def with_bom(path: Path) -> None:
-    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-
-
-def with_crlf(path: Path) -> None:
-    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
-
-
-def trailing_blank(path: Path) -> None:
-    path.write_bytes(path.read_bytes().rstrip(b"\n") + b"\n\n")
+def latin1_yaml(path: Path) -> None:
+    """A comment with an accent, saved as latin-1 (not valid UTF-8)."""
+    path.write_bytes(path.read_text(encoding="utf-8").replace("\n", " # café\n", 1).encode("latin-1", errors="replace"))
 
 
 # ----------------------------------------------------------------------------- the cases
@@ -215,10 +122,10 @@ for key, (case, file) in ROW_TARGETS.items():
     add(f"{key}-year-text", Case(case, file, set_cell(4, "year", "20x0"), line=4))
     add(f"{key}-unknown-unit", Case(case, file, set_cell(4, "unit", "kg per fortnight"), line=4))
     add(f"{key}-missing-column", Case(case, file, drop_column("value"), words=("value",)))
-    add(f"{key}-ragged-long", Case(case, file, ragged(4, extra=True), line=4))
-    add(f"{key}-ragged-short", Case(case, file, ragged(4, extra=False), line=4))
+    add(f"{key}-ragged-long", Case(case, file, add_cell(4), line=4))
+    add(f"{key}-ragged-short", Case(case, file, cut_cells(4, 3), line=4))
     add(f"{key}-duplicate-row", Case(case, file, duplicate(4), line=5))
-    add(f"{key}-latin1", Case(case, file, recode("latin-1", accent=True)))
+    add(f"{key}-latin1", Case(case, file, latin1(3)))
     add(f"{key}-utf16", Case(case, file, recode("utf-16")))
     add(f"{key}-empty", Case(case, file, set_bytes(b"")))
     add(f"{key}-header-only", Case(case, file, header_only))
@@ -258,7 +165,7 @@ for case, prior in (("demo", "priors/demo/priors.yaml"), ("ree", "priors/ree/noi
     add(f"{case}-prior-python-tag", Case(case, prior, replace_text(
         "source:", f"exploit: !!python/object/apply:os.system ['touch {SENTINEL}']\n    source:"), table=False))
     add(f"{case}-prior-duplicate-key", Case(case, prior, replace_text("    source:", "    source: twice\n    source:"), table=False))
-    add(f"{case}-prior-latin1", Case(case, prior, recode("latin-1", accent=True), table=False))
+    add(f"{case}-prior-latin1", Case(case, prior, latin1_yaml, table=False))
     add(f"{case}-prior-bom", Case(case, prior, with_bom, ok=True, table=False))
 add("demo-system-unknown-process", Case("demo", "system.yaml", replace_text("to: refining,", "to: smelting,"), table=False,
                                         words=("smelting",)))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from corrupt import copy_ree_tables
 
 from bayesmfa.datacheck import DataCheckError, DataProblem, check_data, format_problems, load_schema, read_table, require_valid
 from bayesmfa.errors import LocatedError
@@ -32,12 +33,7 @@ def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
 @pytest.fixture()
 def copy(tmp_path: Path) -> Path:
     """A copy of the shipped tables and schema (raw/ and build/ are not copied)."""
-    dst = tmp_path / "ree"
-    dst.mkdir()
-    for f in REE.glob("*.csv"):
-        shutil.copy(f, dst / f.name)
-    shutil.copy(REE / "schema.yaml", dst / "schema.yaml")
-    return dst
+    return copy_ree_tables(tmp_path / "ree")
 
 
 def test_shipped_data_pass() -> None:

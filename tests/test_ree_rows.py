@@ -10,9 +10,7 @@ and a trailing blank line load to exactly the records of the shipped files.
 from __future__ import annotations
 
 import csv
-import io
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from corrupt import (
+    add_cell,
+    blank_line_inside,
+    copy_ree_tables,
+    cut_cells,
+    drop_column,
+    duplicate,
+    header_only,
+    latin1,
+    recode,
+    set_bytes,
+    set_cell,
+    trailing_blank,
+    with_bom,
+    with_crlf,
+)
 
 from bayesmfa.cases import ree_records
 from bayesmfa.cases.ree_records import FAMILIES, NOT_RECORDS, build_records, record_lines, table_files
@@ -281,103 +295,7 @@ def test_loader_refuses_a_schema_without_quantity_codes(tmp_path) -> None:
 
 
 def copy_ree(tmp_path: Path) -> Path:
-    """A copy of the tables and schema the loader reads (raw/ and build/ are not copied)."""
-    dst = tmp_path / "ree"
-    dst.mkdir()
-    for f in REE.glob("*.csv"):
-        shutil.copy(f, dst / f.name)
-    shutil.copy(REE / "schema.yaml", dst / "schema.yaml")
-    return dst
-
-
-def _rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def _text(rows: list[list[str]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
-
-
-def _write(path: Path, rows: list[list[str]]) -> None:
-    path.write_text(_text(rows), encoding="utf-8")
-
-
-def set_cell(line: int, column: str, value: str) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = _rows(path)
-        rows[line - 1][rows[0].index(column)] = value
-        _write(path, rows)
-
-    return mutate
-
-
-def drop_column(column: str) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = _rows(path)
-        i = rows[0].index(column)
-        _write(path, [r[:i] + r[i + 1:] for r in rows])
-
-    return mutate
-
-
-def cut_cells(line: int, n: int) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = _rows(path)
-        rows[line - 1] = rows[line - 1][:-n]
-        _write(path, rows)
-
-    return mutate
-
-
-def add_cell(line: int) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = _rows(path)
-        rows[line - 1] = [*rows[line - 1], "surplus"]
-        _write(path, rows)
-
-    return mutate
-
-
-def duplicate(line: int) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        rows = _rows(path)
-        _write(path, rows[:line] + [rows[line - 1]] + rows[line:])
-
-    return mutate
-
-
-def latin1(line: int) -> Callable[[Path], None]:
-    """Add an accented word to the source of ``line`` and save the file as latin-1."""
-
-    def mutate(path: Path) -> None:
-        rows = _rows(path)
-        rows[line - 1][rows[0].index("source")] += " (Société Générale)"
-        path.write_bytes(_text(rows).encode("latin-1", errors="replace"))
-
-    return mutate
-
-
-def utf16(path: Path) -> None:
-    path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
-
-
-def empty(path: Path) -> None:
-    path.write_bytes(b"")
-
-
-def header_only(path: Path) -> None:
-    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
-
-
-def blank_line_inside(line: int) -> Callable[[Path], None]:
-    def mutate(path: Path) -> None:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        path.write_text("".join(lines[:line - 1] + ["\n"] + lines[line - 1:]), encoding="utf-8")
-
-    return mutate
+    return copy_ree_tables(tmp_path / "ree")
 
 
 @dataclass(frozen=True)
@@ -413,9 +331,9 @@ CORRUPTIONS: dict[str, Corruption] = {
     "unit-of-another-quantity": Corruption(MP, set_cell(13, "unit", "share"), 13, "unit", "not allowed for quantity 'mine_production'"),
     "missing-column": Corruption(MP, drop_column("country"), 1, "country", "missing required column 'country'"),
     "missing-value-column": Corruption(UT, drop_column("value"), 1, "value", "missing required column 'value'"),
-    "utf16": Corruption(MP, utf16, 1, None, "UTF-16"),
+    "utf16": Corruption(MP, recode("utf-16"), 1, None, "UTF-16"),
     "latin1": Corruption(MP, latin1(13), 13, "source", "not UTF-8"),
-    "empty-file": Corruption(MP, empty, 1, None, "empty file"),
+    "empty-file": Corruption(MP, set_bytes(b""), 1, None, "empty file"),
     "header-only": Corruption("lynas.csv", header_only, 1, None, "no data rows"),
     "ragged-short": Corruption(MP, cut_cells(13, 3), 13, "note", "has 22 fields, header has 25"),
     "ragged-long": Corruption(UT, add_cell(4), 4, None, "has 26 fields, header has 25"),
@@ -471,18 +389,6 @@ def test_exact_duplicate_was_counted_twice_and_is_now_refused(tmp_path: Path) ->
 
 
 # ----------------------------------------------------------------------------- valid variants
-
-
-def with_bom(path: Path) -> None:
-    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-
-
-def with_crlf(path: Path) -> None:
-    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
-
-
-def trailing_blank(path: Path) -> None:
-    path.write_bytes(path.read_bytes().rstrip(b"\n") + b"\n\n")
 
 
 def all_three(path: Path) -> None:
