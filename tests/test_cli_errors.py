@@ -202,3 +202,9 @@ def test_sensitivity_on_a_damaged_baseline_exits_2(tmp_path, capsys):
                    "--only", "noise_x2", "--root", str(REPO), "--quick"])
     assert rc == 2 and str(path) in error_line(capsys, "sensitivity")
     assert not (tmp_path / "sens").exists()
+
+
+def test_a_root_that_does_not_exist_is_named(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert cli.main(["run", "ree", "--root", str(missing), "--out", str(tmp_path / "out")]) == 2
+    assert error_line(capsys, "run").endswith(f"{missing}: no such folder (the root must hold data/ and priors/)")

@@ -24,6 +24,8 @@ def get_case(name: str) -> ModuleType:
 def project_root(root: str | Path | None = None) -> Path:
     """The folder holding ``data/`` and ``priors/``: ``root``, else the working directory, else the source checkout."""
     if root is not None:
+        if not Path(root).is_dir():
+            raise FileNotFoundError(f"{root}: no such folder (the root must hold data/ and priors/)")
         return Path(root)
     cwd = Path.cwd()
     if (cwd / "data").is_dir() and (cwd / "priors").is_dir():
