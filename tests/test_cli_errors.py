@@ -99,7 +99,13 @@ def test_good_arguments_reach_the_sampler(tmp_path):
 def test_run_with_a_missing_root(tmp_path, capsys):
     assert cli.main(["run", "demo", "--out", str(tmp_path / "out"), "--root", str(tmp_path / "nowhere"), "--quick"]) == 2
     line = error_line(capsys, "run")
-    assert "nowhere" in line and "system.yaml" in line
+    assert line.endswith(f"{tmp_path / 'nowhere'}: no such folder (the root must hold data/ and priors/)")
+
+
+def test_run_with_a_root_without_the_case(tmp_path, capsys):
+    assert cli.main(["run", "demo", "--out", str(tmp_path / "out"), "--root", str(tmp_path), "--quick"]) == 2
+    line = error_line(capsys, "run")
+    assert str(tmp_path / "data" / "demo" / "system.yaml") in line and "file not found" in line
 
 
 def test_run_with_a_broken_priors_yaml(tmp_path, capsys):
@@ -122,7 +128,7 @@ def test_data_check_of_a_missing_path(tmp_path, capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    argv = ["run", "demo", "--out", str(tmp_path / "out"), "--root", str(tmp_path / "nowhere"), "--quick"]
+    argv = ["run", "demo", "--out", str(tmp_path / "out"), "--root", str(tmp_path), "--quick"]
     with pytest.raises(SpecError, match="system.yaml"):
         cli.main(["--debug", *argv])
     with pytest.raises(SpecError):
@@ -203,8 +209,3 @@ def test_sensitivity_on_a_damaged_baseline_exits_2(tmp_path, capsys):
     assert rc == 2 and str(path) in error_line(capsys, "sensitivity")
     assert not (tmp_path / "sens").exists()
 
-
-def test_a_root_that_does_not_exist_is_named(tmp_path, capsys):
-    missing = tmp_path / "nowhere"
-    assert cli.main(["run", "ree", "--root", str(missing), "--out", str(tmp_path / "out")]) == 2
-    assert error_line(capsys, "run").endswith(f"{missing}: no such folder (the root must hold data/ and priors/)")
