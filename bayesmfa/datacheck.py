@@ -640,12 +640,32 @@ def _check_file(f: Path, rel: str, sch: dict[str, Any], years: tuple[int, int] |
     return sorted(read_problems + out.items, key=lambda p: (p.row or 0))
 
 
-def _report_ragged(out: _Problems, line: int, cells: list[str], header: list[str]) -> None:
+def ragged(cells: list[str], header: list[str]) -> tuple[str | None, str]:
+    """The field and the problem of a row with more or fewer cells than the header.
+
+    Parameters
+    ----------
+    cells : list of str
+        The row's cells.
+    header : list of str
+        The column names.
+
+    Returns
+    -------
+    field : str or None
+        The first column without a cell (``None`` when the row is too long).
+    message : str
+        What is wrong, in words.
+    """
     n, m = len(cells), len(header)
     if n < m:
-        out.add(line, header[n], f"has {n} fields, header has {m} (no cell for '{header[n]}' onwards)")
-    else:
-        out.add(line, None, f"has {n} fields, header has {m} (cells beyond the last column '{header[-1]}')")
+        return header[n], f"has {n} fields, header has {m} (no cell for '{header[n]}' onwards)"
+    return None, f"has {n} fields, header has {m} (cells beyond the last column '{header[-1]}')"
+
+
+def _report_ragged(out: _Problems, line: int, cells: list[str], header: list[str]) -> None:
+    field, message = ragged(cells, header)
+    out.add(line, field, message)
 
 
 def _check_header(out: _Problems, header: list[str], required: Iterable[str], allowed: Iterable[str] | None = None) -> bool:

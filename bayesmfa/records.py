@@ -201,19 +201,12 @@ def _read_one(path: Path) -> pd.DataFrame:
             raise RecordError("column appears more than once in the header", file=str(path), row=1, field=name)
     for line, cells in table.rows:
         if len(cells) != len(header):
-            raise RecordError(_ragged(cells, header), file=str(path), row=line)
+            field, message = datacheck.ragged(cells, header)
+            raise RecordError(message, file=str(path), row=line, field=field)
     df = pd.DataFrame([cells for _, cells in table.rows], columns=header, dtype=str)
     df.insert(0, "row", [line for line, _ in table.rows])
     df.insert(0, "file", str(path))
     return df
-
-
-def _ragged(cells: list[str], header: list[str]) -> str:
-    """Why a row does not fit the header, in words."""
-    n, m = len(cells), len(header)
-    if n < m:
-        return f"{n} cells, the header has {m} columns (no cell for '{header[n]}' onwards): a missing comma or cell?"
-    return f"{n} cells, the header has {m} columns (cells beyond the last column '{header[-1]}'): an unquoted comma?"
 
 
 def compile_records(
