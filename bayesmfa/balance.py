@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from bayesmfa.forward import named_positions
 from bayesmfa.graph import Graph
-from bayesmfa.model import named_positions
 
 
 def _flat(ds: xr.Dataset, name: str, positions: np.ndarray) -> np.ndarray:

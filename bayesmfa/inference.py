@@ -13,7 +13,8 @@ import arviz as az
 import pymc as pm
 
 from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
-from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.forward import Layout, derived_arrays, is_derived
+from bayesmfa.model import ModelOptions, build_model, pointwise_loglik
 from bayesmfa.problem import Problem
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
@@ -91,7 +92,8 @@ def fit(
         raise ValueError(f"unknown backend {backend!r}; choose from {BACKENDS}")
     if backend not in available_backends():
         raise ImportError(f"backend {backend!r} is not installed: pip install 'bayesmfa[fast]'")
-    model = model or build_model(problem, options)
+    fused = model is None and backend != "numpyro" and problem.graph.depth is not None
+    model = model or build_model(problem, options, fused=fused)
     kwargs: dict[str, Any] = {}
     if backend == "nutpie":
         kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
@@ -102,6 +104,7 @@ def fit(
     start = time.perf_counter()
     with model:
         idata = pm.sample(
+            var_names=sampled_names(model),
             draws=draws,
             tune=tune,
             chains=chains,
@@ -111,13 +114,16 @@ def fit(
             target_accept=target_accept,
             progressbar=progressbar,
             compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": True},
+            idata_kwargs=None if fused else {"log_likelihood": True},
             **kwargs,
         )
-        if "log_likelihood" not in idata:
-            pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
+    if fused:
+        idata.add_groups({"log_likelihood": pointwise_loglik(idata.posterior, problem, options)})
+    elif "log_likelihood" not in idata:
+        pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True, progressbar=False)
+    add_derived(idata, Layout(problem.graph, options.share_knots_every, options.centred_inputs))
     wall = time.perf_counter() - start
-    _complete_groups(idata, model)
+    _complete_groups(idata, build_model(problem, options) if fused else model, replace=fused)
     diag = compute_diagnostics(idata, wall_s=wall)
     attach_provenance(
         idata,
@@ -131,15 +137,49 @@ def fit(
     return idata
 
 
-def _complete_groups(idata: az.InferenceData, model: pm.Model) -> None:
-    """Add observed_data / constant_data when a backend left them out."""
-    missing = [g for g in ("observed_data", "constant_data") if g not in idata]
+def sampled_names(model: pm.Model) -> list[str]:
+    """Model variables the sampler stores: every parameter and small deterministic, not the named arrays.
+
+    The named arrays (``flow_*``, ``input_*``, ``output_*``, ``external_*``,
+    ``share``) are recomputed after sampling from the parameters, vectorised
+    over all draws (:func:`add_derived`), so the sampler neither evaluates nor
+    stores them per draw.
+    """
+    return [v.name for v in (*model.free_RVs, *model.deterministics) if not is_derived(v.name)]
+
+
+def add_derived(idata: az.InferenceData, layout: Layout) -> None:
+    """Add the named arrays, recomputed from the parameters, to the posterior and prior groups of ``idata``."""
+    for group in ("posterior", "prior"):
+        if group in idata.groups() and "input_log_level" in idata[group]:
+            ds = idata[group]
+            missing = derived_arrays(ds, layout)
+            missing = missing[[v for v in missing.data_vars if v not in ds]]
+            if missing.data_vars:
+                merged = ds.assign({k: v.assign_coords({d: ds[d] for d in v.dims if d in ds.coords}) for k, v in missing.items()})
+                merged.attrs = ds.attrs
+                setattr(idata, group, merged)
+
+
+def _complete_groups(idata: az.InferenceData, model: pm.Model, replace: bool = False) -> None:
+    """Add observed_data / constant_data of ``model`` when a backend left them out (or always, with ``replace``).
+
+    A fit of the fused model takes them from the reference model, which has the observed records.
+    """
+    missing = [g for g in ("observed_data", "constant_data") if replace or g not in idata]
+    for group in missing:
+        if group in idata.groups():
+            delattr(idata, group)
+            idata._groups = [g for g in idata._groups if g != group]
     if not missing:
         return
-    extra = pm.to_inference_data(model=model, log_likelihood=False, trace=None)
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata, dict_to_dataset, find_constants, find_observations
+
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    found = {"observed_data": find_observations(model), "constant_data": find_constants(model)}
     for group in missing:
-        if group in extra:
-            idata.add_groups({group: extra[group]})
+        if found[group]:
+            idata.add_groups({group: dict_to_dataset(found[group], library=pm, coords=coords, dims=dims, default_dims=[])})
 
 
 def attach_provenance(

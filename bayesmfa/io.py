@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import arviz as az
+import yaml
 
 from bayesmfa.errors import ProvenanceError, ResultFileError
+from bayesmfa.forward import Layout, is_derived
 from bayesmfa.model import ModelOptions
 from bayesmfa.outputs import file_mode
 from bayesmfa.problem import Problem
@@ -38,8 +40,45 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
 
 
 def save(idata: az.InferenceData, path: str | Path) -> Path:
-    """Save a fit to netCDF atomically (write to a temporary file, then rename)."""
-    return atomic_write(path, lambda tmp: idata.to_netcdf(str(tmp)))
+    """Save a fit to netCDF atomically (write to a temporary file, then rename).
+
+    The named arrays (``flow_*``, ``input_*``, ``output_*``, ``external_*``,
+    ``share``) are not written when the parameters they derive from are in the
+    file: :func:`load` recomputes them exactly, so the file holds the
+    parameters only (about a tenth of the size), compressed.
+    """
+    slim = _without_derived(idata)
+    return atomic_write(path, lambda tmp: slim.to_netcdf(str(tmp), compress=True))
+
+
+def _without_derived(idata: az.InferenceData) -> az.InferenceData:
+    """A shallow copy of ``idata`` whose posterior and prior hold no recomputable named array."""
+    groups = {}
+    for g in idata.groups():
+        ds = idata[g]
+        if g in ("posterior", "prior") and "input_log_level" in ds and "system_yaml" in idata.posterior.attrs:
+            ds = ds.drop_vars([v for v in ds.data_vars if is_derived(str(v))])
+            ds.attrs = {**ds.attrs, "derived_arrays": "recomputed on load by bayesmfa.io.load"}
+        groups[g] = ds
+    return az.InferenceData(**groups)
+
+
+def with_derived(idata: az.InferenceData) -> az.InferenceData:
+    """Recompute the named arrays of a fit saved without them (from its stored system and options)."""
+    attrs = idata.posterior.attrs
+    if "derived_arrays" not in attrs:
+        return idata
+    from bayesmfa.graph import Graph
+    from bayesmfa.inference import add_derived
+    from bayesmfa.system import system_from_dict
+
+    options = stored_options(idata)
+    system = system_from_dict(yaml.safe_load(attrs["system_yaml"]), file="posterior attrs", source_text=attrs["system_yaml"])
+    add_derived(idata, Layout(Graph(system), options.share_knots_every, options.centred_inputs))
+    for g in ("posterior", "prior"):
+        if g in idata.groups():
+            idata[g].attrs.pop("derived_arrays", None)
+    return idata
 
 
 def load(path: str | Path, problem: Problem | None = None, options: ModelOptions | None = None) -> az.InferenceData:
@@ -82,7 +121,10 @@ def _read(path: Path) -> az.InferenceData:
         raise ResultFileError(f"{path}: not a readable bayesmfa result ({_brief(exc)})") from exc
     if "posterior" not in idata.groups():
         raise ResultFileError(f"{path}: not a readable bayesmfa result (no posterior group)")
-    return idata
+    try:
+        return with_derived(idata)
+    except Exception as exc:  # a stored system or parameter set that does not fit together
+        raise ResultFileError(f"{path}: not a readable bayesmfa result ({_brief(exc)})") from exc
 
 
 def _brief(exc: BaseException, limit: int = 200) -> str:

@@ -26,7 +26,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayesmfa import forward
 from bayesmfa.distributions import vector_variable
+from bayesmfa.forward import Layout, interpolation_matrix, knot_years, named_positions  # noqa: F401  (re-exported)
 from bayesmfa.graph import Graph
 from bayesmfa.priors import resolve_named, resolve_priors
 from bayesmfa.problem import Problem
@@ -81,25 +83,6 @@ class ModelOptions:
         return dict(self.__dict__)
 
 
-def knot_years(years: list[int], every: int) -> list[int]:
-    """Knot years: every ``every``-th year, always including the first and the last."""
-    knots = years[::every]
-    return knots if knots[-1] == years[-1] else [*knots, years[-1]]
-
-
-def interpolation_matrix(years: list[int], knots: list[int]) -> np.ndarray:
-    """Linear interpolation weights, shape (year, knot)."""
-    w = np.zeros((len(years), len(knots)))
-    for i, y in enumerate(years):
-        j = int(np.searchsorted(knots, y, side="right")) - 1
-        if j >= len(knots) - 1:
-            w[i, -1] = 1.0
-            continue
-        frac = (y - knots[j]) / (knots[j + 1] - knots[j])
-        w[i, j], w[i, j + 1] = 1.0 - frac, frac
-    return w
-
-
 def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str, list]:
     """Coords of every dim the model uses."""
     system = graph.system
@@ -120,7 +103,7 @@ def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str,
     return coords
 
 
-def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Model:
+def build_model(problem: Problem, options: ModelOptions | None = None, *, fused: bool = False) -> pm.Model:
     """Build the PyMC model of ``problem``.
 
     Parameters
@@ -129,6 +112,13 @@ def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Mod
         System, priors and compiled records.
     options : ModelOptions, optional
         Likelihood and numerical options.
+    fused : bool
+        Write the balance and the record likelihood as one compiled kernel
+        with a hand-written gradient (:mod:`bayesmfa.kernel`; acyclic systems
+        only): the same log density and parameters, a several times cheaper
+        gradient, but no named deterministics and no observed variables (the
+        pointwise log-likelihood is computed after sampling). The default
+        (reference) model is a plain PyTensor graph.
 
     Returns
     -------
@@ -140,18 +130,24 @@ def build_model(problem: Problem, options: ModelOptions | None = None) -> pm.Mod
     """
     options = options or ModelOptions()
     graph = problem.graph
+    if fused and graph.depth is None:
+        raise ValueError("fused=True needs an acyclic system; this one has a cycle")
     unknown = set(options.centred_inputs) - set(graph.system.inputs)
     if unknown:
         raise ValueError(f"centred_inputs {sorted(unknown)} are not input processes; input processes: {sorted(graph.system.inputs)}")
     resolved = resolve_priors(problem.priors, graph)
     coords = model_coords(graph, options)
+    layout = Layout(graph, options.share_knots_every, options.centred_inputs)
+    ops = forward.pytensor_ops()
     with pm.Model(coords=coords) as model:
-        u = _inputs(graph, resolved, options.centred_inputs)
-        share = _shares(graph, resolved, options.share_knots_every)
-        yields = _yields(graph, resolved)
-        throughput = _propagate(graph, u, share, yields)
-        output = throughput * yields[None, :]
-        edge_flow = output[:, graph.source_index] * share
+        u = _inputs(graph, resolved, layout, ops)
+        share = _shares(graph, resolved, layout, ops)
+        yields = forward.full_yields(ops, layout, vector_variable("yield", resolved.yields, "yield_node") if graph.yield_nodes else None)
+        if fused:
+            _fused_likelihood(problem, u, share, yields, options)
+            return model
+        throughput, output = forward.propagate(ops, layout, u, share, yields)
+        edge_flow = forward.edge_flows(layout, output, share)
         _named_arrays(graph, edge_flow, throughput, output, u)
         state = pt.concatenate([edge_flow, output, throughput], axis=1).reshape((-1,))
         _likelihood(problem, state, options)
@@ -163,6 +159,7 @@ def _random_walk(
     level: pt.TensorVariable,
     step: pt.TensorVariable,
     dim: str,
+    ops: forward.Ops,
     step_dim: str = "year_step",
     nu: np.ndarray | None = None,
     centred: bool = False,
@@ -186,83 +183,48 @@ def _random_walk(
         else:
             init = pm.Normal.dist(mu=level, sigma=step)
             innovation = pm.Normal.dist(mu=0.0, sigma=step)
-        walk = pm.RandomWalk(
+        values = pm.RandomWalk(
             f"{name}_walk", init_dist=init, innovation_dist=innovation, steps=n_steps - 1, shape=(n, n_steps), dims=(dim, step_dim)
         )
-        return pt.concatenate([level[None, :], walk.T], axis=0)
+        return forward.centred_walk(ops, level, values)
     if heavy:
         z = pm.StudentT(f"{name}_innovation", nu=nu, mu=0.0, sigma=1.0, dims=(step_dim, dim))
     else:
         z = pm.Normal(f"{name}_innovation", 0.0, 1.0, dims=(step_dim, dim))
-    return level[None, :] + pt.concatenate([pt.zeros((1, n)), pt.cumsum(z * step[None, :], axis=0)], axis=0)
+    return forward.walk(ops, level, step, z)
 
 
-def _inputs(graph: Graph, resolved, centred_processes: tuple[str, ...] = ()) -> pt.TensorVariable:
+def _inputs(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.TensorVariable:
+    """External inputs (year, input_node): exp of the log-input random walks."""
     mu = np.array([d.kwargs["mu"] for d in resolved.input_level])
     sd = np.array([d.kwargs["sigma"] for d in resolved.input_level])
     z0 = pm.Normal("input_level_z", 0.0, 1.0, dims="input_node")
     level = pm.Deterministic("input_log_level", mu + sd * z0, dims="input_node")
     step = vector_variable("input_step", resolved.input_step, "input_node")
-    centred = np.array([n.process in centred_processes for n in graph.input_nodes])
+    centred = layout.centred
     if not centred.any() or centred.all():
-        log_u = _random_walk("input_log", level, step, "input_node", nu=resolved.input_nu, centred=bool(centred.all()))
+        log_u = _random_walk("input_log", level, step, "input_node", ops, nu=resolved.input_nu, centred=bool(centred.all()))
         return pt.exp(log_u)
     model = pm.modelcontext(None)
-    n_years = len(graph.system.years)
-    log_u = pt.zeros((n_years, len(graph.input_nodes)))
+    walks = []
     for flag, dim in ((False, "noncentred_input"), (True, "centred_input")):
         idx = np.flatnonzero(centred == flag)
         model.add_coord(dim, graph.node_labels([graph.input_nodes[i] for i in idx]))
-        walk = _random_walk("input_log", level[idx], step[idx], dim, nu=resolved.input_nu[idx], centred=flag)
-        log_u = pt.set_subtensor(log_u[:, idx], walk)
-    return pt.exp(log_u)
+        walks.append(_random_walk("input_log", level[idx], step[idx], dim, ops, nu=resolved.input_nu[idx], centred=flag))
+    return pt.exp(forward.join_walks(ops, layout, *walks))
 
 
-def _shares(graph: Graph, resolved, knots_every: int) -> pt.TensorVariable:
-    n_years = len(graph.system.years)
-    logits = pt.zeros((n_years, graph.n_edges))
+def _shares(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.TensorVariable:
+    """Transfer coefficients (year, edge): softmax per node of logits that follow random walks over knots."""
     if graph.free_edges:
         z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims="share_edge")
-        level = resolved.share_mean + resolved.share_sd * z0
+        level = pm.Deterministic("share_logit_level", resolved.share_mean + resolved.share_sd * z0, dims="share_edge")
         step = vector_variable("share_step", resolved.share_step, "share_node")
-        owners = [n.index for n in graph.share_nodes]
-        idx = np.array([owners.index(graph.edges[e].source) for e in graph.free_edges])
-        years = list(graph.system.years)
-        step_dim = "year_step" if knots_every <= 1 else "share_knot_step"
-        eta = _random_walk("share_logit", level, step[idx], "share_edge", step_dim)
-        if knots_every > 1:
-            eta = pt.dot(interpolation_matrix(years, knot_years(years, knots_every)), eta)
-        logits = pt.set_subtensor(logits[:, np.array(graph.free_edges)], eta)
-    ex = pt.exp(logits)
-    total = pt.dot(ex, graph.source_matrix)
-    return pm.Deterministic("share", ex / total[:, graph.source_index], dims=("year", "edge"))
-
-
-def _yields(graph: Graph, resolved) -> pt.TensorVariable:
-    full = pt.ones(graph.n_nodes)
-    if graph.yield_nodes:
-        y = vector_variable("yield", resolved.yields, "yield_node")
-        full = pt.set_subtensor(full[np.array([n.index for n in graph.yield_nodes])], y)
-    return full
-
-
-def _propagate(graph: Graph, u: pt.TensorVariable, share: pt.TensorVariable, yields: pt.TensorVariable) -> pt.TensorVariable:
-    """Throughput of every node, shape (year, node), solving the balance exactly."""
-    n_years = len(graph.system.years)
-    idx = np.array([n.index for n in graph.input_nodes])
-    external = pt.set_subtensor(pt.zeros((n_years, graph.n_nodes))[:, idx], u)
-    src = graph.source_index
-    if graph.depth is not None:
-        throughput = external
-        for _ in range(graph.depth):
-            inflow = pt.dot(throughput[:, src] * yields[src][None, :] * share, graph.target_matrix)
-            throughput = external + inflow
-        return throughput
-    # A[t, n, m]: fraction of n's output that goes to m
-    a = pt.einsum("en,te,em->tnm", graph.source_matrix, share, graph.target_matrix)
-    eye = np.eye(graph.n_nodes)[None]
-    m = eye - pt.swapaxes(a, 1, 2) * yields[None, None, :]
-    return pt.linalg.solve(m, external[..., None], b_ndim=2)[..., 0]
+        step_dim = "year_step" if layout.interp is None else "share_knot_step"
+        eta = _random_walk("share_logit", level, step[layout.share_step_index], "share_edge", ops, step_dim)
+    else:
+        eta = pt.zeros((len(layout.years), 0))
+    return pm.Deterministic("share", forward.shares(ops, layout, eta), dims=("year", "edge"))
 
 
 def _scatter(values: pt.TensorVariable, positions: np.ndarray, shape: tuple[int, ...]) -> pt.TensorVariable:
@@ -270,16 +232,6 @@ def _scatter(values: pt.TensorVariable, positions: np.ndarray, shape: tuple[int,
     flat = pt.zeros((n_years, int(np.prod(shape))))
     flat = pt.set_subtensor(flat[:, positions], values)
     return flat.reshape((n_years, *shape))
-
-
-def named_positions(graph: Graph, coords_list: list[tuple[tuple[str, object], ...]], dims: tuple[str, ...]) -> np.ndarray:
-    """Flat positions of labelled items in a dense array with ``dims`` (full system coords)."""
-    all_coords = graph.system.all_coords()
-    shape = tuple(len(all_coords[d]) for d in dims)
-    if not dims:
-        return np.zeros(len(coords_list), dtype=int)
-    idx = [tuple(all_coords[d].index(dict(c)[d]) for d in dims) for c in coords_list]
-    return np.ravel_multi_index(tuple(np.array(idx).T), shape)
 
 
 def _named_arrays(graph: Graph, edge_flow, throughput, output, u) -> None:
@@ -309,7 +261,20 @@ def _gather(matrix, state: pt.TensorVariable, n_obs: int) -> pt.TensorVariable:
     return pt.inc_subtensor(pt.zeros(n_obs)[coo.row], state[coo.col])
 
 
-def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOptions) -> None:
+@dataclass(frozen=True)
+class RecordTerms:
+    """What the record likelihood needs besides the state, per record (numpy) and per model (tensors)."""
+
+    sigma: pt.TensorVariable  # (source_type,), noise scales times options.noise_scale
+    log_factor: pt.TensorVariable  # (record,), log of the product of each record's factors
+    floor: np.ndarray
+    log_obs: np.ndarray
+    kind: np.ndarray  # "lognormal" / "studentt" per record
+    nu: np.ndarray
+
+
+def _record_terms(problem: Problem, options: ModelOptions) -> RecordTerms:
+    """Create the noise and factor parameters of the records and collect their per-record constants."""
     rec = problem.records
     model = pm.modelcontext(None)
     model.add_coord("source_type", rec.source_types)
@@ -318,26 +283,32 @@ def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOption
     pm.Data("record_bound", rec.bound, dims="record")
     noise = resolve_named(problem.priors, "noise", rec.source_types, "source_type")
     sigma = vector_variable("noise", [noise[s].dist for s in rec.source_types], "source_type") * options.noise_scale
-    mu = _gather(rec.numerator, state, rec.n_obs)
-    if rec.is_share.any():
-        den = _gather(rec.denominator, state, rec.n_obs)
-        mu = pt.where(rec.is_share, mu / pt.where(rec.is_share, den, 1.0), mu)
-    log_mu_factor = 0.0
+    log_factor = pt.zeros(rec.n_obs)
     if rec.factors:
         model.add_coord("factor", rec.factors)
         fac = resolve_named(problem.priors, "factors", rec.factors, "name")
         factor = vector_variable("record_factor", [fac[f].dist for f in rec.factors], "factor")
-        log_mu_factor = pt.dot(rec.factor_matrix, pt.log(factor))
-    floor = _floor(rec, options)
-    log_mu = pt.log(mu * pt.exp(log_mu_factor) + floor)
-    # a data container, so a compiled model can be refitted to new values of the same records (e.g. in SBC)
-    log_obs = pm.Data("record_log_value", np.log(rec.value + floor), dims="record")
-    sd = sigma[rec.source_index]
+        log_factor = pt.dot(rec.factor_matrix, pt.log(factor))
     if options.likelihood not in ("auto", "lognormal", "studentt"):
         raise ValueError(f"unknown likelihood {options.likelihood!r}")
-    kinds = [noise[s].get("likelihood", "lognormal") if options.likelihood == "auto" else options.likelihood for s in rec.source_types]
-    lik = np.array(kinds)[rec.source_index]
-    nus = np.array([float(noise[s].get("nu", options.nu)) for s in rec.source_types])[rec.source_index]
+    const = _record_constants(problem, options)
+    return RecordTerms(sigma, log_factor, const.floor, const.log_obs, const.kind, const.nu)
+
+
+def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOptions) -> None:
+    """The record likelihood as a PyTensor graph (the reference model): observed ``records``/``records_t``, bounds as a potential."""
+    rec = problem.records
+    model = pm.modelcontext(None)
+    terms = _record_terms(problem, options)
+    mu = _gather(rec.numerator, state, rec.n_obs)
+    if rec.is_share.any():
+        den = _gather(rec.denominator, state, rec.n_obs)
+        mu = pt.where(rec.is_share, mu / pt.where(rec.is_share, den, 1.0), mu)
+    log_mu = pt.log(mu * pt.exp(terms.log_factor) + terms.floor)
+    # a data container, so a compiled model can be refitted to new values of the same records (e.g. in SBC)
+    log_obs = pm.Data("record_log_value", terms.log_obs, dims="record")
+    sd = terms.sigma[rec.source_index]
+    lik, nus = terms.kind, terms.nu
     for kind in ("lognormal", "studentt"):
         idx = np.flatnonzero((rec.bound == 0) & (lik == kind))
         if not len(idx):
@@ -353,6 +324,23 @@ def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOption
     if len(bidx):
         z = rec.bound[bidx] * (log_obs[bidx] - log_mu[bidx]) / sd[bidx]
         pm.Potential("record_bounds", normal_logcdf(z).sum())
+
+
+def fused_data(problem: Problem, terms: RecordTerms, options: ModelOptions):  # noqa: ANN201
+    """The index arrays of the fused likelihood kernel for ``problem`` (see :mod:`bayesmfa.kernel`)."""
+    from bayesmfa.kernel import kernel_data
+
+    kind = (terms.kind == "studentt").astype(np.int64)
+    return kernel_data(problem.graph, problem.records, terms.floor, terms.log_obs, kind, terms.nu, 1.0)
+
+
+def _fused_likelihood(problem: Problem, u, share, yields, options: ModelOptions) -> None:  # noqa: ANN001
+    """The same likelihood as :func:`_likelihood`, as one compiled kernel with its own gradient (for sampling)."""
+    from bayesmfa.fusedop import fused_loglik
+
+    terms = _record_terms(problem, options)
+    data = fused_data(problem, terms, options)
+    pm.Potential("records_loglik", fused_loglik(data, u, share, yields, terms.sigma, pt.exp(terms.log_factor)))
 
 
 #: Below this z the standard normal log-cdf uses its asymptotic series.
@@ -383,3 +371,52 @@ def _floor(rec, options: ModelOptions) -> np.ndarray:
     if floor is None:
         floor = 1e-3 * float(np.median(positive)) if len(positive) else 1e-3
     return np.where(rec.is_share, options.share_floor, floor)
+
+
+def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...] = ("chain", "draw")):  # noqa: ANN001, ANN201
+    """Log-likelihood of every point record in every draw, as PyMC's ``log_likelihood`` group would hold it.
+
+    Computed with the fused kernel from the stored parameters (no compiled
+    PyTensor function), for fits of acyclic systems.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``records`` (sample dims, obs) for lognormal records and ``records_t``
+        (sample dims, obs_t) for Student-t ones; bounds are not pointwise terms.
+    """
+    import xarray as xr
+
+    from bayesmfa.kernel import pointwise
+
+    rec = problem.records
+    layout = Layout(problem.graph, options.share_knots_every, options.centred_inputs)
+    u, share, yields = forward.parameter_arrays(post, layout, sample_dims)
+    batch = u.shape[: len(sample_dims)]
+    n = int(np.prod(batch))
+    noise = np.asarray(post["noise"].transpose(*sample_dims, "source_type").values, dtype=float).reshape(n, -1)
+    if rec.factors:
+        log_fac = np.log(np.asarray(post["record_factor"].transpose(*sample_dims, "factor").values, dtype=float)).reshape(n, -1)
+        factor = np.exp(log_fac @ rec.factor_matrix.T)
+    else:
+        factor = np.ones((n, rec.n_obs))
+    data = fused_data(problem, _record_constants(problem, options), options)
+    lp = pointwise(u.reshape(n, *u.shape[-2:]), share.reshape(n, *share.shape[-2:]), yields.reshape(n, -1),
+                   noise * options.noise_scale, factor, *data.arrays()).reshape(*batch, rec.n_obs)
+    coords = {d: post[d].values for d in sample_dims}
+    out = {}
+    for kind, name, dim in (("lognormal", "records", "obs"), ("studentt", "records_t", "obs_t")):
+        idx = np.flatnonzero((rec.bound == 0) & (data.kind == (kind == "studentt")))
+        if len(idx):
+            out[name] = xr.DataArray(lp[..., idx], dims=(*sample_dims, dim), coords=coords | {dim: [rec.labels[i] for i in idx]})
+    return xr.Dataset(out)
+
+
+def _record_constants(problem: Problem, options: ModelOptions) -> RecordTerms:
+    """The per-record constants of :class:`RecordTerms` (tensors left empty)."""
+    rec = problem.records
+    noise = resolve_named(problem.priors, "noise", rec.source_types, "source_type")
+    floor = _floor(rec, options)
+    kinds = [noise[s].get("likelihood", "lognormal") if options.likelihood == "auto" else options.likelihood for s in rec.source_types]
+    nus = np.array([float(noise[s].get("nu", options.nu)) for s in rec.source_types])
+    return RecordTerms(None, None, floor, np.log(rec.value + floor), np.array(kinds)[rec.source_index], nus[rec.source_index])

@@ -11,8 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from bayesmfa.balance import edge_values, node_values
+from bayesmfa.forward import named_positions
 from bayesmfa.graph import Graph
-from bayesmfa.model import named_positions
 from bayesmfa.problem import Problem
 from bayesmfa.summaries import summarize_array
 

@@ -1,0 +1,399 @@
+"""The map from the model's parameters to balanced flows, written once for PyTensor and for NumPy.
+
+The sampler evaluates it in PyTensor (inside the log density); results recompute
+the named arrays from the stored parameters with NumPy, vectorised over every
+draw at once (:func:`derived_arrays`), so the sampler never stores or
+recomputes them per draw.
+
+Array layout everywhere: optional leading sample dims (none inside the model;
+``chain, draw`` after sampling), then ``year``, then the items (input nodes,
+edges or nodes). Flows are in the system unit (kt REO for the REE case).
+
+The balance is solved by sparse propagation on acyclic graphs: nodes are
+grouped by their level (longest path from a boundary input), and each level's
+throughput is its external input plus a segment sum, over the edges that enter
+it, of the source outputs times the shares (index gathers, no dense incidence
+products). Cyclic graphs use a dense linear solve per year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayesmfa.graph import Graph
+
+#: Names of the arrays derived from the parameters (flows, process totals, shares).
+DERIVED_PREFIXES = ("flow_", "input_", "output_", "external_")
+#: Model variables that are parameters or small, even though their names carry a derived prefix.
+PARAMETER_NAMES = {"input_level_z", "input_log_level", "input_step", "input_log_innovation", "input_log_walk"}
+
+
+def is_derived(name: str) -> bool:
+    """Whether ``name`` is a named array recomputed from the parameters (not stored by the sampler)."""
+    if name in PARAMETER_NAMES or name.startswith(("input_step_", "input_log_")):
+        return False
+    return name == "share" or name.startswith(DERIVED_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The few array operations the forward map needs, for one array library.
+
+    ``xp`` is :mod:`numpy` or :mod:`pytensor.tensor`; the two differ only in how
+    a segment sum and a batched linear solve are written.
+    """
+
+    xp: ModuleType
+
+    @property
+    def is_numpy(self) -> bool:
+        return self.xp is np
+
+    def segment_sum(self, values: Any, ids: np.ndarray, n: int) -> Any:
+        """Sum ``values`` over its last axis into ``n`` segments given by ``ids`` (repeats add up)."""
+        xp = self.xp
+        front = xp.moveaxis(values, -1, 0)
+        if self.is_numpy:
+            out = np.zeros((n, *front.shape[1:]))
+            np.add.at(out, ids, front)
+        else:
+            out = xp.inc_subtensor(xp.zeros((n, *tuple(front.shape)[1:]))[ids], front)
+        return xp.moveaxis(out, 0, -1)
+
+    def solve(self, a: Any, b: Any) -> Any:
+        """Solve ``a x = b`` for the last axis of ``b`` (batched over the leading axes)."""
+        if self.is_numpy:
+            return np.linalg.solve(a, b[..., None])[..., 0]
+        import pytensor.tensor as pt
+
+        return pt.linalg.solve(a, b[..., None], b_ndim=2)[..., 0]
+
+
+NUMPY = Ops(np)
+
+
+def pytensor_ops() -> Ops:
+    """Ops on PyTensor tensors (imported lazily: NumPy users need no PyTensor)."""
+    import pytensor.tensor as pt
+
+    return Ops(pt)
+
+
+def knot_years(years: list[int], every: int) -> list[int]:
+    """Knot years: every ``every``-th year, always including the first and the last."""
+    knots = years[::every]
+    return knots if knots[-1] == years[-1] else [*knots, years[-1]]
+
+
+def interpolation_matrix(years: list[int], knots: list[int]) -> np.ndarray:
+    """Linear interpolation weights, shape (year, knot)."""
+    w = np.zeros((len(years), len(knots)))
+    for i, y in enumerate(years):
+        j = int(np.searchsorted(knots, y, side="right")) - 1
+        if j >= len(knots) - 1:
+            w[i, -1] = 1.0
+            continue
+        frac = (y - knots[j]) / (knots[j + 1] - knots[j])
+        w[i, j], w[i, j + 1] = 1.0 - frac, frac
+    return w
+
+
+class Layout:
+    """Index arrays of a graph for the forward map (computed once per graph and options).
+
+    Parameters
+    ----------
+    graph : Graph
+        The expanded system.
+    share_knots_every : int
+        Spacing in years of the knots of the share random walks.
+    centred_inputs : tuple of str
+        Input processes whose log-input walks are centred (see ``ModelOptions``).
+    """
+
+    def __init__(self, graph: Graph, share_knots_every: int = 1, centred_inputs: tuple[str, ...] = ()) -> None:
+        self.graph = graph
+        self.years = list(graph.system.years)
+        self.share_knots_every = share_knots_every
+        self.centred = np.array([n.process in centred_inputs for n in graph.input_nodes], dtype=bool)
+
+    @cached_property
+    def interp(self) -> np.ndarray | None:
+        """Knot-to-year interpolation weights (year, knot), or ``None`` with a knot every year."""
+        if self.share_knots_every <= 1:
+            return None
+        return interpolation_matrix(self.years, knot_years(self.years, self.share_knots_every))
+
+    @cached_property
+    def share_step_index(self) -> np.ndarray:
+        """For each free share edge, the position of its source among the share nodes."""
+        owners = [n.index for n in self.graph.share_nodes]
+        return np.array([owners.index(self.graph.edges[e].source) for e in self.graph.free_edges], dtype=int)
+
+    @cached_property
+    def logit_order(self) -> np.ndarray:
+        """Gather index that puts ``[reference edges (0), free edges]`` into edge order."""
+        free = list(self.graph.free_edges)
+        ref = [e for e in range(self.graph.n_edges) if e not in set(free)]
+        return np.argsort(np.array(ref + free, dtype=int))
+
+    @cached_property
+    def yield_order(self) -> np.ndarray:
+        """Gather index that puts ``[nodes without a yield (1), yield nodes]`` into node order."""
+        ynodes = [n.index for n in self.graph.yield_nodes]
+        rest = [i for i in range(self.graph.n_nodes) if i not in set(ynodes)]
+        return np.argsort(np.array(rest + ynodes, dtype=int))
+
+    @cached_property
+    def input_column(self) -> np.ndarray:
+        """For each node, its column among the input nodes, or ``n_inputs`` (a zero column)."""
+        col = np.full(self.graph.n_nodes, len(self.graph.input_nodes), dtype=int)
+        for i, n in enumerate(self.graph.input_nodes):
+            col[n.index] = i
+        return col
+
+    @cached_property
+    def walk_order(self) -> np.ndarray:
+        """Gather index that puts ``[non-centred inputs, centred inputs]`` into input-node order."""
+        order = np.concatenate([np.flatnonzero(~self.centred), np.flatnonzero(self.centred)])
+        return np.argsort(order)
+
+    @cached_property
+    def levels(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per level after the first: (nodes, entering edges, target position of each edge within the level's nodes)."""
+        g = self.graph
+        level = np.zeros(g.n_nodes, dtype=int)
+        for _ in range(g.depth or 0):  # longest-path levels (graph is acyclic here)
+            for e in g.edges:
+                level[e.target] = max(level[e.target], level[e.source] + 1)
+        out = []
+        for lv in range(1, int(level.max(initial=0)) + 1):
+            nodes = np.flatnonzero(level == lv)
+            local = {int(n): i for i, n in enumerate(nodes)}
+            edges = np.array([e.index for e in g.edges if level[e.target] == lv], dtype=int)
+            out.append((nodes, edges, np.array([local[g.edges[e].target] for e in edges], dtype=int)))
+        return out
+
+    @cached_property
+    def first_level(self) -> np.ndarray:
+        """Nodes without incoming edges (level 0)."""
+        has_in = {e.target for e in self.graph.edges}
+        return np.array([i for i in range(self.graph.n_nodes) if i not in has_in], dtype=int)
+
+
+def walk(ops: Ops, level: Any, step: Any, innovation: Any) -> Any:
+    """Random walk from standardised innovations, shape (..., 1 + step, item).
+
+    ``level`` and ``step`` have shape (..., item); ``innovation`` (..., step, item).
+    """
+    xp = ops.xp
+    steps = xp.cumsum(innovation * step[..., None, :], axis=-2)
+    zero = xp.zeros_like(level)[..., None, :]
+    return level[..., None, :] + xp.concatenate([zero, steps], axis=-2)
+
+
+def centred_walk(ops: Ops, level: Any, values: Any) -> Any:
+    """A centred walk: its start ``level`` (..., item) then its values (..., item, step), shape (..., 1 + step, item)."""
+    xp = ops.xp
+    return xp.concatenate([level[..., None, :], xp.swapaxes(values, -1, -2)], axis=-2)
+
+
+def join_walks(ops: Ops, layout: Layout, noncentred: Any | None, centred: Any | None) -> Any:
+    """Log inputs (..., year, input_node) from the walks of the non-centred and the centred input nodes."""
+    parts = [p for p in (noncentred, centred) if p is not None]
+    if len(parts) == 1:
+        return parts[0]
+    return ops.xp.concatenate(parts, axis=-1)[..., layout.walk_order]
+
+
+def shares(ops: Ops, layout: Layout, free_logits: Any) -> Any:
+    """Transfer coefficients (..., year, edge) from the free logits (..., year, free edge); reference logits are 0."""
+    xp, g = ops.xp, layout.graph
+    if layout.interp is not None:
+        free_logits = xp.matmul(layout.interp, free_logits)
+    n_ref = g.n_edges - len(g.free_edges)
+    ref = xp.zeros((*tuple(free_logits.shape)[:-1], n_ref))
+    logits = xp.concatenate([ref, free_logits], axis=-1)[..., layout.logit_order]
+    ex = xp.exp(logits)
+    total = ops.segment_sum(ex, g.source_index, g.n_nodes)
+    return ex / total[..., g.source_index]
+
+
+def full_yields(ops: Ops, layout: Layout, yields: Any | None, batch: tuple[int, ...] = ()) -> Any:
+    """Yield of every node (..., node): the yield nodes' values, 1 elsewhere."""
+    xp, g = ops.xp, layout.graph
+    if yields is None:
+        return xp.ones((*batch, g.n_nodes))
+    ones = xp.ones((*tuple(yields.shape)[:-1], g.n_nodes - len(g.yield_nodes)))
+    return xp.concatenate([ones, yields], axis=-1)[..., layout.yield_order]
+
+
+def propagate(ops: Ops, layout: Layout, u: Any, share: Any, yields: Any) -> tuple[Any, Any]:
+    """Throughput and output of every node, each (..., year, node), balancing every node exactly.
+
+    Parameters
+    ----------
+    ops : Ops
+        The array library.
+    layout : Layout
+        Index arrays of the graph.
+    u : array (..., year, input_node)
+        External inputs of the input nodes.
+    share : array (..., year, edge)
+        Transfer coefficients.
+    yields : array (..., node)
+        Fraction of each node's throughput that leaves it as output.
+    """
+    xp, g = ops.xp, layout.graph
+    zero = xp.zeros((*tuple(u.shape)[:-1], 1))
+    external = xp.concatenate([u, zero], axis=-1)[..., layout.input_column]  # (..., year, node)
+    y = yields[..., None, :]
+    if g.depth is None:
+        a = xp.einsum("en,...te,em->...tnm", g.source_matrix, share, g.target_matrix)
+        m = np.eye(g.n_nodes) - xp.swapaxes(a, -1, -2) * y[..., None, :]
+        throughput = ops.solve(m, external)
+        return throughput, throughput * y
+    order = [layout.first_level]
+    through = [external[..., layout.first_level]]
+    out = [through[0] * y[..., layout.first_level]]
+    position = np.zeros(g.n_nodes, dtype=int)
+    position[layout.first_level] = np.arange(len(layout.first_level))
+    done = len(layout.first_level)
+    for nodes, edges, local in layout.levels:
+        outputs = xp.concatenate(out, axis=-1) if len(out) > 1 else out[0]
+        contrib = outputs[..., position[g.source_index[edges]]] * share[..., edges]
+        t = external[..., nodes] + ops.segment_sum(contrib, local, len(nodes))
+        through.append(t)
+        out.append(t * y[..., nodes])
+        order.append(nodes)
+        position[nodes] = done + np.arange(len(nodes))
+        done += len(nodes)
+    back = np.argsort(np.concatenate(order))
+    return xp.concatenate(through, axis=-1)[..., back], xp.concatenate(out, axis=-1)[..., back]
+
+
+def named_positions(graph: Graph, coords_list: list[tuple[tuple[str, object], ...]], dims: tuple[str, ...]) -> np.ndarray:
+    """Flat positions of labelled items in a dense array with ``dims`` (full system coords)."""
+    all_coords = graph.system.all_coords()
+    shape = tuple(len(all_coords[d]) for d in dims)
+    if not dims:
+        return np.zeros(len(coords_list), dtype=int)
+    idx = [tuple(all_coords[d].index(dict(c)[d]) for d in dims) for c in coords_list]
+    return np.ravel_multi_index(tuple(np.array(idx).T), shape)
+
+
+def edge_flows(layout: Layout, output: Any, share: Any) -> Any:
+    """Flow of every edge (..., year, edge): its source's output times its share."""
+    return output[..., layout.graph.source_index] * share
+
+
+# ----------------------------------------------------------------------------- after sampling
+
+
+def derived_arrays(post: xr.Dataset, layout: Layout, sample_dims: tuple[str, ...] = ("chain", "draw")) -> xr.Dataset:
+    """The named arrays of a fit, recomputed from its stored parameters with NumPy.
+
+    Parameters
+    ----------
+    post : xarray.Dataset
+        A posterior or prior group holding the parameters (``input_log_level``,
+        ``input_step``, the input walks, ``share_logit_level``,
+        ``share_logit_innovation``, ``share_step``, ``yield``).
+    layout : Layout
+        Index arrays of the model's graph and options.
+    sample_dims : tuple of str
+        The sample dims of ``post``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``share`` (..., year, edge), and per flow type ``flow_<flow>``, per
+        process ``input_<process>`` and ``output_<process>`` (throughput and
+        output), per boundary input ``external_<process>``; dims (sample dims,
+        year, flow or process dims), system unit.
+    """
+    u, share, yields = parameter_arrays(post, layout, sample_dims)
+    throughput, output = propagate(NUMPY, layout, u, share, yields)
+    flows = edge_flows(layout, output, share)
+    return named_dataset(layout.graph, post, sample_dims, flows, throughput, output, u, share)
+
+
+def parameter_arrays(
+    post: xr.Dataset, layout: Layout, sample_dims: tuple[str, ...] = ("chain", "draw")
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """External inputs (..., year, input_node), shares (..., year, edge) and yields (..., node) of every draw."""
+    g = layout.graph
+    batch = tuple(post.sizes[d] for d in sample_dims)
+
+    def arr(name: str, *dims: str) -> np.ndarray:
+        return np.asarray(post[name].transpose(*sample_dims, *dims).values, dtype=float)
+
+    u = np.exp(log_inputs_numpy(post, layout, sample_dims))
+    if g.free_edges:
+        level = arr("share_logit_level", "share_edge")
+        step = arr("share_step", "share_node")[..., layout.share_step_index]
+        inner = "year_step" if layout.interp is None else "share_knot_step"
+        eta = walk(NUMPY, level, step, arr("share_logit_innovation", inner, "share_edge"))
+    else:
+        eta = np.zeros((*batch, len(layout.years), 0))
+    share = shares(NUMPY, layout, eta)
+    yields = full_yields(NUMPY, layout, arr("yield", "yield_node") if g.yield_nodes else None, batch)
+    return u, share, yields
+
+
+def log_inputs_numpy(post: xr.Dataset, layout: Layout, sample_dims: tuple[str, ...]) -> np.ndarray:
+    """Log external inputs (..., year, input_node) from the stored walk parameters."""
+    level = np.asarray(post["input_log_level"].transpose(*sample_dims, "input_node").values, dtype=float)
+    step = np.asarray(post["input_step"].transpose(*sample_dims, "input_node").values, dtype=float)
+    c = layout.centred
+    noncentred = centred = None
+    if (~c).any():
+        dim = "input_node" if not c.any() else "noncentred_input"
+        z = np.asarray(post["input_log_innovation"].transpose(*sample_dims, "year_step", dim).values, dtype=float)
+        noncentred = walk(NUMPY, level[..., ~c], step[..., ~c], z)
+    if c.any():
+        dim = "input_node" if c.all() else "centred_input"
+        values = np.asarray(post["input_log_walk"].transpose(*sample_dims, dim, "year_step").values, dtype=float)
+        centred = centred_walk(NUMPY, level[..., c], values)
+    return join_walks(NUMPY, layout, noncentred, centred)
+
+
+def named_dataset(
+    graph: Graph, post: xr.Dataset, sample_dims: tuple[str, ...], flows: np.ndarray, throughput: np.ndarray,
+    output: np.ndarray, u: np.ndarray, share: np.ndarray,
+) -> xr.Dataset:
+    """Scatter edge and node arrays (..., year, item) into named, dense arrays with the system's dims."""
+    system = graph.system
+    all_coords = system.all_coords()
+    base = {d: post[d].values for d in sample_dims}
+    base["year"] = np.asarray(system.years)
+    lead = (*sample_dims, "year")
+    data: dict[str, xr.DataArray] = {}
+
+    def dense(values: np.ndarray, items: list, dims: tuple[str, ...]) -> xr.DataArray:
+        shape = tuple(len(all_coords[d]) for d in dims)
+        full = np.zeros((*values.shape[:-1], int(np.prod(shape))))
+        full[..., named_positions(graph, items, dims)] = values
+        coords = dict(base) | {d: list(all_coords[d]) for d in dims}
+        return xr.DataArray(full.reshape(*values.shape[:-1], *shape), dims=(*lead, *dims), coords=coords)
+
+    data["share"] = xr.DataArray(share, dims=(*lead, "edge"), coords=dict(base) | {"edge": graph.edge_labels()})
+    for fname in system.flows:
+        edges = graph.edges_of(fname)
+        data[f"flow_{fname}"] = dense(flows[..., [e.index for e in edges]], [e.coords for e in edges], system.flow_dims(fname))
+    input_pos = {n.index: i for i, n in enumerate(graph.input_nodes)}
+    for pname, proc in system.processes.items():
+        nodes = graph.nodes_of(pname)
+        ids = [n.index for n in nodes]
+        coords = [n.coords for n in nodes]
+        data[f"input_{pname}"] = dense(throughput[..., ids], coords, proc.dims)
+        data[f"output_{pname}"] = dense(output[..., ids], coords, proc.dims)
+        if pname in system.inputs:
+            data[f"external_{pname}"] = dense(u[..., [input_pos[i] for i in ids]], coords, proc.dims)
+    return xr.Dataset(data)
