@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     from bayesmfa.runner import RunSettings, run_case
 
     settings = RunSettings.quick() if args.quick else RunSettings()
-    names = ("draws", "tune", "chains", "seed", "backend", "target_accept", "min_tree_depth")
+    names = ("draws", "tune", "chains", "seed", "backend", "target_accept", "min_tree_depth", "thin")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     settings = replace(settings, progressbar=not args.no_progress, **overrides)
     if args.likelihood != "auto":
@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=NON_NEGATIVE, help="random seed, >= 0 (default 0)")
     run.add_argument("--backend", choices=["auto", "pymc", "nutpie", "numpyro"], help="NUTS backend (default auto)")
     run.add_argument("--target-accept", type=_open_unit, help="NUTS target acceptance in (0, 1) (default: the case's, else 0.9)")
-    run.add_argument("--min-tree-depth", type=POSITIVE, help="minimum NUTS tree depth >= 1, nutpie only (default: the case's, REE 8)")
+    run.add_argument("--min-tree-depth", type=POSITIVE, help="minimum NUTS tree depth >= 1, nutpie only (default: the case's, none)")
+    run.add_argument("--thin", type=POSITIVE, help="keep every THIN-th draw, >= 1 (default: the case's, else 1)")
     run.add_argument(
         "--likelihood", choices=["auto", "lognormal", "studentt"], default="auto",
         help="record likelihood: per source type as in the noise priors (auto), or forced for all records",

@@ -115,13 +115,29 @@ class Layout:
         Spacing in years of the knots of the share random walks.
     centred_inputs : tuple of str
         Input processes whose log-input walks are centred (see ``ModelOptions``).
+    centred_shares : tuple of str
+        Processes whose share-logit walks are centred (see ``ModelOptions``).
     """
 
-    def __init__(self, graph: Graph, share_knots_every: int = 1, centred_inputs: tuple[str, ...] = ()) -> None:
+    def __init__(self, graph: Graph, share_knots_every: int = 1, centred_inputs: tuple[str, ...] = (),
+                 centred_shares: tuple[str, ...] = ()) -> None:
         self.graph = graph
         self.years = list(graph.system.years)
         self.share_knots_every = share_knots_every
         self.centred = np.array([n.process in centred_inputs for n in graph.input_nodes], dtype=bool)
+        self.centred_share = np.array([graph.nodes[graph.edges[e].source].process in centred_shares for e in graph.free_edges],
+                                      dtype=bool)
+
+    @classmethod
+    def from_options(cls, graph: Graph, options: Any) -> Layout:
+        """The layout of ``graph`` under model ``options`` (a :class:`~bayesmfa.model.ModelOptions`)."""
+        return cls(graph, options.share_knots_every, tuple(options.centred_inputs), tuple(getattr(options, "centred_shares", ())))
+
+    @cached_property
+    def share_walk_order(self) -> np.ndarray:
+        """Gather index that puts ``[non-centred share edges, centred share edges]`` into free-edge order."""
+        c = self.centred_share
+        return np.argsort(np.concatenate([np.flatnonzero(~c), np.flatnonzero(c)]))
 
     @cached_property
     def interp(self) -> np.ndarray | None:
@@ -204,12 +220,12 @@ def centred_walk(ops: Ops, level: Any, values: Any) -> Any:
     return xp.concatenate([level[..., None, :], xp.swapaxes(values, -1, -2)], axis=-2)
 
 
-def join_walks(ops: Ops, layout: Layout, noncentred: Any | None, centred: Any | None) -> Any:
-    """Log inputs (..., year, input_node) from the walks of the non-centred and the centred input nodes."""
+def join_walks(ops: Ops, order: np.ndarray, noncentred: Any | None, centred: Any | None) -> Any:
+    """Walks (..., step, item) of all items from those of the non-centred and the centred items (``order``: their gather index)."""
     parts = [p for p in (noncentred, centred) if p is not None]
     if len(parts) == 1:
         return parts[0]
-    return ops.xp.concatenate(parts, axis=-1)[..., layout.walk_order]
+    return ops.xp.concatenate(parts, axis=-1)[..., order]
 
 
 def shares(ops: Ops, layout: Layout, free_logits: Any) -> Any:
@@ -339,7 +355,8 @@ def parameter_arrays(
         level = arr("share_logit_level", "share_edge")
         step = arr("share_step", "share_node")[..., layout.share_step_index]
         inner = "year_step" if layout.interp is None else "share_knot_step"
-        eta = walk(NUMPY, level, step, arr("share_logit_innovation", inner, "share_edge"))
+        eta = _walk_numpy(post, sample_dims, "share_logit", level, step, layout.centred_share, layout.share_walk_order,
+                          ("share_edge", "noncentred_share_edge", "centred_share_edge"), inner)
     else:
         eta = np.zeros((*batch, len(layout.years), 0))
     share = shares(NUMPY, layout, eta)
@@ -351,17 +368,27 @@ def log_inputs_numpy(post: xr.Dataset, layout: Layout, sample_dims: tuple[str, .
     """Log external inputs (..., year, input_node) from the stored walk parameters."""
     level = np.asarray(post["input_log_level"].transpose(*sample_dims, "input_node").values, dtype=float)
     step = np.asarray(post["input_step"].transpose(*sample_dims, "input_node").values, dtype=float)
-    c = layout.centred
-    noncentred = centred = None
-    if (~c).any():
-        dim = "input_node" if not c.any() else "noncentred_input"
-        z = np.asarray(post["input_log_innovation"].transpose(*sample_dims, "year_step", dim).values, dtype=float)
-        noncentred = walk(NUMPY, level[..., ~c], step[..., ~c], z)
-    if c.any():
-        dim = "input_node" if c.all() else "centred_input"
-        values = np.asarray(post["input_log_walk"].transpose(*sample_dims, dim, "year_step").values, dtype=float)
-        centred = centred_walk(NUMPY, level[..., c], values)
-    return join_walks(NUMPY, layout, noncentred, centred)
+    return _walk_numpy(post, sample_dims, "input_log", level, step, layout.centred, layout.walk_order,
+                       ("input_node", "noncentred_input", "centred_input"), "year_step")
+
+
+def _walk_numpy(post: xr.Dataset, sample_dims: tuple[str, ...], name: str, level: np.ndarray, step: np.ndarray,
+                centred: np.ndarray, order: np.ndarray, dims: tuple[str, str, str], step_dim: str) -> np.ndarray:
+    """A random walk (..., 1 + step, item) from its stored non-centred innovations and/or centred values.
+
+    ``dims`` are the item dim when all items share one parametrisation, then
+    the dims of the non-centred and of the centred items when they are mixed.
+    """
+    noncentred = values = None
+    if (~centred).any():
+        dim = dims[0] if not centred.any() else dims[1]
+        z = np.asarray(post[f"{name}_innovation"].transpose(*sample_dims, step_dim, dim).values, dtype=float)
+        noncentred = walk(NUMPY, level[..., ~centred], step[..., ~centred], z)
+    if centred.any():
+        dim = dims[0] if centred.all() else dims[2]
+        raw = np.asarray(post[f"{name}_walk"].transpose(*sample_dims, dim, step_dim).values, dtype=float)
+        values = centred_walk(NUMPY, level[..., centred], raw)
+    return join_walks(NUMPY, order, noncentred, values)
 
 
 def named_dataset(

@@ -10,6 +10,7 @@ import warnings
 from typing import Any
 
 import arviz as az
+import numpy as np
 import pymc as pm
 
 from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
@@ -41,6 +42,7 @@ def fit(
     seed: int = 0,
     target_accept: float = 0.9,
     min_tree_depth: int | None = None,
+    thin: int = 1,
     progressbar: bool = False,
     thresholds: Thresholds | None = None,
     strict: bool = False,
@@ -69,6 +71,11 @@ def fit(
         Longer trajectories than the U-turn criterion picks let the sampler
         travel along weakly identified ridges (e.g. flows seen only through
         their sum) in one draw; the REE case uses 8.
+    thin : int
+        Keep every ``thin``-th draw (``draws`` are drawn, ``draws // thin``
+        kept per chain). Cheaper than forcing long trajectories when a few
+        weakly identified quantities mix slowly: short trajectories and more
+        draws, thinned to a shareable file.
     progressbar : bool
         Show the sampler's progress bar.
     thresholds : Thresholds, optional
@@ -76,7 +83,10 @@ def fit(
     strict : bool
         Raise :class:`~bayesmfa.errors.DiagnosticsError` on failed diagnostics.
     model : pymc.Model, optional
-        A model already built from ``problem`` and ``options``.
+        A model already built from ``problem`` and ``options`` (by default the
+        fused model is built for acyclic systems with the nutpie and pymc
+        backends, the reference model otherwise; nutpie compilations are
+        cached in the process by content hash).
 
     Returns
     -------
@@ -93,35 +103,35 @@ def fit(
     if backend not in available_backends():
         raise ImportError(f"backend {backend!r} is not installed: pip install 'bayesmfa[fast]'")
     fused = model is None and backend != "numpyro" and problem.graph.depth is not None
-    model = model or build_model(problem, options, fused=fused)
-    kwargs: dict[str, Any] = {}
-    if backend == "nutpie":
-        kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
-        if min_tree_depth is not None:
-            kwargs["nuts_sampler_kwargs"]["mindepth"] = int(min_tree_depth)
-    elif min_tree_depth is not None:
+    if min_tree_depth is not None and backend != "nutpie":
         warnings.warn(f"min_tree_depth is a nutpie setting; the {backend} backend ignores it", UserWarning, stacklevel=2)
     start = time.perf_counter()
-    with model:
-        idata = pm.sample(
-            var_names=sampled_names(model),
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, os.cpu_count() or 1),
-            random_seed=seed,
-            nuts_sampler=backend,
-            target_accept=target_accept,
-            progressbar=progressbar,
-            compute_convergence_checks=False,
-            idata_kwargs=None if fused else {"log_likelihood": True},
-            **kwargs,
+    compile_s = float("nan")
+    if backend == "nutpie":
+        compiled, compile_s = compiled_nutpie(problem, options, fused=fused, model=model)
+        import nutpie
+
+        idata = nutpie.sample(
+            compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), seed=seed,
+            target_accept=target_accept, progress_bar=progressbar, low_rank_modified_mass_matrix=True, save_warmup=False,
+            **({"mindepth": int(min_tree_depth)} if min_tree_depth is not None else {}),
         )
+        model = model or build_model(problem, options, fused=fused)
+    else:
+        model = model or build_model(problem, options, fused=fused)
+        with model:
+            idata = pm.sample(
+                var_names=sampled_names(model), draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
+                random_seed=seed, nuts_sampler=backend, target_accept=target_accept, progressbar=progressbar,
+                compute_convergence_checks=False, idata_kwargs=None if fused else {"log_likelihood": True},
+            )
+    if thin > 1:
+        idata = _thinned(idata, thin)
     if fused:
         idata.add_groups({"log_likelihood": pointwise_loglik(idata.posterior, problem, options)})
     elif "log_likelihood" not in idata:
         pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True, progressbar=False)
-    add_derived(idata, Layout(problem.graph, options.share_knots_every, options.centred_inputs))
+    add_derived(idata, Layout.from_options(problem.graph, options))
     wall = time.perf_counter() - start
     _complete_groups(idata, build_model(problem, options) if fused else model, replace=fused)
     diag = compute_diagnostics(idata, wall_s=wall)
@@ -130,11 +140,62 @@ def fit(
         problem,
         options,
         {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept,
-         "min_tree_depth": min_tree_depth},
+         "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused, "compile_s": round(compile_s, 2)},
         diagnostics=diag.to_json(),
     )
     check_diagnostics(diag, thresholds or Thresholds(), strict=strict)
     return idata
+
+
+#: Compiled nutpie models of this process, by (content hash, fused): a refit of the same model in a
+#: notebook or a sweep skips compilation (across processes numba's on-disk cache keeps it to seconds).
+_COMPILED: dict[tuple[str, bool], Any] = {}
+
+
+def compiled_nutpie(problem: Problem, options: ModelOptions, *, fused: bool, model: pm.Model | None = None) -> tuple[Any, float]:
+    """The nutpie-compiled model of ``problem`` (cached in this process by content hash) and the seconds compiling took.
+
+    Parameters
+    ----------
+    problem : Problem
+        System, priors and records.
+    options : ModelOptions
+        Model options.
+    fused : bool
+        Whether to build the fused model (see :func:`bayesmfa.model.build_model`).
+    model : pymc.Model, optional
+        A model already built from ``problem`` and ``options``; it is compiled
+        as given and not cached (its contents are not covered by the hash).
+
+    Returns
+    -------
+    compiled : nutpie compiled model
+    seconds : float
+        Compile time (0 when the cache had it).
+    """
+    import nutpie
+
+    start = time.perf_counter()
+    if model is not None:
+        return nutpie.compile_pymc_model(model, var_names=sampled_names(model)), time.perf_counter() - start
+    key = (problem.content_hash(options.as_dict()), fused)
+    if key not in _COMPILED:
+        built = build_model(problem, options, fused=fused)
+        _COMPILED[key] = nutpie.compile_pymc_model(built, var_names=sampled_names(built))
+        return _COMPILED[key], time.perf_counter() - start
+    return _COMPILED[key], 0.0
+
+
+def _thinned(idata: az.InferenceData, thin: int) -> az.InferenceData:
+    """Every ``thin``-th draw of every group with a ``draw`` dim, renumbered 0, 1, ..."""
+    groups = {}
+    for g in idata.groups():
+        ds = idata[g]
+        if "draw" in ds.dims:
+            ds = ds.isel(draw=slice(None, None, thin))
+            ds = ds.assign_coords(draw=np.arange(ds.sizes["draw"]))
+        groups[g] = ds
+    return az.InferenceData(**groups)
 
 
 def sampled_names(model: pm.Model) -> list[str]:

@@ -74,7 +74,7 @@ def with_derived(idata: az.InferenceData) -> az.InferenceData:
 
     options = stored_options(idata)
     system = system_from_dict(yaml.safe_load(attrs["system_yaml"]), file="posterior attrs", source_text=attrs["system_yaml"])
-    add_derived(idata, Layout(Graph(system), options.share_knots_every, options.centred_inputs))
+    add_derived(idata, Layout.from_options(Graph(system), options))
     for g in ("posterior", "prior"):
         if g in idata.groups():
             idata[g].attrs.pop("derived_arrays", None)

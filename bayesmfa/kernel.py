@@ -129,7 +129,7 @@ def _t_const(nu: np.ndarray) -> np.ndarray:
     return np.array([math.lgamma(0.5 * (v + 1.0)) - math.lgamma(0.5 * v) - 0.5 * math.log(v * math.pi) for v in nu])
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, error_model="numpy")
 def _normal_logcdf(z: float) -> tuple[float, float]:
     """log Phi(z) and its derivative, with the same branches as ``model.normal_logcdf``."""
     if z >= _TAIL_Z:
@@ -142,7 +142,7 @@ def _normal_logcdf(z: float) -> tuple[float, float]:
     return val, -z - 1.0 / z + dseries / series
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _propagate(u, share, yields, topo, in_ptr, in_edges, src, input_col):  # noqa: ANN001, ANN202
     n_years, n_nodes = share.shape[0], yields.shape[0]
     through = np.zeros((n_years, n_nodes))
@@ -158,7 +158,7 @@ def _propagate(u, share, yields, topo, in_ptr, in_edges, src, input_col):  # noq
     return through, out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _state(share, through, out, src):  # noqa: ANN001, ANN202
     """The flat state vector: per year [edge flows | outputs | throughputs] (the layout of ``records.StateIndex``)."""
     n_years, n_edges = share.shape
@@ -175,7 +175,7 @@ def _state(share, through, out, src):  # noqa: ANN001, ANN202
     return state
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _record_terms(r, lm, sd, log_sd, log_obs, bound, kind, nu, t_const):  # noqa: ANN001, ANN202
     """Log density of record ``r`` at log model value ``lm`` and its derivatives in ``lm`` and ``sd``."""
     inv = 1.0 / sd
@@ -193,7 +193,7 @@ def _record_terms(r, lm, sd, log_sd, log_obs, bound, kind, nu, t_const):  # noqa
     return val, -b * g * inv, -z * g * inv
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share):  # noqa: ANN001, ANN202
     num = 0.0
     for j in range(num_ptr[r], num_ptr[r + 1]):
@@ -206,7 +206,7 @@ def _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val
     return num, den
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def logp_and_grad(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
                   den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
     """Summed record log-likelihood and its gradient with respect to ``u, share, yields, sigma, factor``."""
@@ -271,7 +271,7 @@ def logp_and_grad(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, 
     return total, d_u, d_share, d_yields, d_sigma, d_lf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def pointwise(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
               den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
     """Log-likelihood of every record for a batch of draws: inputs with a leading draw axis, result (draw, record)."""

@@ -69,6 +69,13 @@ class ModelOptions:
         pin their cumulative sums, and NUTS needs long trajectories); leave
         weakly observed series non-centred (a centred walk with little data
         makes a funnel with its step scale).
+    centred_shares : tuple of str
+        Processes whose share-logit walks are centred: the knot values
+        (``share_logit_walk``, dims (share_edge, share_knot_step)) are
+        sampled instead of standardised innovations. The prior is the same.
+        Centre the splits whose flows records see only through sums (the sum
+        pins each knot, and non-centred innovations become correlated across
+        knots); safe where the share step is ``Fixed`` (no funnel).
     """
 
     likelihood: str = "auto"
@@ -78,9 +85,14 @@ class ModelOptions:
     noise_scale: float = 1.0
     share_knots_every: int = 1
     centred_inputs: tuple[str, ...] = ()
+    centred_shares: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        """The options as a dict (``centred_shares`` only when set, so content hashes of earlier fits hold)."""
+        out = dict(self.__dict__)
+        if not out["centred_shares"]:
+            del out["centred_shares"]
+        return out
 
 
 def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str, list]:
@@ -135,9 +147,13 @@ def build_model(problem: Problem, options: ModelOptions | None = None, *, fused:
     unknown = set(options.centred_inputs) - set(graph.system.inputs)
     if unknown:
         raise ValueError(f"centred_inputs {sorted(unknown)} are not input processes; input processes: {sorted(graph.system.inputs)}")
+    splitters = {graph.nodes[n].process for n, edges in graph.out_edges.items() if len(edges) > 1}
+    unknown = set(options.centred_shares) - splitters
+    if unknown:
+        raise ValueError(f"centred_shares {sorted(unknown)} are not processes that split their output; those are: {sorted(splitters)}")
     resolved = resolve_priors(problem.priors, graph)
     coords = model_coords(graph, options)
-    layout = Layout(graph, options.share_knots_every, options.centred_inputs)
+    layout = Layout.from_options(graph, options)
     ops = forward.pytensor_ops()
     with pm.Model(coords=coords) as model:
         u = _inputs(graph, resolved, layout, ops)
@@ -211,7 +227,7 @@ def _inputs(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.Tens
         idx = np.flatnonzero(centred == flag)
         model.add_coord(dim, graph.node_labels([graph.input_nodes[i] for i in idx]))
         walks.append(_random_walk("input_log", level[idx], step[idx], dim, ops, nu=resolved.input_nu[idx], centred=flag))
-    return pt.exp(forward.join_walks(ops, layout, *walks))
+    return pt.exp(forward.join_walks(ops, layout.walk_order, *walks))
 
 
 def _shares(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.TensorVariable:
@@ -219,9 +235,19 @@ def _shares(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.Tens
     if graph.free_edges:
         z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims="share_edge")
         level = pm.Deterministic("share_logit_level", resolved.share_mean + resolved.share_sd * z0, dims="share_edge")
-        step = vector_variable("share_step", resolved.share_step, "share_node")
+        step = vector_variable("share_step", resolved.share_step, "share_node")[layout.share_step_index]
         step_dim = "year_step" if layout.interp is None else "share_knot_step"
-        eta = _random_walk("share_logit", level, step[layout.share_step_index], "share_edge", ops, step_dim)
+        centred = layout.centred_share
+        if not centred.any() or centred.all():
+            eta = _random_walk("share_logit", level, step, "share_edge", ops, step_dim, centred=bool(centred.all()))
+        else:
+            model = pm.modelcontext(None)
+            walks = []
+            for flag, dim in ((False, "noncentred_share_edge"), (True, "centred_share_edge")):
+                idx = np.flatnonzero(centred == flag)
+                model.add_coord(dim, graph.edge_labels([graph.free_edges[i] for i in idx]))
+                walks.append(_random_walk("share_logit", level[idx], step[idx], dim, ops, step_dim, centred=flag))
+            eta = forward.join_walks(ops, layout.share_walk_order, *walks)
     else:
         eta = pt.zeros((len(layout.years), 0))
     return pm.Deterministic("share", forward.shares(ops, layout, eta), dims=("year", "edge"))
@@ -309,12 +335,13 @@ def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOption
     log_obs = pm.Data("record_log_value", terms.log_obs, dims="record")
     sd = terms.sigma[rec.source_index]
     lik, nus = terms.kind, terms.nu
+    labels = rec.labels  # a property that rebuilds the list: read it once
     for kind in ("lognormal", "studentt"):
         idx = np.flatnonzero((rec.bound == 0) & (lik == kind))
         if not len(idx):
             continue
         dim = "obs" if kind == "lognormal" else "obs_t"
-        model.add_coord(dim, [rec.labels[i] for i in idx])
+        model.add_coord(dim, [labels[i] for i in idx])
         name = "records" if kind == "lognormal" else "records_t"
         if kind == "lognormal":
             pm.Normal(name, mu=log_mu[idx], sigma=sd[idx], observed=log_obs[idx], dims=dim)
@@ -390,7 +417,7 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     from bayesmfa.kernel import pointwise
 
     rec = problem.records
-    layout = Layout(problem.graph, options.share_knots_every, options.centred_inputs)
+    layout = Layout.from_options(problem.graph, options)
     u, share, yields = forward.parameter_arrays(post, layout, sample_dims)
     batch = u.shape[: len(sample_dims)]
     n = int(np.prod(batch))
@@ -404,11 +431,12 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     lp = pointwise(u.reshape(n, *u.shape[-2:]), share.reshape(n, *share.shape[-2:]), yields.reshape(n, -1),
                    noise * options.noise_scale, factor, *data.arrays()).reshape(*batch, rec.n_obs)
     coords = {d: post[d].values for d in sample_dims}
+    labels = rec.labels
     out = {}
     for kind, name, dim in (("lognormal", "records", "obs"), ("studentt", "records_t", "obs_t")):
         idx = np.flatnonzero((rec.bound == 0) & (data.kind == (kind == "studentt")))
         if len(idx):
-            out[name] = xr.DataArray(lp[..., idx], dims=(*sample_dims, dim), coords=coords | {dim: [rec.labels[i] for i in idx]})
+            out[name] = xr.DataArray(lp[..., idx], dims=(*sample_dims, dim), coords=coords | {dim: [labels[i] for i in idx]})
     return xr.Dataset(out)
 
 

@@ -32,6 +32,7 @@ class RunSettings:
     backend: str = "auto"
     target_accept: float = 0.9
     min_tree_depth: int | None = None
+    thin: int = 1
     prob: float = 0.9
     progressbar: bool = True
     options: ModelOptions = field(default_factory=ModelOptions)
@@ -51,6 +52,7 @@ class RunSettings:
         _check_int("seed", self.seed, 0)
         if self.min_tree_depth is not None:
             _check_int("min_tree_depth", self.min_tree_depth, 1)
+        _check_int("thin", self.thin, 1)
         _check_open_unit("target_accept", self.target_accept)
         _check_open_unit("prob", self.prob)
         if self.backend not in BACKENDS:
@@ -59,7 +61,7 @@ class RunSettings:
     @classmethod
     def quick(cls, **overrides) -> RunSettings:
         """Short chains for smoke runs and CI (not for publication)."""
-        base = {"draws": 200, "tune": 300, "chains": 2}
+        base = {"draws": 200, "tune": 300, "chains": 2, "thin": 1}
         base.update(overrides)
         return cls(**base)
 
@@ -165,6 +167,7 @@ def run_case(
             seed=settings.seed,
             target_accept=settings.target_accept,
             min_tree_depth=settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
+            thin=settings.thin,
             progressbar=settings.progressbar,
             thresholds=thresholds,
         )

@@ -493,7 +493,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     if hasattr(module, "sampler_defaults"):  # the case's own settings (e.g. REE: target_accept, tune)
         fit_kwargs.update(module.sampler_defaults())
     if quick:  # a smoke run: short chains, no minimum trajectory length
-        fit_kwargs.update({"draws": 200, "tune": 300, "chains": 2})
+        fit_kwargs.update({"draws": 200, "tune": 300, "chains": 2, "thin": 1})
         fit_kwargs.pop("min_tree_depth", None)
     fit_kwargs["seed"] = seed
     quantities, key, label = _case_quantities(case)

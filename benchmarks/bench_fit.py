@@ -40,6 +40,11 @@ def run_one(case: str, backend: str, draws: int, tune: int, chains: int, seed: i
     options = module.options() if hasattr(module, "options") else bm.ModelOptions()
     sampler = dict(module.sampler_defaults()) if hasattr(module, "sampler_defaults") else {}
     sampler.pop("tune", None)
+    case_draws = sampler.pop("draws", None)
+    if draws <= 0:  # the case's draws (and thinning), else 1000
+        draws = case_draws or 1000
+    else:
+        sampler.pop("thin", None)
     if backend != "nutpie":
         sampler.pop("min_tree_depth", None)
     start = time.perf_counter()
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="demo")
     parser.add_argument("--backends", nargs="*", default=None, help="default: every installed backend")
-    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--draws", type=int, default=0, help="draws per chain (default: the case's, thinned as the case does; else 1000)")
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)

@@ -77,7 +77,7 @@ def ree_prior(ree_problem):
 def test_named_arrays_recomputed_with_numpy_equal_model_deterministics(ree_problem, ree_prior):
     _, idata = ree_prior
     options = ree.options()
-    layout = forward.Layout(ree_problem.graph, options.share_knots_every, options.centred_inputs)
+    layout = forward.Layout.from_options(ree_problem.graph, options)
     derived = forward.derived_arrays(idata.prior, layout)
     assert {"share", "flow_smuggled", "input_separation", "output_mining", "external_mining"} <= set(derived.data_vars)
     for name in derived.data_vars:
