@@ -152,6 +152,8 @@ def run_case(
     if hasattr(module, "sampler_defaults"):  # case defaults for what the caller left at the generic default
         generic = RunSettings()
         chosen = {k: v for k, v in module.sampler_defaults().items() if getattr(settings, k) == getattr(generic, k)}
+        if settings.draws != generic.draws:  # the case's thinning goes with the case's draws, not with draws chosen by the caller
+            chosen.pop("thin", None)
         settings = replace(settings, **chosen)
     problem = module.load(root)
     with staged_dir(out, "run", force=force) as stage:
