@@ -116,7 +116,8 @@ def fit(
             target_accept=target_accept, progress_bar=progressbar, low_rank_modified_mass_matrix=True, save_warmup=False,
             **({"mindepth": int(min_tree_depth)} if min_tree_depth is not None else {}),
         )
-        model = model or build_model(problem, options, fused=fused)
+        if not fused:  # the fused fit needs no model after sampling (its log-likelihood comes from the kernel)
+            model = model or build_model(problem, options)
     else:
         model = model or build_model(problem, options, fused=fused)
         with model:
@@ -230,8 +231,7 @@ def _complete_groups(idata: az.InferenceData, model: pm.Model, replace: bool = F
     missing = [g for g in ("observed_data", "constant_data") if replace or g not in idata]
     for group in missing:
         if group in idata.groups():
-            delattr(idata, group)
-            idata._groups = [g for g in idata._groups if g != group]
+            delattr(idata, group)  # InferenceData.__delattr__ also drops it from the group list
     if not missing:
         return
     from pymc.backends.arviz import coords_and_dims_for_inferencedata, dict_to_dataset, find_constants, find_observations
