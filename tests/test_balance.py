@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayesmfa as bm
+from bayesmfa.forward import Layout, derived_arrays
 
 
 def test_balance_in_every_posterior_draw(demo_fit, demo_problem):
@@ -88,3 +89,8 @@ def test_balance_on_random_graphs(doc):
     scale = max(1.0, float(prior.prior["input_p0"].max()))
     assert float(resid.max()) < 1e-9 * scale
     assert np.all(np.isfinite(resid.values))
+    # the NumPy recomputation after sampling (level propagation, or the linear solve with a cycle) gives the model's arrays
+    derived = derived_arrays(prior.prior, Layout.from_options(problem.graph, bm.ModelOptions()))
+    for name in derived.data_vars:
+        expected = prior.prior[name].transpose(*derived[name].dims).values
+        np.testing.assert_allclose(derived[name].values, expected, rtol=1e-9, atol=1e-9 * scale, err_msg=name)
