@@ -27,9 +27,10 @@ import numpy as np
 import xarray as xr
 
 from bayesmfa.graph import Graph
+from bayesmfa.system import System
 
 #: Names of the arrays derived from the parameters (flows, process totals, shares).
-DERIVED_PREFIXES = ("flow_", "input_", "output_", "external_")
+DERIVED_PREFIXES = ("flow_", "input_", "output_", "external_", "stock_")
 #: Model variables that are parameters or small, even though their names carry a derived prefix.
 PARAMETER_NAMES = {"input_level_z", "input_log_level", "input_step", "input_log_innovation", "input_log_walk"}
 
@@ -423,4 +424,21 @@ def named_dataset(
         data[f"output_{pname}"] = dense(output[..., ids], coords, proc.dims)
         if pname in system.inputs:
             data[f"external_{pname}"] = dense(u[..., [input_pos[i] for i in ids]], coords, proc.dims)
+    data.update(stock_arrays(system, data))
     return xr.Dataset(data)
+
+
+def stock_arrays(system: System, named: dict[str, xr.DataArray] | xr.Dataset) -> dict[str, xr.DataArray]:
+    """Yearly change and running level of every stock of ``system`` (see :class:`bayesmfa.system.Stock`).
+
+    ``stock_change_<S>`` = ``flow_<S>_addition`` - ``flow_<S>_release`` (dims: sample dims, year,
+    the holding process's dims; system unit per year, e.g. kt REO/yr; either sign), and
+    ``stock_<S>`` its running sum over years: the change of the stock since the start of the
+    first year (the opening stock is not modelled). Coords outside the stock's restriction are 0.
+    """
+    out: dict[str, xr.DataArray] = {}
+    for stock in system.stocks.values():
+        change = named[f"flow_{stock.addition}"] - named[f"flow_{stock.release}"]
+        out[f"stock_change_{stock.name}"] = change
+        out[f"stock_{stock.name}"] = change.cumsum(system.time_dim)
+    return out

@@ -76,6 +76,54 @@ class FlowType:
 
 
 @dataclass(frozen=True)
+class Stock:
+    """A stock held by a process (e.g. a state stockpile of oxides).
+
+    The stock's yearly change can take either sign: it is the difference of
+    two non-negative latent flows, so the mass balance of every process stays
+    exact in every draw. A stock ``S`` on process ``p`` expands into
+
+    * process ``S`` (a boundary sink): what ``p`` adds to the stock, received
+      through flow ``S_addition`` (``p -> S``, a share of ``p``'s output);
+    * process ``S_withdrawal`` (a boundary input): what is taken out of the
+      stock, delivered back to ``p`` through flow ``S_release``
+      (``S_withdrawal -> p``, a latent external input with a random-walk prior).
+
+    After sampling, ``stock_change_S`` = additions - releases and ``stock_S``
+    = its running sum from the first year (change since the start of the
+    first year; the opening stock is not modelled) are added to the posterior.
+
+    Parameters
+    ----------
+    name : str
+        Name of the stock (shares the namespace of processes and flows).
+    process : str
+        The process that holds it.
+    coords : dict
+        Optional restriction of the process's coords (e.g. ``region: [CN]``).
+    """
+
+    name: str
+    process: str
+    coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    @property
+    def addition(self) -> str:
+        """Name of the flow into the stock."""
+        return f"{self.name}_addition"
+
+    @property
+    def release(self) -> str:
+        """Name of the flow out of the stock."""
+        return f"{self.name}_release"
+
+    @property
+    def withdrawal(self) -> str:
+        """Name of the boundary-input process that delivers the releases."""
+        return f"{self.name}_withdrawal"
+
+
+@dataclass(frozen=True)
 class System:
     """A validated system definition.
 
@@ -103,6 +151,9 @@ class System:
         The dim whose crossing gives ``origin``/``destination``.
     units : dict
         Unit name -> factor to the system unit.
+    stocks : dict
+        :class:`Stock` by name (their generated processes and flows are in
+        ``processes``, ``flows``, ``inputs`` and ``sinks``).
     source_text : str
         The YAML the system was read from (kept for provenance).
     """
@@ -118,6 +169,7 @@ class System:
     sinks: tuple[str, ...]
     trade_dim: str | None
     units: dict[str, float]
+    stocks: dict[str, Stock] = field(default_factory=dict)
     source_text: str = ""
 
     def process_coords(self, name: str) -> dict[str, tuple[Any, ...]]:
@@ -328,7 +380,7 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
     """
     if not isinstance(doc, dict):
         raise SpecError("the system definition must be a mapping", file=file)
-    unknown = set(doc) - {"name", "unit", "time", "dims", "processes", "boundary", "flows", "trade_dim", "units", "description"}
+    unknown = set(doc) - {"name", "unit", "time", "dims", "processes", "boundary", "flows", "trade_dim", "units", "description", "stocks"}
     if unknown:
         raise SpecError(f"unknown top-level keys {sorted(unknown)}", file=file)
     name = str(_need(doc, "name", str, file))
@@ -344,6 +396,9 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
         for p in names:
             if p not in procs:
                 raise SpecError(f"unknown process {p!r}", file=file, field=f"boundary.{key}")
+    stocks = _stocks(doc, procs, flows, sinks, dims, file)
+    for stock in stocks.values():
+        inputs, sinks = (*inputs, stock.withdrawal), (*sinks, stock.name)
     if not inputs:
         raise SpecError("at least one input process is needed", file=file, field="boundary.inputs")
     has_in = {f.target for f in flows.values()}
@@ -380,5 +435,49 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
         sinks=sinks,
         trade_dim=trade_dim,
         units=units,
+        stocks=stocks,
         source_text=text,
     )
+
+
+def _stocks(
+    doc: dict, procs: dict[str, Process], flows: dict[str, FlowType], sinks: tuple[str, ...],
+    dims: dict[str, tuple[Any, ...]], file: str,
+) -> dict[str, Stock]:
+    """Parse ``stocks`` and add each stock's generated processes and flows to ``procs`` and ``flows``."""
+    stocks: dict[str, Stock] = {}
+    for name, body in _named_entries(doc.get("stocks") or {}, file, "stocks"):
+        key = f"stocks.{name}"
+        if not isinstance(body, dict):
+            raise SpecError("expected a mapping", file=file, field=key)
+        unknown = set(body) - {"process", "coords", "description"}
+        if unknown:
+            raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
+        pname = str(_need(body, "process", str, file, f"{key}."))
+        if pname not in procs:
+            raise SpecError(f"unknown process {pname!r}", file=file, field=f"{key}.process")
+        if pname in sinks:
+            raise SpecError(f"sink {pname!r} keeps all it receives: it cannot also hold a stock", file=file, field=f"{key}.process")
+        proc = procs[pname]
+        coords: dict[str, tuple[Any, ...]] = {}
+        for d, values in (body.get("coords") or {}).items():
+            values = tuple(str(v) for v in (values if isinstance(values, list) else [values]))
+            allowed = proc.coords.get(d, dims.get(d, ())) if d in proc.dims else ()
+            bad = [v for v in values if v not in allowed]
+            if d not in proc.dims or bad or not values:
+                what = f"process {pname!r} has no dim {d!r}" if d not in proc.dims else f"unknown coords {bad} for dim {d!r}"
+                raise SpecError(what, file=file, field=f"{key}.coords.{d}")
+            coords[d] = values
+        stock = Stock(name, pname, coords)
+        generated = (stock.name, stock.withdrawal, stock.addition, stock.release)
+        for new in generated:
+            if new in procs or new in flows or new in stocks:
+                raise SpecError(f"name {new!r} (generated for this stock) is already taken", file=file, field=key)
+        full = {d: coords.get(d, proc.coords.get(d, dims[d])) for d in proc.dims}
+        restricted = {d: v for d, v in full.items() if v != dims[d]}
+        procs[stock.name] = Process(stock.name, proc.dims, restricted)
+        procs[stock.withdrawal] = Process(stock.withdrawal, proc.dims, restricted)
+        flows[stock.addition] = FlowType(stock.addition, pname, stock.name, from_coords=dict(coords))
+        flows[stock.release] = FlowType(stock.release, stock.withdrawal, pname, to_coords=dict(coords))
+        stocks[name] = stock
+    return stocks
