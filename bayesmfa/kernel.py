@@ -272,6 +272,21 @@ def logp_and_grad(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, 
 
 
 @numba.njit(cache=True, error_model="numpy")
+def predicted(u, share, yields, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
+              den_ptr, den_idx, den_val, is_share, floor):
+    """Log model value of every record (log of total x factors + floor) for a batch of draws: (draw, record)."""
+    n_draws, n_rec = u.shape[0], floor.shape[0]
+    res = np.empty((n_draws, n_rec))
+    for d in range(n_draws):
+        through, out = _propagate(u[d], share[d], yields[d], topo, in_ptr, in_edges, src, input_col)
+        state = _state(share[d], through, out, src)
+        for r in range(n_rec):
+            num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share)
+            res[d, r] = math.log(num / den * factor[d, r] + floor[r])
+    return res
+
+
+@numba.njit(cache=True, error_model="numpy")
 def pointwise(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
               den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
     """Log-likelihood of every record for a batch of draws: inputs with a leading draw axis, result (draw, record)."""

@@ -417,6 +417,22 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     from bayesmfa.kernel import pointwise
 
     rec = problem.records
+    u, share, yields, noise, factor, data, batch = _kernel_inputs(post, problem, options, sample_dims)
+    lp = pointwise(u, share, yields, noise * options.noise_scale, factor, *data.arrays()).reshape(*batch, rec.n_obs)
+    coords = {d: post[d].values for d in sample_dims}
+    labels = rec.labels
+    out = {}
+    for kind, name, dim in (("lognormal", "records", "obs"), ("studentt", "records_t", "obs_t")):
+        idx = np.flatnonzero((rec.bound == 0) & (data.kind == (kind == "studentt")))
+        if len(idx):
+            out[name] = xr.DataArray(lp[..., idx], dims=(*sample_dims, dim), coords=coords | {dim: [labels[i] for i in idx]})
+    return xr.Dataset(out)
+
+
+def _kernel_inputs(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...]):  # noqa: ANN001, ANN202
+    """Flattened per-draw inputs of the kernel functions: u, share, yields, noise (draw, source_type),
+    record factors (draw, record), the kernel's index arrays, and the batch shape of the sample dims."""
+    rec = problem.records
     layout = Layout.from_options(problem.graph, options)
     u, share, yields = forward.parameter_arrays(post, layout, sample_dims)
     batch = u.shape[: len(sample_dims)]
@@ -428,16 +444,30 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     else:
         factor = np.ones((n, rec.n_obs))
     data = fused_data(problem, _record_constants(problem, options), options)
-    lp = pointwise(u.reshape(n, *u.shape[-2:]), share.reshape(n, *share.shape[-2:]), yields.reshape(n, -1),
-                   noise * options.noise_scale, factor, *data.arrays()).reshape(*batch, rec.n_obs)
-    coords = {d: post[d].values for d in sample_dims}
-    labels = rec.labels
-    out = {}
-    for kind, name, dim in (("lognormal", "records", "obs"), ("studentt", "records_t", "obs_t")):
-        idx = np.flatnonzero((rec.bound == 0) & (data.kind == (kind == "studentt")))
-        if len(idx):
-            out[name] = xr.DataArray(lp[..., idx], dims=(*sample_dims, dim), coords=coords | {dim: [labels[i] for i in idx]})
-    return xr.Dataset(out)
+    return (u.reshape(n, *u.shape[-2:]), share.reshape(n, *share.shape[-2:]), yields.reshape(n, -1), noise, factor, data, batch)
+
+
+def record_predictions(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...] = ("chain", "draw")):  # noqa: ANN001, ANN201
+    """Per draw, the log model value of every record and the log-scale sd of its noise (acyclic systems).
+
+    Returns
+    -------
+    log_model : ndarray (draw, record)
+        ``log(model total x factors + floor)``, comparable to ``log(value + floor)``.
+    scale : ndarray (draw, record)
+        The record's noise sd on the log scale (its source type's, times ``options.noise_scale``).
+    log_obs : ndarray (record,)
+        ``log(value + floor)``.
+    kind : ndarray (record,)
+        0 lognormal, 1 Student-t; ``nu`` (record,) its degrees of freedom.
+    """
+    from bayesmfa.kernel import predicted
+
+    rec = problem.records
+    u, share, yields, noise, factor, data, _ = _kernel_inputs(post, problem, options, sample_dims)
+    log_model = predicted(u, share, yields, factor, *data.arrays()[:13])
+    scale = (noise * options.noise_scale)[:, rec.source_index]
+    return log_model, scale, data.log_obs, data.kind, data.nu
 
 
 def _record_constants(problem: Problem, options: ModelOptions) -> RecordTerms:

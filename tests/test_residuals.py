@@ -1,0 +1,92 @@
+"""Record-level criticism: residuals of records simulated from known truth look standard normal;
+a planted outlier, a violated cap and a planted conflicting pair are named."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmfa as bm
+from bayesmfa.residuals import MISFIT_Z, check_records
+from bayesmfa.simulate import resimulated_problem
+
+
+@pytest.fixture(scope="module")
+def planted(demo_problem):
+    """Demo records simulated from a prior draw, plus an outlier, a conflicting pair and a violated cap."""
+    _, records = bm.simulate_records(demo_problem, seed=404, noise=0.05)
+    records = records.drop(columns=["file", "row"], errors="ignore").reset_index(drop=True)
+    # one planted problem per record family, so that none inflates the learned noise of another
+    trade = records.index[records["quantity"] == "ore_trade"]
+    outlier = trade[3]  # customs
+    records.loc[outlier, "value"] = f"{float(records.loc[outlier, 'value']) * 10:.6g}"
+    use = records.loc[records.index[records["quantity"] == "use"][7]]  # survey
+    high, low = use.copy(), use.copy()
+    high["value"] = f"{float(use['value']) * 3:.6g}"
+    low["value"] = f"{float(use['value']) / 3:.6g}"
+    measured = records.index[records["quantity"] == "mining"][11]  # production
+    cap = records.loc[measured].copy()
+    cap["value"] = f"{float(cap['value']) / 1.9:.6g}"
+    cap["bound"] = "upper"
+    records["bound"] = records.get("bound", "")
+    records = pd.concat([records, pd.DataFrame([high, low, cap])], ignore_index=True).fillna("")
+    n = len(records)
+    records["record_id"] = [f"r{i}" for i in range(n)]
+    problem = resimulated_problem(demo_problem, records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = bm.fit(problem, draws=300, tune=400, chains=2, seed=5)
+    planted_ids = {f"r{outlier}", f"r{measured}"}
+    ids = {"outlier": f"r{outlier}", "high": f"r{n - 3}", "low": f"r{n - 2}", "cap": f"r{n - 1}", "measured": f"r{measured}",
+           "plain": set(records["record_id"][: n - 3]) - planted_ids}
+    return problem, idata, check_records(idata, problem, seed=1), ids
+
+
+def test_residuals_of_records_from_known_truth_are_near_standard(planted):
+    _, _, checks, ids = planted
+    plain = checks.records[checks.records["record_id"].isin(ids["plain"]) & (checks.records["bound"] == "")]
+    z = plain["z"].to_numpy()
+    assert np.isfinite(z).all()
+    assert abs(np.mean(z)) < 0.5, np.mean(z)
+    assert np.std(z) < 1.5, np.std(z)
+    assert (np.abs(z) > MISFIT_Z).mean() <= 0.03
+    # predictive p-values of well-specified records are not piled up near 0
+    assert (plain["p_value"] < 0.05).mean() < 0.15
+
+
+def test_a_planted_outlier_is_the_worst_misfit(planted):
+    _, _, checks, ids = planted
+    worst = checks.misfits.iloc[0]
+    assert worst["record_id"] == ids["outlier"]
+    assert worst["z"] > MISFIT_Z
+    assert worst["model_q95"] < worst["observed"]
+
+
+def test_a_cap_below_a_measurement_is_a_misfit_and_pulls_the_fit_below_the_measurement(planted):
+    _, _, checks, ids = planted
+    table = checks.records.set_index("record_id")
+    cap, measured = table.loc[ids["cap"]], table.loc[ids["measured"]]
+    assert cap["bound"] == "upper"
+    assert cap["z"] < -MISFIT_Z and bool(cap["misfit"])  # the fit lies above the cap
+    assert measured["z"] > 0  # the cap pulls the fit below the measurement (other records keep it near)
+
+
+def test_records_of_one_quantity_missed_on_both_sides_are_named_as_conflicting(planted):
+    _, _, checks, ids = planted
+    pairs = set(zip(checks.conflicts["record_id_high"], checks.conflicts["record_id_low"], strict=True))
+    assert (ids["high"], ids["low"]) in pairs
+    row = checks.conflicts[checks.conflicts["record_id_high"] == ids["high"]].iloc[0]
+    assert row["log_ratio"] == pytest.approx(np.log(9), rel=1e-4)
+
+
+def test_family_checks_count_misfits_and_flag_the_biased_family(planted):
+    _, _, checks, _ = planted
+    fams = checks.families.set_index("family")
+    assert int(fams["n_records"].sum()) == len(checks.records)
+    assert int(fams["n_misfit"].sum()) == int(checks.records["misfit"].sum())
+    assert fams.loc["customs", "n_misfit"] >= 1  # the outlier
+    assert fams.loc["production", "n_misfit"] >= 1  # the cap
+
