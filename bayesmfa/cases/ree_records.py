@@ -58,9 +58,14 @@ TRADE_DETAIL: dict[str, tuple[str, str]] = {
     # USGS (DS140, MCS, MYB) US trade, REO basis
     "exports_total_REO": ("total", "all"),
     "imports_total_REO": ("total", "all"),
-    "exports_compounds_REO_all_destinations": ("total", "compound_mixed"),
+    # US-reported exports of HS 2846 "compounds" include Mountain Pass concentrate, which the US codes
+    # 2846.90.9000 (MYB 2022 notes it on the "other RE compounds" line): they measure ores and compounds,
+    # not compounds alone. Mapping them to compounds only had forced US concentrate to be cracked in the US
+    # and exported as salts to RoW (about 32 kt in 2022), against the mirror records of concentrate to China.
+    "exports_compounds_REO_all_destinations": ("total", "ore_compound"),
+    "exports_other_RE_compounds": ("part", "ore_compound"),
     "imports_compounds_REO_all_origins": ("total", "compound_mixed"),
-    "exports_compounds": ("total", "compound_mixed"),
+    "exports_compounds": ("total", "ore_compound"),
     "imports_compounds": ("total", "compound_mixed"),
     "imports_RE_oxides_compounds": ("total", "compound_mixed"),
     "exports_ores_compounds": ("total", "ore_compound"),
@@ -342,17 +347,58 @@ def lynas(t: Translator, df: pd.DataFrame) -> None:
             t.skip(row, table, "quarterly, NdPr-only, sales or product-weight figure")
 
 
+#: Source categories that are a whole end use of the system (not a sub-category of one)
+WHOLE_END_USE_DETAILS = {"catalysts", "magnets", "metallurgy", "permanent_magnets", "metallurgical_applications_alloys",
+                         "metallurgical_alloying"}
+#: A published structure whose listed shares sum to at least this is complete: the sum of the
+#: sub-categories of one end use is then that end use's share
+COMPLETE_STRUCTURE = 0.95
+
+
 def end_use_shares(t: Translator, df: pd.DataFrame) -> None:
-    """End-use shares of a region's (or the world's) consumption."""
+    """End-use shares of a region's (or the world's) consumption.
+
+    Rows of one published structure (same region, year, period and edition or source) are grouped.
+    The shares of the sub-categories of one end use (e.g. chemical, petroleum and automotive
+    catalysts) are summed into one record of that end use (``end_use_shares:9+11+12``). In a
+    complete structure (listed shares sum to >= 0.95) each sum is a measurement; in a partial one a
+    whole category (e.g. "catalysts 19 %") is still a measurement, while a sum of sub-categories is
+    a lower bound (other sub-categories may be missing). Multi-year periods (``2006-2007``) become
+    a year range; undated structures (``circa``, ``c.YYYY-YYYY``) are recorded in their ``year``
+    (the end_use_survey noise class carries the uncertainty). Rows without an end-use code
+    (``new_materials``, ``mature_markets``) are unused.
+    """
     table = "end_use_shares"
+    usable = []
     for _, row in df.iterrows():
-        if not _usable(t, row, table):
-            continue
-        if row["end_use"] and not row["detail"] and row["year"].isdigit():
-            region = "" if row["region"] == "World" else row["region"]
-            t.add(row, table, quantity="end_use", region=region, end_use=row["end_use"], share_of="end_use", unit="share")
+        if row["status"] == "withheld" or row["value"] == "":
+            t.skip(row, table, "value withheld in the source")
+        elif not row["end_use"]:
+            t.skip(row, table, f"category {row['detail']!r} straddles the end uses of the system")
+        elif not row["year"].isdigit():
+            t.skip(row, table, "no single year")
         else:
-            t.skip(row, table, "sub-category of an end use (detail) or no end-use code")
+            usable.append(row)
+    if not usable:
+        return
+    rows = pd.DataFrame(usable)
+    rows["_group"] = rows["edition"].where(rows["edition"] != "", rows["source"])
+    for _, grp in rows.groupby(["region", "year", "period", "_group"], sort=False):
+        total = grp["value"].astype(float).sum()
+        complete = total >= COMPLETE_STRUCTURE
+        for end_use, part in grp.groupby("end_use", sort=False):
+            whole = len(part) == 1 and part["detail"].iloc[0] in WHOLE_END_USE_DETAILS | {end_use}
+            first = part.iloc[0].copy()
+            first["value"] = f"{part['value'].astype(float).sum():.6g}"
+            first["_row"] = "+".join(map(str, part["_row"]))
+            period = first["period"]
+            year = period if period[:4].isdigit() and "-" in period else first["year"]
+            region = "" if first["region"] == "World" else first["region"]
+            sub = ", ".join(part["detail"])
+            partial = "" if complete or whole else " (part of the categories: lower bound)"
+            note = f"{table} rows {first['_row']}: {end_use} = {sub}{partial}"
+            t.add({**first, "year": year}, table, quantity="end_use", region=region, end_use=end_use, share_of="end_use",
+                  unit="share", bound="" if complete or whole else "lower", note=note)
 
 
 def unregistered_estimates(t: Translator, df: pd.DataFrame) -> None:
