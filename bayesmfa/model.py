@@ -280,6 +280,12 @@ def _named_arrays(graph: Graph, edge_flow, throughput, output, u) -> None:
         if pname in system.inputs:
             cols = np.array([i for i, n in enumerate(graph.input_nodes) if n.process == pname])
             pm.Deterministic(f"external_{pname}", _scatter(u[:, cols], pos, shape), dims=("year", *proc.dims))
+    model = pm.modelcontext(None)
+    for stock in system.stocks.values():  # see bayesmfa.forward.stock_arrays (the same definition in NumPy)
+        dims = ("year", *system.processes[stock.process].dims)
+        change = model[f"flow_{stock.addition}"] - model[f"flow_{stock.release}"]
+        pm.Deterministic(f"stock_change_{stock.name}", change, dims=dims)
+        pm.Deterministic(f"stock_{stock.name}", pt.cumsum(change, axis=0), dims=dims)
 
 
 def _gather(matrix, state: pt.TensorVariable, n_obs: int) -> pt.TensorVariable:

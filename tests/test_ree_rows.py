@@ -163,8 +163,8 @@ def _not_lynas_fy_reo(r: Row, m: dict[str, str]) -> bool:
     return not (r["quantity"] == "lynas_reo_production" and r["period"] == "FY-Jun" and r["basis"] == "REO")
 
 
-def _end_use_sub_category(r: Row, m: dict[str, str]) -> bool:
-    return r["detail"] != "" or r["end_use"] == "" or not r["year"].isdigit()
+def _straddles_end_uses(r: Row, m: dict[str, str]) -> bool:
+    return r["end_use"] == "" and repr(r["detail"]) == m["c"]
 
 
 REASONS = [
@@ -194,13 +194,14 @@ REASONS = [
     Reason("product-weight output of a final product, or consumption of unstated basis", ("china_output_consumption",),
            _not_a_final_product_record),
     Reason("quarterly, NdPr-only, sales or product-weight figure", ("lynas",), _not_lynas_fy_reo),
-    Reason("sub-category of an end use (detail) or no end-use code", ("end_use_shares",), _end_use_sub_category),
+    Reason("category {c} straddles the end uses of the system", ("end_use_shares",), _straddles_end_uses),
+    Reason("no single year", ("end_use_shares",), lambda r, m: not r["year"].isdigit()),
     Reason("change of unregistered output: not a level or share", ("unregistered_estimates",),
            lambda r, m: r["quantity"] in ("illegal_production_halted", "illegal_production_ratio_to_previous_year")),
     Reason("REO factors inform the priors in priors/ree/factors.yaml", ("conversion_factors",), lambda r, m: True),
 ]
 # guards the shipped data never reach
-UNREACHED = {"no value", "share without a single region or year", "product '{p}' has no trade flow",
+UNREACHED = {"no value", "no single year", "share without a single region or year", "product '{p}' has no trade flow",
              "share with World as a partner: not a share between two regions of the system"}
 
 

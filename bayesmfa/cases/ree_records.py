@@ -396,7 +396,7 @@ def end_use_shares(t: Translator, df: pd.DataFrame) -> None:
             region = "" if first["region"] == "World" else first["region"]
             sub = ", ".join(part["detail"])
             partial = "" if complete or whole else " (part of the categories: lower bound)"
-            note = f"{table} rows {first['_row']}: {end_use} = {sub}{partial}"
+            note = f"{table} row {first['_row']}: {end_use} = {sub}{partial}"
             t.add({**first, "year": year}, table, quantity="end_use", region=region, end_use=end_use, share_of="end_use",
                   unit="share", bound="" if complete or whole else "lower", note=note)
 
