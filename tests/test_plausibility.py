@@ -292,7 +292,7 @@ def test_repeated_column_is_an_error(tmp_path):
 
 #: Warnings the shipped REE records raise: genuine tensions (exports beyond China's export quota in
 #: 2006 and 2010; USGS editions revising US compound trade of 2015 and 2018 below an earlier line).
-REE_WARNINGS = ("china_quotas:3", "china_quotas:13", "china_quotas:14", "us_trade:77", "us_trade:86")
+REE_WARNINGS = ("china_quotas:3", "china_quotas:13", "china_quotas:14", "us_trade:77", "us_trade:86", "unregistered_estimates:8")
 
 
 def test_shipped_demo_loads_without_findings():

@@ -199,6 +199,12 @@ REASONS = [
     Reason("change of unregistered output: not a level or share", ("unregistered_estimates",),
            lambda r, m: r["quantity"] in ("illegal_production_halted", "illegal_production_ratio_to_previous_year")),
     Reason("REO factors inform the priors in priors/ree/factors.yaml", ("conversion_factors",), lambda r, m: True),
+    Reason("imports of a RoW country from all partners include trade within RoW, which is not a flow of the system", TRADE,
+           lambda r, m: r["quantity"] == "imports" and r["origin"] == "World" and r["destination"] == "RoW"),
+    Reason("not demand: the figure equals world mine production (low-quality source)", ("china_output_consumption",),
+           lambda r, m: r["quantity"] == "consumption" and r["detail"] == "likely_mine_production"),
+    Reason("a plan or an unconfirmed report, not a purchase", ("unregistered_estimates",),
+           lambda r, m: r["quantity"] in ("stockpile_plan", "stockpile_rumour")),
 ]
 # guards the shipped data never reach
 UNREACHED = {"no value", "no single year", "share without a single region or year", "product '{p}' has no trade flow",

@@ -37,9 +37,10 @@ TRADE_RECORDED = {
     "all": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade+metal_trade",
     "ore_compound": "concentrate_trade+concentrate_unregistered_trade+salt_trade+oxide_trade",
     "oxide_metal": "oxide_trade+metal_trade",
+    "compound_metal": "concentrate_unregistered_trade+salt_trade+oxide_trade+metal_trade",
 }
 # an importer sees smuggled goods too (recorded on arrival), an exporter does not
-SMUGGLED_IN = {"oxide", "compound_mixed", "all", "ore_compound", "oxide_metal"}
+SMUGGLED_IN = {"oxide", "compound_mixed", "all", "ore_compound", "oxide_metal", "compound_metal"}
 FACTOR_GROSS = {
     "ore_concentrate": "reo_content_concentrate",
     "salt": "reo_content_salt",
@@ -49,8 +50,12 @@ FACTOR_GROSS = {
     "all": "reo_content_compound_mixed",
     "ore_compound": "reo_content_compound_mixed",
     "oxide_metal": "reo_content_oxide",
+    "compound_metal": "reo_content_compound_mixed",
 }
 UNREGISTERED_RoW_COUNTRIES = ("Burma", "Laos")
+# Myanmar's flow to China, as China's customs record it, is HS 2846 as a whole (Comtrade) or the sum of its lines
+# 2846.90.19 (unlisted oxides), .48 (mixed carbonate) and .99 (other compounds); one line alone is part of it
+MYANMAR_WHOLE_HS = ("", "2846", "2846.90.19+2846.90.48+2846.90.99")
 # How a trade row's `detail` relates to the flow: a total of a product scope ("total", product),
 # a part of it ("part", product: a lower bound), or another scope ("skip", reason).
 # A blank detail is a total of the row's product.
@@ -86,6 +91,7 @@ TRADE_DETAIL: dict[str, tuple[str, str]] = {
     "imports_RE_metal_ore": ("total", "ore_concentrate"),
     "imports_RE_products": ("total", "all"),
     "oxides and metals": ("total", "oxide_metal"),
+    "compounds and metals": ("total", "compound_metal"),
 }
 RECORD_COLUMNS = [
     "record_id", "quantity", "region", "origin", "destination", "end_use", "year", "value", "unit",
@@ -140,7 +146,22 @@ def _factor(row, customs_product_factor: str = "china_customs_product_to_reo") -
         return ""
     if basis == "product_weight" and row.get("reporter") == "CN":
         return "/" + customs_product_factor
+    # China's customs tonnage of its exports of all RE products, printed as "gross weight" (raw/more_facts.csv):
+    # the same tonnage as the product-tonne headline totals, so the same factor
+    if basis == "gross_weight" and row.get("reporter") == "CN" and row.get("origin") == "CN" and row["product"] == "all":
+        return "/" + customs_product_factor
     return "/" + FACTOR_GROSS.get(row["product"], "reo_content_compound_mixed")
+
+
+def _published_bound(row) -> str:
+    """A one-sided published figure: "more than"/"above" (``low`` = value, no ``high``) is a lower bound,
+    "up to"/"as much as"/"less than" (``high`` = value, no ``low``) an upper bound; else blank."""
+    low, high, value = row.get("low", ""), row.get("high", ""), row["value"]
+    if low and not high and float(low) == float(value):
+        return "lower"
+    if high and not low and float(high) == float(value):
+        return "upper"
+    return ""
 
 
 def _usable(t: Translator, row, table: str, *, annual: bool = True) -> bool:
@@ -228,6 +249,9 @@ def china_quotas(t: Translator, df: pd.DataFrame) -> None:
 
 
 def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
+    if row["destination"] == "RoW" and row["origin"] == "World":
+        t.skip(row, table, "imports of a RoW country from all partners include trade within RoW, which is not a flow of the system")
+        return
     product = row["product"]
     group = row.get("mirror_group", "")
     if group:  # the physical flow the record measures (e.g. Mountain Pass concentrate coded HS 2846 by the US)
@@ -236,7 +260,8 @@ def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
     if mode == "skip":
         t.skip(row, table, scope)
         return
-    partial = partial or mode == "part"
+    published = _published_bound(row)
+    partial = partial or mode == "part" or published == "lower"
     product = scope
     if product not in TRADE_RECORDED:
         t.skip(row, table, f"product {product!r} has no trade flow")
@@ -248,12 +273,16 @@ def _trade(t: Translator, row, table: str, *, partial: bool) -> None:
     if importer_report and origin in ("", "CN") and product in SMUGGLED_IN and destination != "CN":
         expr += "+smuggled"
     if row.get("country") in UNREGISTERED_RoW_COUNTRIES and origin == "RoW":
+        # Myanmar/Laos mixed carbonate and compounds; one customs line (or one product, a named part such as
+        # Kachin state) is part of Myanmar's flow, and Laos is part of the two countries' flow
         expr = "concentrate_unregistered_trade"
         factor = "/reo_content_myanmar_carbonate" if row["basis"] != "REO" else ""
-        partial = row["country"] != "Burma"
+        one_line = row["product"] not in ("compound_mixed", "all") or row.get("hs_code", "") not in MYANMAR_WHOLE_HS
+        partial = row["country"] != "Burma" or one_line or mode == "part" or published == "lower"
     else:
         factor = _factor({**row, "product": product})
-    t.add(row, table, quantity=expr, origin=origin, destination=destination, factor=factor, bound="lower" if partial else "")
+    bound = "lower" if partial else ("upper" if published == "upper" else "")
+    t.add(row, table, quantity=expr, origin=origin, destination=destination, factor=factor, bound=bound)
 
 
 def trade_table(t: Translator, df: pd.DataFrame, table: str) -> None:
@@ -315,22 +344,47 @@ def _sum_trade_lines(t: Translator, df: pd.DataFrame, table: str) -> pd.DataFram
     return pd.concat(out, ignore_index=True)
 
 
+#: ``country`` of a demand figure for the world outside China (the system's US and RoW together)
+NON_CHINA = "world excl. China (incl. US)"
+#: ``detail`` of demand figures whose scope is not REO demand, with the reason
+NOT_DEMAND = {"likely_mine_production": "not demand: the figure equals world mine production (low-quality source)"}
+
+
 def output_consumption(t: Translator, df: pd.DataFrame) -> None:
-    """China separation output, and consumption of China and the world (REO basis only)."""
+    """Separation output, consumption (demand) and China's share of world consumption.
+
+    * Separation output measures ``separation`` of China (or of the world: refined supply).
+    * Consumption or demand, REO or of unstated basis (most compilations of demand do not say; the note of the
+      record says so), is apparent consumption ``use.input``: of the world (no region), of China, of RoW; of
+      one country or continent inside RoW (Japan, Europe) a lower bound on RoW; of the world outside China
+      (US included) an upper bound on RoW. One-sided figures ("less than 200 kt") are bounds. Consumption of
+      one end use (catalysts) and figures in product weight are not records.
+    * China's share of world consumption is a share record of ``use.input`` among regions.
+    """
     table = "china_output_consumption"
     for _, row in df.iterrows():
         q = row["quantity"]
         if not _usable(t, row, table):
             continue
+        where = "" if row["region"] == "World" else row["region"]
         if q == "separation_output":
-            t.add(row, table, quantity="separation", region="CN")
-        elif q == "consumption" and row["basis"] == "REO":
-            if row["region"] == "World":
-                t.add(row, table, quantity="use.input")
-            elif row["country"]:
-                t.add(row, table, quantity="use.input", region=row["region"], bound="lower")
-            else:
-                t.add(row, table, quantity="use.input", region=row["region"])
+            t.add(row, table, quantity="separation", region=where)
+        elif q == "consumption_share_of_world":
+            t.add(row, table, quantity="use.input", region=row["region"], share_of="region", unit="share")
+        elif q == "consumption" and row["detail"] in NOT_DEMAND:
+            t.skip(row, table, NOT_DEMAND[row["detail"]])
+        elif q == "consumption" and row["basis"] in ("REO", "unspecified") and not row["end_use"]:
+            note = f"{table} row {row['_row']}: consumption" + (" of unstated basis (read as REO)" if row["basis"] != "REO" else "")
+            bound = _published_bound(row)
+            if row["country"]:  # part of RoW (Japan, Europe): a floor; the world outside China (US + RoW): a cap
+                side = "upper" if row["country"] == NON_CHINA else "lower"
+                if bound and bound != side:
+                    t.skip(row, table, "one-sided figure for a part or a superset of a region: it bounds no flow of the system")
+                    continue
+                bound = side
+                note += "; demand outside China (US + RoW): an upper bound on RoW" if side == "upper" else \
+                    f"; {row['country']}, part of RoW: a lower bound"
+            t.add(row, table, quantity="use.input", region=where, bound=bound, note=note)
         else:
             t.skip(row, table, "product-weight output of a final product, or consumption of unstated basis")
 
@@ -401,13 +455,30 @@ def end_use_shares(t: Translator, df: pd.DataFrame) -> None:
                   unit="share", bound="" if complete or whole else "lower", note=note)
 
 
+#: purchases into China's state stockpile, plans and rumours of them: wired to the stock of the CN oxide market
+#: (data/ree/system.yaml, ``stocks``) in issue 17 item 2
+STOCKPILE_QUANTITIES = ("stockpile_purchase", "stockpile_plan", "stockpile_rumour")
+
+
 def unregistered_estimates(t: Translator, df: pd.DataFrame) -> None:
-    """Published estimates: illegal share of China's mining, smuggled exports (caps), smuggling ratio."""
+    """Published estimates: illegal share of China's mining, smuggled exports, smuggling ratio.
+
+    Smuggled exports (kt per year) measure ``smuggled`` out of China, "up to"/"as much as" figures are
+    upper bounds, "more than" figures lower bounds; the illegal share of China's mining is a share of
+    ``mining_unregistered`` in all China's mining (bounded the same way when published as "below"/"above").
+    A black-market volume "in recent years" has no year; stockpile purchases wait for the stock process.
+    """
     table = "unregistered_estimates"
     for _, row in df.iterrows():
         q = row["quantity"]
         if row["value"] == "":
             t.skip(row, table, "no value")
+            continue
+        if q == "stockpile_purchase":  # the state reserve's purchases: part of all additions to China's stockpiles
+            t.add(row, table, quantity="stockpile_addition", region="CN", bound="lower")
+            continue
+        if q in STOCKPILE_QUANTITIES:
+            t.skip(row, table, "a plan or an unconfirmed report, not a purchase")
             continue
         period = row["period"]
         year = row["year"]
@@ -418,11 +489,13 @@ def unregistered_estimates(t: Translator, df: pd.DataFrame) -> None:
             continue
         if q == "illegal_mining_share":
             t.add({**row, "year": year}, table, quantity="mining_unregistered", region="CN",
-                  denominator="mining+mining_unregistered", unit="share")
+                  denominator="mining+mining_unregistered", unit="share", bound=_published_bound(row))
         elif q == "smuggled_exports":
-            t.add({**row, "year": year}, table, quantity="smuggled", origin="CN", bound="upper")
+            t.add({**row, "year": year}, table, quantity="smuggled", origin="CN", bound=_published_bound(row))
         elif q == "smuggled_to_legal_exports_ratio":
             t.add({**row, "year": year}, table, quantity="smuggled", origin="CN", denominator=TRADE_RECORDED["all"], unit="ratio")
+        elif q == "black_market_volume":
+            t.skip(row, table, "black-market volume: neither China's exports nor its output")
         else:
             t.skip(row, table, "change of unregistered output: not a level or share")
 
