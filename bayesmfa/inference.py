@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import time
 import warnings
@@ -12,10 +13,12 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
 
 from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
 from bayesmfa.forward import Layout, derived_arrays, is_derived
-from bayesmfa.model import ModelOptions, build_model, pointwise_loglik
+from bayesmfa.model import ModelOptions, build_model, pointwise_loglik, record_predictions
 from bayesmfa.problem import Problem
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
@@ -47,8 +50,9 @@ def fit(
     thresholds: Thresholds | None = None,
     strict: bool = False,
     model: pm.Model | None = None,
+    prior_draws: int = 1000,
 ) -> az.InferenceData:
-    """Fit the model of ``problem`` with NUTS.
+    """Fit the model of ``problem`` with NUTS, and draw from its prior.
 
     Parameters
     ----------
@@ -87,13 +91,20 @@ def fit(
         fused model is built for acyclic systems with the nutpie and pymc
         backends, the reference model otherwise; nutpie compilations are
         cached in the process by content hash).
+    prior_draws : int
+        Draws from the prior of the same model, with the same ``seed``
+        (:func:`sample_prior`), stored as the ``prior`` and
+        ``prior_predictive`` groups; 0 draws none. The prior tells how far the
+        records moved each quantity (:func:`bayesmfa.summaries.prior_posterior_width`).
 
     Returns
     -------
     arviz.InferenceData
         Groups ``posterior``, ``sample_stats``, ``log_likelihood``,
-        ``observed_data``, ``constant_data``; the posterior's attrs hold the
-        system, priors, options, package version, content hash, backend, seed
+        ``observed_data``, ``constant_data`` and (with ``prior_draws``)
+        ``prior`` (the posterior's variables, one chain) and
+        ``prior_predictive``; the posterior's attrs hold the system, priors,
+        options, package version, content hash, backend, seed, prior draws
         and diagnostics.
     """
     options = options or ModelOptions()
@@ -132,16 +143,20 @@ def fit(
         idata.add_groups({"log_likelihood": pointwise_loglik(idata.posterior, problem, options)})
     elif "log_likelihood" not in idata:
         pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True, progressbar=False)
-    add_derived(idata, Layout.from_options(problem.graph, options))
+    layout = Layout.from_options(problem.graph, options)
+    add_derived(idata, layout)
     wall = time.perf_counter() - start
     _complete_groups(idata, build_model(problem, options) if fused else model, replace=fused)
     diag = compute_diagnostics(idata, wall_s=wall)
+    prior_s = _add_prior(idata, problem, options, draws=prior_draws, seed=seed, model=model)
+    add_derived(idata, layout, groups=("prior",))
     attach_provenance(
         idata,
         problem,
         options,
         {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept,
-         "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused, "compile_s": round(compile_s, 2)},
+         "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused, "compile_s": round(compile_s, 2),
+         "prior_draws": prior_draws, "prior_s": round(prior_s, 2)},
         diagnostics=diag.to_json(),
     )
     check_diagnostics(diag, thresholds or Thresholds(), strict=strict)
@@ -210,9 +225,9 @@ def sampled_names(model: pm.Model) -> list[str]:
     return [v.name for v in (*model.free_RVs, *model.deterministics) if not is_derived(v.name)]
 
 
-def add_derived(idata: az.InferenceData, layout: Layout) -> None:
-    """Add the named arrays, recomputed from the parameters, to the posterior and prior groups of ``idata``."""
-    for group in ("posterior", "prior"):
+def add_derived(idata: az.InferenceData, layout: Layout, groups: tuple[str, ...] = ("posterior", "prior")) -> None:
+    """Add the named arrays, recomputed from the parameters, to the ``groups`` of ``idata`` (those present)."""
+    for group in groups:
         if group in idata.groups() and "input_log_level" in idata[group]:
             ds = idata[group]
             missing = derived_arrays(ds, layout)
@@ -221,6 +236,133 @@ def add_derived(idata: az.InferenceData, layout: Layout) -> None:
                 merged = ds.assign({k: v.assign_coords({d: ds[d] for d in v.dims if d in ds.coords}) for k, v in missing.items()})
                 merged.attrs = ds.attrs
                 setattr(idata, group, merged)
+
+
+def sample_prior(
+    problem: Problem,
+    options: ModelOptions | None = None,
+    *,
+    draws: int = 1000,
+    seed: int = 0,
+    model: pm.Model | None = None,
+) -> az.InferenceData:
+    """Draws from the prior of the model of ``problem``: its parameters and replicated records.
+
+    The parameters come from :func:`pymc.sample_prior_predictive` on
+    ``model`` (by default the fused model, the reference model for cyclic
+    systems), restricted to what the sampler stores (:func:`sampled_names`)
+    plus their unconstrained values (``*_log__``, ``*_logodds__``, as nutpie
+    stores them). The named arrays are not drawn: add them with
+    :func:`add_derived`. The replicated records (on the log scale of
+    ``observed_data``) are the model's observed variables when it has them,
+    else (fused model) the fused kernel's record values with fresh lognormal
+    or Student-t noise.
+
+    Parameters
+    ----------
+    problem : Problem
+        System, priors and records.
+    options : ModelOptions, optional
+        Model options.
+    draws : int
+        Number of prior draws (one chain).
+    seed : int
+        Random seed; the same seed gives the same draws.
+    model : pymc.Model, optional
+        A model already built from ``problem`` and ``options`` (fused or
+        reference); its observed variables, if any, are drawn too.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Groups ``prior`` (dims chain=1, draw, parameter dims) and
+        ``prior_predictive`` (``records`` over ``obs``, ``records_t`` over
+        ``obs_t``; log of record value + floor, system unit or fraction).
+    """
+    options = options or ModelOptions()
+    acyclic = problem.graph.depth is not None
+    model = model or build_model(problem, options, fused=acyclic)
+    observed = [v.name for v in model.observed_RVs]
+    forward_log = logging.getLogger("pymc.sampling.forward")
+    level = forward_log.level
+    forward_log.setLevel(logging.WARNING)  # not the "Sampling: [...]" line on every fit
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*", category=UserWarning)
+            drawn = pm.sample_prior_predictive(draws=draws, model=model, var_names=sampled_names(model) + observed, random_seed=seed)
+    finally:
+        forward_log.setLevel(level)
+    prior = drawn.prior.assign(_unconstrained(model, drawn.prior))
+    groups = {"prior": prior}
+    if observed:
+        groups["prior_predictive"] = drawn.prior_predictive
+    elif acyclic:
+        groups["prior_predictive"] = _replicated_records(prior, problem, options, seed)
+    return az.InferenceData(**groups)
+
+
+def _unconstrained(model: pm.Model, prior: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The transformed (unconstrained) value of every drawn free variable whose transform needs no other variable."""
+    from pytensor.graph.basic import Constant
+
+    try:
+        from pytensor.graph.traversal import graph_inputs
+    except ImportError:  # older pytensor
+        from pytensor.graph.basic import graph_inputs
+
+    out = {}
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        if transform is None or rv.name not in prior:
+            continue
+        x = prior[rv.name]
+        value = transform.forward(pt.as_tensor_variable(x.values), *rv.owner.inputs)
+        if all(isinstance(v, Constant) for v in graph_inputs([value])):
+            out[model.rvs_to_values[rv].name] = x.copy(data=np.asarray(value.eval(), dtype=x.dtype))
+    return out
+
+
+def _replicated_records(prior: xr.Dataset, problem: Problem, options: ModelOptions, seed: int) -> xr.Dataset:
+    """Replicated point records of each prior draw, from the fused kernel plus fresh noise (acyclic systems)."""
+    rec = problem.records
+    log_model, scale, _, kind, nu = record_predictions(prior, problem, options)
+    rng = np.random.default_rng([seed, 1])  # a stream of its own, apart from the parameters'
+    eps = rng.standard_normal(log_model.shape)
+    t = kind == 1
+    if t.any():
+        eps[:, t] = rng.standard_t(np.broadcast_to(nu[t], (log_model.shape[0], int(t.sum()))))
+    rep = (log_model + scale * eps).reshape(prior.sizes["chain"], prior.sizes["draw"], -1)
+    coords = {d: prior[d].values for d in ("chain", "draw")}
+    out = {}
+    for flag, name, dim in ((0, "records", "obs"), (1, "records_t", "obs_t")):
+        idx = np.flatnonzero((np.asarray(rec.bound) == 0) & (kind == flag))
+        if len(idx):
+            out[name] = xr.DataArray(rep[..., idx], dims=("chain", "draw", dim), coords=coords | {dim: [rec.labels[i] for i in idx]})
+    return xr.Dataset(out)
+
+
+def _add_prior(
+    idata: az.InferenceData, problem: Problem, options: ModelOptions, *, draws: int, seed: int, model: pm.Model | None
+) -> float:
+    """Add :func:`sample_prior`'s groups to a fit, the prior restricted to the posterior's variables; seconds taken."""
+    if draws <= 0:
+        return 0.0
+    start = time.perf_counter()
+    drawn = sample_prior(problem, options, draws=draws, seed=seed, model=model)
+    post = idata.posterior
+    prior = xr.Dataset({v: _dims_like(da, post[v]) for v, da in drawn.prior.data_vars.items() if v in post}, attrs=drawn.prior.attrs)
+    idata.add_groups({"prior": prior, **({"prior_predictive": drawn.prior_predictive} if "prior_predictive" in drawn else {})})
+    return time.perf_counter() - start
+
+
+def _dims_like(da: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
+    """``da`` (chain, draw, ...) with the non-sample dims and coords of ``like`` (nutpie names the dims of
+    unconstrained values ``<name>_dim_0``, where the model has named ones)."""
+    dims = like.dims[2:]
+    if da.dims[2:] == dims or da.shape[2:] != like.shape[2:]:
+        return da
+    coords = {d: like[d].values for d in dims if d in like.coords}
+    return xr.DataArray(da.values, dims=(*da.dims[:2], *dims), coords={**{d: da[d].values for d in da.dims[:2]}, **coords}, attrs=da.attrs)
 
 
 def _complete_groups(idata: az.InferenceData, model: pm.Model, replace: bool = False) -> None:

@@ -43,9 +43,11 @@ def save(idata: az.InferenceData, path: str | Path) -> Path:
     """Save a fit to netCDF atomically (write to a temporary file, then rename).
 
     The named arrays (``flow_*``, ``input_*``, ``output_*``, ``external_*``,
-    ``share``) are not written when the parameters they derive from are in the
-    file: :func:`load` recomputes them exactly, so the file holds the
-    parameters only (about a tenth of the size), compressed.
+    ``share``) of the ``posterior`` and ``prior`` groups are not written when
+    the parameters they derive from are in the file: :func:`load` recomputes
+    them exactly, so the file holds the parameters only (about a tenth of the
+    size), compressed. Every other group (``prior_predictive``,
+    ``log_likelihood``, ...) is written as it is.
     """
     slim = _without_derived(idata)
     return atomic_write(path, lambda tmp: slim.to_netcdf(str(tmp), compress=True))

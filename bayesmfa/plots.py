@@ -11,6 +11,7 @@ years or over flow types are taken draw by draw, never by adding quantiles.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import arviz as az
@@ -19,6 +20,8 @@ import pandas as pd
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from bayesmfa.balance import edge_values
 from bayesmfa.graph import Graph
@@ -35,7 +38,7 @@ UNREGISTERED_COLOR = "rgba(200, 40, 40, 0.65)"
 NODE_COLOR = "rgba(60, 60, 60, 0.8)"
 
 _UNREGISTERED_MARKERS = ("unregistered", "smuggl")
-_STAT_COLUMNS = {"mean", "sd", "q50"}
+_STAT_COLUMNS = {"mean", "sd", "q50", "contraction", "weakly_informed"}
 
 
 # ---------------------------------------------------------------------------
@@ -378,11 +381,19 @@ def _dim_columns(rows: pd.DataFrame) -> list[str]:
     """Dim columns of a summary that carry a value in some row (all but quantity, year and the statistics)."""
     out = []
     for c in rows.columns:
-        if c in ("quantity", "year") or c in _STAT_COLUMNS or (isinstance(c, str) and c[:1] == "q" and c[1:].replace(".", "").isdigit()):
+        if c in ("quantity", "year") or _is_stat(c):
             continue
         if not _blank(rows[c]).all():
             out.append(c)
     return out
+
+
+def _is_stat(column: Any) -> bool:
+    """Whether a summary column holds a statistic (``mean``, ``qNN``, ``prior_qNN``, ``contraction``, ...), not a dim."""
+    if column in _STAT_COLUMNS:
+        return True
+    name = str(column).removeprefix("prior_")
+    return name[:1] == "q" and name[1:].replace(".", "").isdigit()
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 4.2)) -> tuple[Figure, Axes]:
@@ -732,6 +743,225 @@ def trade_triangle(
 
 
 # ---------------------------------------------------------------------------
+# prior vs posterior: how far the records moved each quantity
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axes of :func:`prior_posterior_bands`.
+
+    Attributes
+    ----------
+    quantity : str
+        Value of the summary's ``quantity`` column.
+    filters : mapping of column -> value
+        Selects one row per year (or a single row, e.g. a cumulative one).
+    title : str, optional
+        Axes title (default: the quantity and the filters).
+    unit : str
+        Y-axis label, e.g. ``"kt REO"`` or ``"share"``.
+    log : bool
+        Logarithmic y axis: for flows whose prior spans orders of magnitude
+        (the posterior band would be a flat line at the bottom of a linear axis).
+    """
+
+    quantity: str
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    title: str | None = None
+    unit: str = ""
+    log: bool = False
+
+
+#: Colours of the prior (light grey band, grey dashed median) and of the posterior (band and median).
+PRIOR_COLOR = "0.55"
+PRIOR_BAND_COLOR = "0.85"
+POSTERIOR_COLOR = "#2b5d8a"
+
+
+def _interval_label(lo: str, hi: str) -> str:
+    """``"90%"`` for the columns ``q05``/``q95``."""
+    mass = float(hi[1:]) - float(lo[1:])
+    return f"{mass:g}%"
+
+
+def prior_posterior_bands(
+    summary: pd.DataFrame,
+    panels: Sequence[Panel],
+    *,
+    ncols: int = 3,
+    title: str | None = None,
+) -> Figure:
+    """Prior and posterior intervals side by side, one axes per panel.
+
+    For a quantity with one row per year: the prior interval as a light grey
+    band with its median dashed, the posterior interval as a coloured band
+    with its median as a solid line, year on x. For a single row (e.g. a
+    cumulative one): the two intervals as bars with their medians marked.
+    Each title notes the contraction (``1 - posterior width / prior width``
+    of the linear widths, also on a log axis; for a time series its median
+    over years).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Tidy summary with ``q50``, interval columns (``q05``/``q95``) and the
+        prior's (``prior_q05, prior_q50, prior_q95``; see
+        :func:`bayesmfa.summaries.add_prior_columns`).
+    panels : sequence of Panel
+        What to draw; one axes each, in order, ``ncols`` per row.
+    ncols : int
+        Axes per row.
+    title : str, optional
+        Figure title (default: ``"Prior and posterior 90% intervals"``, the
+        mass following the interval columns).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``len(panels)`` axes with data (unused grid cells are removed).
+
+    Raises
+    ------
+    ValueError
+        When no panel is given, the summary has no prior columns, or a panel
+        selects no row or several rows per year.
+    """
+    if not panels:
+        raise ValueError("no panel to draw")
+    lo, hi = _quantile_columns(summary)
+    p_lo, p_mid, p_hi = f"prior_{lo}", "prior_q50", f"prior_{hi}"
+    missing = [c for c in (p_lo, p_mid, p_hi) if c not in summary.columns]
+    if missing:
+        raise ValueError(f"summary has no prior columns {missing}: fit with prior draws (bayesmfa.fit(prior_draws=...))")
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.5), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        fig.delaxes(ax)
+    for ax, panel in zip(axes, panels):
+        rows = select_rows(summary, panel.quantity, panel.filters)
+        yearly = _yearly(rows)
+        if len(yearly) > 1:
+            if yearly["year"].duplicated().any():
+                raise ValueError(f"panel {panel.quantity!r} {dict(panel.filters)} has several rows per year; "
+                                 f"filter on {_dim_columns(yearly)}")
+            note = _prior_posterior_series(ax, yearly.sort_values("year"), (lo, "q50", hi), (p_lo, p_mid, p_hi))
+        elif len(rows) == 1:
+            note = _prior_posterior_bars(ax, rows.iloc[0], (lo, "q50", hi), (p_lo, p_mid, p_hi))
+        else:
+            raise ValueError(f"panel {panel.quantity!r} {dict(panel.filters)} selects {len(rows)} rows and no yearly series")
+        where = ", ".join(f"{v}" for v in panel.filters.values())
+        head = panel.title or (f"{panel.quantity} ({where})" if where else panel.quantity)
+        ax.set_title(f"{head}\n{note}" if note else head, fontsize="medium")
+        if panel.unit:
+            ax.set_ylabel(panel.unit + (" (log scale)" if panel.log else ""))
+        ax.grid(alpha=0.3)
+        if panel.log:
+            _log_axis(ax, rows, (lo, "q50", hi, p_mid))
+        else:
+            ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    handles = [
+        Patch(facecolor=PRIOR_BAND_COLOR, edgecolor=PRIOR_COLOR, label="prior interval"),
+        Line2D([], [], color=PRIOR_COLOR, linestyle="--", label="prior median"),
+        Patch(facecolor=POSTERIOR_COLOR, alpha=0.45, label="posterior interval"),
+        Line2D([], [], color=POSTERIOR_COLOR, label="posterior median"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize="small", frameon=False)
+    fig.suptitle(title or f"Prior and posterior {_interval_label(lo, hi)} intervals")
+    return fig
+
+
+def _log_axis(ax: Axes, rows: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Log y axis reaching down to a tenth of the smallest positive posterior value or prior median.
+
+    The prior's lower quantile of a heavy-tailed flow can be many orders of magnitude below
+    anything the records allow; the band is cut there rather than squeezing the posterior.
+    """
+    values = rows[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy().ravel()
+    positive = values[np.isfinite(values) & (values > 0)]
+    ax.set_yscale("log")
+    if len(positive):
+        ax.set_ylim(bottom=float(positive.min()) / 10)
+
+
+def _contraction_text(lo, hi, prior_lo, prior_hi, several: bool) -> str:  # noqa: ANN001
+    """``"contraction 0.62 (median over years)"``; empty when undefined (zero prior widths).
+
+    The same definition as the summary's ``contraction`` column (:func:`bayesmfa.summaries.interval_contraction`).
+    """
+    from bayesmfa.summaries import WEAKLY_INFORMED, interval_contraction
+
+    c = np.atleast_1d(interval_contraction(lo, hi, prior_lo, prior_hi))
+    c = c[np.isfinite(c)]
+    if not len(c):
+        return ""
+    value = float(np.median(c))
+    return f"contraction {value:.2f}" + (" (median over years)" if several else "") + (", weak" if value < WEAKLY_INFORMED else "")
+
+
+def _prior_posterior_series(ax: Axes, rows: pd.DataFrame, post: tuple[str, str, str], prior: tuple[str, str, str]) -> str:
+    """Bands over years; returns the contraction text."""
+    x = rows["year"].to_numpy()
+    val = {c: rows[c].astype(float).to_numpy() for c in (*post, *prior)}
+    ax.fill_between(x, val[prior[0]], val[prior[2]], color=PRIOR_BAND_COLOR, linewidth=0)
+    ax.plot(x, val[prior[1]], color=PRIOR_COLOR, linestyle="--", linewidth=1.0)
+    ax.fill_between(x, val[post[0]], val[post[2]], color=POSTERIOR_COLOR, alpha=0.45, linewidth=0)
+    ax.plot(x, val[post[1]], color=POSTERIOR_COLOR, linewidth=1.5)
+    ax.set_xlabel("year")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return _contraction_text(val[post[0]], val[post[2]], val[prior[0]], val[prior[2]], several=True)
+
+
+def _prior_posterior_bars(ax: Axes, row: pd.Series, post: tuple[str, str, str], prior: tuple[str, str, str]) -> str:
+    """The two intervals of one row as bars; returns the contraction text."""
+    for x, cols, face, edge in ((0, prior, PRIOR_BAND_COLOR, PRIOR_COLOR), (1, post, POSTERIOR_COLOR, POSTERIOR_COLOR)):
+        low, mid, high = (float(row[c]) for c in cols)
+        ax.bar(x, high - low, bottom=low, width=0.5, color=face, alpha=1.0 if x == 0 else 0.45, edgecolor=edge)
+        ax.plot([x - 0.25, x + 0.25], [mid, mid], color=edge, linestyle="--" if x == 0 else "-")
+    ax.set_xticks([0, 1], ["prior", "posterior"])
+    ax.set_xlim(-0.6, 1.6)
+    if "year" in row.index and not _blank(pd.Series([row["year"]])).iloc[0]:
+        ax.set_xlabel(_text(pd.Series([row["year"]])).iloc[0])
+    return _contraction_text(*(np.array([float(row[c])]) for c in (post[0], post[2], prior[0], prior[2])), several=False)
+
+
+def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "") -> list[Panel]:
+    """Panels of the process inputs (``input_<process>``) of a generic summary, one per coordinate of their first dim.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Tidy summary (e.g. of :func:`bayesmfa.summaries.summarize_with_prior`).
+    max_panels : int
+        At most this many panels.
+    unit : str
+        Y-axis label of every panel (the system unit).
+
+    Returns
+    -------
+    list of Panel
+        Yearly quantities with at most one dim besides ``year``.
+    """
+    panels: list[Panel] = []
+    qcol = summary["quantity"].astype(str)
+    for q in dict.fromkeys(qcol):
+        if not q.startswith("input_") or q.startswith("input_log") or q.endswith("__"):
+            continue
+        rows = _yearly(summary[qcol == q])
+        dims = _dim_columns(rows)
+        if rows.empty or len(dims) > 1:
+            continue
+        coords = list(dict.fromkeys(rows[dims[0]].astype(str))) if dims else [None]
+        for c in coords:
+            filters = {dims[0]: c} if dims else {}
+            title = f"{q.removeprefix('input_')} input" + (f", {c}" if c is not None else "")
+            panels.append(Panel(q, filters, title, unit))
+    return panels[:max_panels]
+
+
+# ---------------------------------------------------------------------------
 # counterfactual: consumption with and without trade
 # ---------------------------------------------------------------------------
 
@@ -813,9 +1043,11 @@ def counterfactual(
 __all__ = [
     "LINK_COLOR",
     "UNREGISTERED_COLOR",
+    "Panel",
     "bands",
     "consumption_bands",
     "counterfactual",
+    "default_panels",
     "dependence_bands",
     "format_interval",
     "format_number",
@@ -825,6 +1057,7 @@ __all__ = [
     "net_pair_flows",
     "net_trade_bands",
     "node_display_label",
+    "prior_posterior_bands",
     "sankey",
     "sankey_table",
     "select_rows",

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from bayesmfa import plots
 from bayesmfa.graph import Graph
 from bayesmfa.io import atomic_write
+from bayesmfa.summaries import WEAKLY_INFORMED
 
 #: Quantities shown in the key-interval table when present (cumulative rows, else the last year).
 KEY_QUANTITIES = (
@@ -54,6 +55,7 @@ figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #e
 figcaption { font-size: .9em; color: #555; }
 .pass { color: #1a7f37; font-weight: bold; } .fail { color: #c62828; font-weight: bold; }
 .notes li { color: #8a5a00; }
+.informed { background: #fff8e1; border-left: 4px solid #e0a800; padding: .4em .8em; }
 """
 
 
@@ -65,6 +67,9 @@ class _Report:
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, caption, base64 png)
     sankeys: list[tuple[str, str]] = field(default_factory=list)  # (caption, html div)
     notes: list[str] = field(default_factory=list)
+    informed: str = ""  # the sentence on weakly informed quantities
+    contraction: pd.DataFrame | None = None  # per quantity: rows, contraction, weakly informed rows
+    checks: dict[str, pd.DataFrame] = field(default_factory=dict)  # record checks: misfits, families, conflicts
 
 
 # ---------------------------------------------------------------------------
@@ -262,6 +267,95 @@ def _sankeys(report: _Report, idata: az.InferenceData, graph: Graph, prob: float
         report.sankeys.append((caption, div))
 
 
+PRIOR_POSTERIOR = ("prior_posterior", "Prior (grey) and posterior (coloured) intervals of key quantities: how far the records moved them")
+
+
+def _prior_posterior_figure(report: _Report, summary: pd.DataFrame, fig_dir: Path) -> None:
+    """The case's ``figures/prior_posterior.png`` when the run wrote one, else prior vs posterior of the process inputs."""
+    name, caption = PRIOR_POSTERIOR
+    path = fig_dir / f"{name}.png"
+    if path.is_file():
+        data = path.read_bytes()
+    else:
+        if not len(_contraction_values(summary)):
+            return
+        panels = plots.default_panels(summary)
+        if not panels:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = _png(plots.prior_posterior_bands(summary, panels))
+        except (ValueError, KeyError, TypeError) as exc:
+            report.notes.append(f"figure '{caption}' skipped: {exc}")
+            return
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    report.figures.append((name, caption, base64.b64encode(data).decode("ascii")))
+
+
+# ---------------------------------------------------------------------------
+# how far the records moved each quantity
+# ---------------------------------------------------------------------------
+
+
+def _contraction_values(summary: pd.DataFrame) -> pd.Series:
+    """The ``contraction`` column as numbers, rows where it is defined (empty when the summary has none)."""
+    if "contraction" not in summary.columns:
+        return pd.Series(dtype=float)
+    return pd.to_numeric(summary["contraction"], errors="coerce").dropna()
+
+
+def weakly_informed_sentence(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED) -> str:
+    """``"N of M reported quantities are barely informed by the records (contraction < 0.3): ..."``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Tidy summary with a ``contraction`` column; each row with a defined
+        contraction (a quantity at one set of coords and year) counts once.
+    threshold : float
+        Contraction below which a row is barely informed.
+
+    Returns
+    -------
+    str
+        The sentence, naming each quantity with its count of such rows; empty
+        when the summary has no contraction.
+    """
+    c = _contraction_values(summary)
+    if not len(c):
+        return ""
+    weak = c < threshold
+    qty = summary.loc[c.index, "quantity"].astype(str)
+    head = f"{int(weak.sum())} of {len(c)} reported quantities are barely informed by the records (contraction < {threshold:g})"
+    if not weak.any():
+        return head + "."
+    counts = pd.DataFrame({"q": qty, "weak": weak}).groupby("q", sort=False)["weak"].agg(["sum", "size"])
+    counts = counts[counts["sum"] > 0].sort_values("sum", ascending=False, kind="stable")
+    return head + ": " + "; ".join(f"{q} ({int(r['sum'])} of {int(r['size'])} rows)" for q, r in counts.iterrows()) + "."
+
+
+def contraction_table(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED) -> pd.DataFrame:
+    """Per quantity: rows with a contraction, its median and range, and the rows below ``threshold``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``quantity, rows, median_contraction, min_contraction,
+        max_contraction, weakly_informed_rows``, least informed first; empty
+        when the summary has no contraction.
+    """
+    c = _contraction_values(summary)
+    cols = ["quantity", "rows", "median_contraction", "min_contraction", "max_contraction", "weakly_informed_rows"]
+    if not len(c):
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame({"quantity": summary.loc[c.index, "quantity"].astype(str), "c": c, "weak": c < threshold})
+    out = df.groupby("quantity", sort=False).agg(rows=("c", "size"), median_contraction=("c", "median"),
+                                                 min_contraction=("c", "min"), max_contraction=("c", "max"),
+                                                 weakly_informed_rows=("weak", "sum")).reset_index()
+    return out.sort_values("median_contraction", kind="stable")[cols].reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------
@@ -281,7 +375,9 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
     Returns
     -------
     DataFrame
-        ``quantity``, the dim columns that carry values, ``year`` and the statistics.
+        ``quantity``, the dim columns that carry values, ``year`` and the
+        statistics (with the prior's interval, ``contraction`` and
+        ``weakly_informed`` when the summary has them).
     """
     if summary.empty:
         return summary
@@ -306,6 +402,7 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
     stats = [c for c in out.columns if c in ("mean", "sd", "q50") or (isinstance(c, str) and c[:1] == "q" and c[1:].isdigit())]
     lo, hi = plots._quantile_columns(out) if len(out) else ("q05", "q95")
     stats = [c for c in ("mean", "sd", lo, "q50", hi) if c in stats]
+    stats += [c for c in (f"prior_{lo}", "prior_q50", f"prior_{hi}", "contraction", "weakly_informed") if c in out.columns]
     dims = [c for c in plots._dim_columns(out) if c not in stats]
     cols = ["quantity", *dims, *(["year"] if "year" in out.columns else []), *stats]
     return out[cols]
@@ -379,11 +476,22 @@ def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: 
         f"<p>Posterior medians with {prob:.0%} equal-tailed intervals. Every aggregate (sums over years, regions or flow "
         "types) is computed per draw before its quantiles are taken.</p>",
     ]
+    if report.informed:
+        parts.append(f'<p class="informed">{html.escape(report.informed)} Contraction = 1 - posterior {prob:.0%} interval width / '
+                     "prior width, on the log scale for positive quantities: near 1 the records pin a quantity down, "
+                     "near 0 its interval mostly restates the prior "
+                     '(<a href="#contraction">per quantity</a>).</p>')
     if report.notes:
         parts.append('<h2 id="notes">Notes</h2><ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
                      + "</ul>")
     parts.append('<h2 id="key">Key intervals</h2>')
     parts.append(_table(key, css_class="key-intervals") if len(key) else "<p>No key quantities in the summary.</p>")
+    if report.contraction is not None and len(report.contraction):
+        parts.append('<h2 id="contraction">How far the records moved each quantity</h2>')
+        parts.append(f"<p>Contraction of each summary row (1 - posterior / prior {prob:.0%} interval width), by quantity, least "
+                     f"informed first; rows below {WEAKLY_INFORMED:g} are flagged <code>weakly_informed</code> in summary.csv.</p>")
+        parts.append(_table(report.contraction, css_class="contraction"))
+    parts.extend(_checks_html(report.checks))
     if report.sankeys:
         parts.append('<h2 id="sankey">System flows</h2>')
         for caption, div in report.sankeys:
@@ -401,6 +509,47 @@ def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: 
         parts.append(_table(coverage, css_class="coverage"))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+#: Columns of the misfit table in the report
+MISFIT_COLUMNS = ["record_id", "file", "row", "family", "quantity", "region", "origin", "destination", "end_use", "year", "bound",
+                  "observed", "model_q05", "model_q50", "model_q95", "z"]
+
+
+def read_record_checks(result_dir: Path) -> dict[str, pd.DataFrame]:
+    """The record checks a run wrote (``record_checks.csv``, ``record_families.csv``, ``record_conflicts.csv``), if any."""
+    out = {}
+    for key, name in (("records", "record_checks.csv"), ("families", "record_families.csv"), ("conflicts", "record_conflicts.csv")):
+        if (result_dir / name).is_file():
+            out[key] = pd.read_csv(result_dir / name, keep_default_na=False, dtype={"row": str, "year": str})
+    return out
+
+
+def _checks_html(checks: dict[str, pd.DataFrame]) -> list[str]:
+    """Sections naming the records the fit cannot reproduce and the records that conflict."""
+    if "records" not in checks:
+        return []
+    rec = checks["records"]
+    z = pd.to_numeric(rec["z"], errors="coerce")
+    bad = rec[rec["misfit"].astype(str) == "True"].assign(_abs=z.abs()).sort_values("_abs", ascending=False)
+    parts = ['<h2 id="misfits">Records the fit cannot reproduce</h2>',
+             f"<p>{len(bad)} of {len(rec)} records lie more than 3 predictive sd from the fit (|z| &gt; 3; for caps and floors: "
+             "the fit on the wrong side by more than 3 sd). z = (log record - mean replicated) / sd replicated, from posterior "
+             "draws with fresh record noise. All records: <code>record_checks.csv</code>.</p>"]
+    if len(bad):
+        parts.append(_table(bad[[c for c in MISFIT_COLUMNS if c in bad]], css_class="misfits"))
+    if "families" in checks and len(checks["families"]):
+        parts.append("<h3>Predictive checks per record family</h3><p>Mean standardised residual of each family (its bias) and "
+                     "the two-sided predictive p-value of that mean; <code>flag</code> below 0.05.</p>")
+        parts.append(_table(checks["families"], css_class="families"))
+    if "conflicts" in checks:
+        conf = checks["conflicts"]
+        parts.append('<h3 id="conflicts">Records that conflict with each other</h3>')
+        parts.append(f"<p>{len(conf)} pairs of records of the same quantity, year and factor that the fit misses on opposite "
+                     "sides by more than 2 sd each (one above, one below).</p>")
+        if len(conf):
+            parts.append(_table(conf, css_class="conflicts"))
+    return parts
 
 
 def write_report(
@@ -473,8 +622,15 @@ def write_report(
         notes.append("the summary has none of the quantities of the case figures (consumption, mining_share, net_export, ...): "
                      "process inputs drawn instead")
     _draw(report, specs, summary, fig_dir)
+    _prior_posterior_figure(report, summary, fig_dir)
+    report.informed = weakly_informed_sentence(summary)
+    report.contraction = contraction_table(summary)
+    report.checks = read_record_checks(result_dir)
+    if not report.informed and len(summary):
+        notes.append("summary.csv has no contraction column (a fit without prior draws): how far the records moved each "
+                     "quantity is not shown")
     text = _render(report, key_intervals(summary), diag, coverage, prob)
     return atomic_write(result_dir / "report.html", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["KEY_QUANTITIES", "graph_from_posterior", "key_intervals", "write_report"]
+__all__ = ["KEY_QUANTITIES", "contraction_table", "graph_from_posterior", "key_intervals", "weakly_informed_sentence", "write_report"]

@@ -1,5 +1,8 @@
 """Key REE intervals as a Markdown table, written into the README between markers.
 
+Each row shows the posterior interval, the prior's, the contraction and a
+weakly-informed flag (:func:`bayesmfa.summaries.add_prior_columns`).
+
     python -m bayesmfa.resultstable results/ree/summary.csv README.md
 
 The paragraph above the table (settings, wall time, diagnostics) is written
@@ -12,9 +15,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayesmfa.io import atomic_write
+from bayesmfa.summaries import WEAKLY_INFORMED
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -29,6 +34,9 @@ KEY_ROWS: list[tuple[str, str, dict[str, str]]] = [
     ("World mining, 2022 (kt REO)", "mining", {"region": "World", "year": "2022"}),
     ("China share of world mining, 2022", "mining_share", {"region": "CN", "year": "2022"}),
     ("China share of world refining, 2022", "refining_share", {"region": "CN", "year": "2022"}),
+    ("China share of world mining, 2000-2022", "cumulative_mining_share", {"region": "CN", "year": "2000-2022"}),
+    ("China share of world refining, 2000-2022", "cumulative_refining_share", {"region": "CN", "year": "2000-2022"}),
+    ("China share of world consumption, 2000-2022", "cumulative_consumption_share", {"region": "CN", "year": "2000-2022"}),
     ("China consumption, 2022 (kt REO)", "consumption_total", {"region": "CN", "year": "2022"}),
     ("US consumption, 2022 (kt REO)", "consumption_total", {"region": "US", "year": "2022"}),
     ("Smuggling CN->RoW, cumulative (kt REO)", "smuggling", {"partner": "RoW", "year": "2000-2022"}),
@@ -45,10 +53,34 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1 else f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"
 
 
+def _prior_cells(r: pd.Series) -> str:
+    """Prior interval, contraction and weakly-informed flag cells of a row (blank where the summary lacks them)."""
+    def num(col: str) -> float:
+        try:
+            return float(r.get(col, ""))
+        except (TypeError, ValueError):
+            return float("nan")
+
+    lo, hi, c = num("prior_q05"), num("prior_q95"), num("contraction")
+    prior = f"{_fmt(lo)} – {_fmt(hi)}" if np.isfinite(lo) and np.isfinite(hi) else ""
+    if not np.isfinite(c):
+        return f"{prior} | | |"
+    flag = "**yes**" if c < WEAKLY_INFORMED else "no"
+    return f"{prior} | {c:.2f} | {flag} |"
+
+
 def key_results_markdown(summary: pd.DataFrame) -> str:
-    """Markdown table of the key intervals (median and 90% interval) from a REE ``summary.csv``."""
+    """Markdown table of the key intervals from a REE ``summary.csv``.
+
+    Columns: median, 90% interval and mean of the posterior, the prior's 90%
+    interval, the contraction (``1 - posterior width / prior width``) and
+    whether the row is weakly informed (contraction below
+    :data:`bayesmfa.summaries.WEAKLY_INFORMED`); a note under the table
+    explains the last two.
+    """
     summary = summary.fillna("").astype({"year": str})
-    lines = ["| quantity | median | 90% interval | mean |", "|---|---:|---:|---:|"]
+    lines = ["| quantity | median | 90% interval | mean | prior 90% interval | contraction | weakly informed |",
+             "|---|---:|---:|---:|---:|---:|:---:|"]
     for label, quantity, filters in KEY_ROWS:
         rows = summary[summary["quantity"] == quantity]
         for col, val in filters.items():
@@ -57,10 +89,14 @@ def key_results_markdown(summary: pd.DataFrame) -> str:
             continue
         r = rows.iloc[0]
         if quantity == "p_net_exporter":
-            lines.append(f"| {label} | | | {_fmt(float(r['mean']))} |")
+            lines.append(f"| {label} | | | {_fmt(float(r['mean']))} | | | |")
         else:
             interval = f"{_fmt(float(r['q05']))} – {_fmt(float(r['q95']))}"
-            lines.append(f"| {label} | {_fmt(float(r['q50']))} | {interval} | {_fmt(float(r['mean']))} |")
+            lines.append(f"| {label} | {_fmt(float(r['q50']))} | {interval} | {_fmt(float(r['mean']))} | {_prior_cells(r)}")
+    lines.append("")
+    lines.append(f"Contraction = 1 − (posterior 90% interval width / prior 90% interval width): near 1 the records pin the "
+                 f"quantity down, near 0 the interval restates the prior; **yes**: contraction below {WEAKLY_INFORMED:g}, "
+                 "the records barely inform the quantity.")
     return "\n".join(lines)
 
 

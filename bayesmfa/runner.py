@@ -16,6 +16,7 @@ from bayesmfa.inference import fit
 from bayesmfa.io import save
 from bayesmfa.model import ModelOptions
 from bayesmfa.outputs import check_out, staged_dir
+from bayesmfa.residuals import check_records
 
 #: NUTS backends a run may ask for.
 BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
@@ -36,6 +37,9 @@ class RunSettings:
     prob: float = 0.9
     progressbar: bool = True
     options: ModelOptions = field(default_factory=ModelOptions)
+    #: Draws from the prior (same model, same seed) for the prior columns and contraction of
+    #: ``summary.csv`` and ``figures/prior_posterior.png``; 0 draws none.
+    prior_draws: int = 1000
 
     def __post_init__(self) -> None:
         """Refuse settings no sampler can run, naming the field.
@@ -53,6 +57,7 @@ class RunSettings:
         if self.min_tree_depth is not None:
             _check_int("min_tree_depth", self.min_tree_depth, 1)
         _check_int("thin", self.thin, 1)
+        _check_int("prior_draws", self.prior_draws, 0)
         _check_open_unit("target_accept", self.target_accept)
         _check_open_unit("prob", self.prob)
         if self.backend not in BACKENDS:
@@ -103,6 +108,10 @@ def run_case(
     divert_failed: bool = False,
 ) -> RunResult:
     """Fit a case and write ``posterior.nc``, ``summary.csv``, ``diagnostics.json`` (and figures).
+
+    The fit draws from the prior too (``settings.prior_draws``): ``posterior.nc``
+    holds its ``prior`` and ``prior_predictive`` groups and ``summary.csv`` the
+    prior's interval and the contraction of every row.
 
     Everything is written into a temporary folder beside ``out`` and moved into
     place at the end: a failed or interrupted run leaves an earlier result intact.
@@ -172,6 +181,7 @@ def run_case(
             thin=settings.thin,
             progressbar=settings.progressbar,
             thresholds=thresholds,
+            prior_draws=settings.prior_draws,
         )
         wall = time.perf_counter() - start
         if hasattr(module, "annotate"):
@@ -180,6 +190,7 @@ def run_case(
         summary = module.summary_table(idata, problem, settings.prob)
         summary.to_csv(tmp / "summary.csv", index=False)
         diag = _diagnostics(idata, module, wall)
+        _write_record_checks(tmp, idata, problem, settings)
         if hasattr(module, "write_extras"):
             module.write_extras(tmp, root)
         failures = diag.failures(thresholds)
@@ -189,6 +200,17 @@ def run_case(
         if failures and divert_failed:
             stage.redirect(failed_path(out))
     return RunResult(stage.target if failures and divert_failed else out, diag, failures, problem.warnings)
+
+
+def _write_record_checks(out: Path, idata: az.InferenceData, problem, settings: RunSettings) -> None:  # noqa: ANN001
+    """``record_checks.csv`` (every record: fit, z, p-value, misfit), ``record_families.csv`` and
+    ``record_conflicts.csv`` (see :func:`bayesmfa.residuals.check_records`); acyclic systems only."""
+    if problem.graph.depth is None:
+        return
+    checks = check_records(idata, problem, settings.options, seed=settings.seed)
+    checks.records.to_csv(out / "record_checks.csv", index=False)
+    checks.families.to_csv(out / "record_families.csv", index=False)
+    checks.conflicts.to_csv(out / "record_conflicts.csv", index=False)
 
 
 def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:

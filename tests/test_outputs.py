@@ -373,7 +373,8 @@ def test_atomic_write_gives_the_permissions_of_the_umask(tmp_path, umask):
 @pytest.mark.parametrize(
     ("field", "value"),
     [("draws", 0), ("draws", -5), ("tune", -1), ("chains", 0), ("seed", -1), ("target_accept", 1.5),
-     ("target_accept", 0.0), ("min_tree_depth", 0), ("prob", 1.0), ("draws", 2.5), ("backend", "stan")],
+     ("target_accept", 0.0), ("min_tree_depth", 0), ("prob", 1.0), ("draws", 2.5), ("backend", "stan"), ("prior_draws", -1),
+     ("prior_draws", 1.5)],
 )
 def test_run_settings_refuse_impossible_values(field, value):
     with pytest.raises(ValueError, match=rf"RunSettings\.{field}"):

@@ -72,7 +72,8 @@ def test_quick_fit_balances_in_every_draw(quick_fit, problem):
 
 def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
     table = ree.summary_table(quick_fit, problem)
-    assert list(table.columns) == ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
+    assert list(table.columns) == ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95",
+                                   "prior_q05", "prior_q50", "prior_q95", "contraction", "weakly_informed"]
     assert set(REQUIRED) <= set(table["quantity"])
     num = table[["q05", "q50", "q95"]].astype(float)
     assert (num["q05"] <= num["q50"] + 1e-12).all() and (num["q50"] <= num["q95"] + 1e-12).all()
@@ -87,6 +88,51 @@ def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
     # world mining is the sum of the regions in every draw, hence in the mean
     m = table[(table["quantity"] == "mining") & (table["year"] == "2010")].set_index("region")["mean"].astype(float)
     assert m["World"] == pytest.approx(m[["CN", "US", "RoW"]].sum(), rel=1e-9)
+
+
+def test_cumulative_shares_and_trade_by_product(quick_fit):
+    """Period shares are ratios of sums (not means of yearly shares); trade by product sums over partners."""
+    post = quick_fit.posterior
+    q = ree.quantities(post)
+    mining = post["output_mining"] + post["output_mining_unregistered"]
+    expected = mining.sum("year") / mining.sum(("year", "region"))
+    np.testing.assert_allclose(q["cumulative_mining_share"].transpose(*expected.dims).values, expected.values, rtol=1e-12)
+    for name in ("cumulative_mining_share", "cumulative_refining_share", "cumulative_consumption_share"):
+        assert q[name].dims == ("chain", "draw", "region")
+        np.testing.assert_allclose(q[name].sum("region").values, 1.0, rtol=1e-12)
+    use = post["input_use"].sum("year")
+    got = q["cumulative_consumption_share"]
+    np.testing.assert_allclose(got.values, (use / use.sum("region")).transpose(*got.dims).values, rtol=1e-12)
+    for side in ("exports", "imports"):
+        by_product = q[f"{side}_by_product"]
+        assert set(by_product.dims) == {"chain", "draw", "product", "year", "region"}
+        np.testing.assert_allclose(by_product.sum("product").transpose(*q[f"{side}_total"].dims).values, q[f"{side}_total"].values,
+                                   rtol=1e-10)
+    # China's oxide exports include the smuggled oxides; the US's oxide imports include those smuggled to the US
+    cn_oxide = q["exports_by_product"].sel(region="CN", product="oxide")
+    recorded = post["flow_oxide_trade"].sel(origin="CN").sum("destination")
+    np.testing.assert_allclose(cn_oxide.values, (recorded + post["flow_smuggled"].sel(origin="CN").sum("destination")).values)
+    us_oxide = q["imports_by_product"].sel(region="US", product="oxide")
+    into_us = post["flow_oxide_trade"].sel(destination="US").sum("origin") + post["flow_smuggled"].sel(origin="CN", destination="US")
+    np.testing.assert_allclose(us_oxide.values, into_us.values)
+
+
+def test_summary_names_the_new_rows_and_compares_with_the_prior(quick_fit, problem):
+    table = ree.summary_table(quick_fit, problem)
+    shares = table[table["quantity"].str.startswith("cumulative_")]
+    assert set(shares["quantity"]) == set(ree.CUMULATIVE_SHARES)
+    assert set(shares["year"]) == {"2000-2022"} and set(shares["region"]) == {"CN", "US", "RoW"}
+    assert (shares[["partner", "product", "end_use"]] == "").all().all()
+    trade = table[table["quantity"] == "imports_by_product"]
+    assert set(trade["product"]) == {"concentrate", "salt", "oxide", "metal"} and (trade["partner"] == "").all()
+    assert len(trade) == 3 * 4 * 24  # region x product x (23 years + the cumulative row)
+    # indicators have no meaningful interval contraction
+    p = table[table["quantity"] == "p_net_exporter"]
+    assert p["contraction"].isna().all() and not p["weakly_informed"].any()
+    defined = table["contraction"].notna()
+    assert (table.loc[defined, "weakly_informed"] == (table.loc[defined, "contraction"] < 0.3)).all()
+    fig = ree.prior_posterior_figure(table)
+    assert len(fig.axes) == len(ree.PRIOR_POSTERIOR_PANELS)
 
 
 def test_posterior_predictive_check_per_family(quick_fit, problem):

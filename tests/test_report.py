@@ -164,3 +164,32 @@ def test_key_intervals_prefers_cumulative_rows():
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "nope")
+
+
+def test_report_flags_weakly_informed_rows_and_draws_prior_vs_posterior(tmp_path):
+    out = tmp_path / "prior"
+    out.mkdir()
+    rows = []
+    for q in ("input_mining", "input_refining"):
+        for r in "AB":
+            for y in range(2010, 2015):
+                weak = q == "input_refining" and r == "B"
+                rows.append({"quantity": q, "region": r, "year": y, "mean": 1.0, "sd": 0.1, "q05": 0.8, "q50": 1.0, "q95": 1.2,
+                             "prior_q05": 0.5, "prior_q50": 1.0, "prior_q95": 1.0 if weak else 2.0})
+    df = pd.DataFrame(rows)
+    df["contraction"] = 1 - (df["q95"] - df["q05"]) / (df["prior_q95"] - df["prior_q05"])
+    df["weakly_informed"] = df["contraction"] < 0.3
+    df.to_csv(out / "summary.csv", index=False)
+    text = write_report(out).read_text(encoding="utf-8")
+    sentence = "5 of 20 reported quantities are barely informed by the records (contraction &lt; 0.3): input_refining (5 of 10 rows)."
+    assert sentence in text
+    assert text.index('class="informed"') < text.index('id="key"')  # near the top
+    assert 'id="contraction"' in text and 'id="fig-prior_posterior"' in text
+    assert (out / "figures" / "prior_posterior.png").is_file()
+    key = text[text.index('class="key-intervals"'):]
+    assert "contraction" in key[: key.index("</thead>")]
+
+
+def test_report_without_contraction_says_so(result_dir):
+    text = write_report(result_dir).read_text(encoding="utf-8")
+    assert "no contraction column" in text and 'class="informed"' not in text

@@ -53,3 +53,20 @@ def test_readme_without_markers_is_refused(tmp_path):
     with pytest.raises(ValueError, match="markers"):
         update_readme(tmp_path / "summary.csv", tmp_path / "other.md")
     assert (tmp_path / "other.md").read_text() == "no markers\n"
+
+
+def test_prior_interval_contraction_and_flag_columns(tmp_path):
+    readme = _write(tmp_path, DIAG)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    summary["prior_q05"], summary["prior_q50"], summary["prior_q95"] = [100.0, 0.0], [600.0, 1.0], [1100.0, 1.0]
+    summary["contraction"], summary["weakly_informed"] = [0.6, None], [False, False]
+    weak = summary.iloc[[0]].assign(quantity="unregistered_mining", region="RoW", prior_q95=500.0, contraction=0.0,
+                                    weakly_informed=True)
+    pd.concat([summary, weak]).to_csv(tmp_path / "summary.csv", index=False)
+    update_readme(tmp_path / "summary.csv", readme)
+    text = readme.read_text()
+    assert "| quantity | median | 90% interval | mean | prior 90% interval | contraction | weakly informed |" in text
+    assert "| Unregistered mining, China, cumulative (kt REO) | 690 | 500 – 900 | 700 | 100 – 1,100 | 0.60 | no |" in text
+    assert "| Unregistered mining, RoW, cumulative (kt REO) | 690 | 500 – 900 | 700 | 100 – 500 | 0.00 | **yes** |" in text
+    assert "| P(US is a net exporter), 2022 | | | 0.97 | | | |" in text
+    assert "contraction below 0.3" in text

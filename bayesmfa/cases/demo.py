@@ -15,7 +15,7 @@ import pandas as pd
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.simulate import simulate_records
-from bayesmfa.summaries import summarize
+from bayesmfa.summaries import summarize_with_prior
 from bayesmfa.system import load_system
 
 SEED = 20240101
@@ -70,8 +70,24 @@ def make_records(root: Path, seed: int = SEED) -> pd.DataFrame:
 
 
 def summary_table(idata: az.InferenceData, problem: Problem, prob: float = 0.9) -> pd.DataFrame:
-    """Every flow and process total of the demo, per year."""
-    return summarize(idata, prob=prob)
+    """Every flow and process total of the demo, per year, with the prior's interval and the contraction.
+
+    Columns as :func:`bayesmfa.summaries.summarize_with_prior` (kt).
+    """
+    return summarize_with_prior(idata, prob=prob)
+
+
+def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
+    """``prior_posterior.png``: prior and posterior bands of each process input (when the fit has a prior)."""
+    from bayesmfa import plots
+
+    panels = plots.default_panels(summary, unit=problem.system.unit)
+    if "prior" not in idata.groups() or not panels:
+        return []
+    outdir.mkdir(parents=True, exist_ok=True)
+    fig = plots.prior_posterior_bands(summary, panels)
+    fig.savefig(outdir / "prior_posterior.png", dpi=110, bbox_inches="tight")
+    return [outdir / "prior_posterior.png"]
 
 
 if __name__ == "__main__":  # regenerate the demo records

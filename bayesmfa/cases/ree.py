@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -21,8 +22,11 @@ from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
 from bayesmfa.scenariorun import NO_TRADE, ScenarioSpec
-from bayesmfa.summaries import interval_columns, summarize_array
+from bayesmfa.summaries import add_prior_columns, interval_columns, summarize_array
 from bayesmfa.system import load_system
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 REGIONS = ("CN", "US", "RoW")
 PRODUCTS = {
@@ -37,6 +41,16 @@ PRODUCTS = {
 #: registered mining, recorded every year by several sources, has a centred random walk.
 OPTIONS = ModelOptions(share_knots_every=4, floor=0.1, centred_inputs=("mining",))
 SUMMARY_COLUMNS = ["quantity", "region", "partner", "product", "end_use", "year"]
+#: Key quantities of ``figures/prior_posterior.png``: (quantity, filters, title, unit); flows in
+#: kt REO on a log axis (their priors span orders of magnitude), shares on a linear one.
+PRIOR_POSTERIOR_PANELS = (
+    ("unregistered_mining", {"region": "CN"}, "Unregistered mining, China", "kt REO"),
+    ("smuggling", {"partner": "RoW"}, "Smuggling, China to RoW", "kt REO"),
+    ("smuggling", {"partner": "US"}, "Smuggling, China to US", "kt REO"),
+    ("consumption_total", {"region": "CN"}, "Consumption, China", "kt REO"),
+    ("consumption_total", {"region": "World"}, "Consumption, world", "kt REO"),
+    ("mined_refined_in_cn_share", {"region": "US"}, "US-mined REO refined in China", "share"),
+)
 
 
 def paths(root: Path) -> tuple[Path, Path, Path]:
@@ -116,6 +130,16 @@ def _div(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
 def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr.DataArray]:
     """Every quantity of interest per draw (dims chain, draw, year, ...), kt REO or shares.
 
+    Among them: ``cumulative_mining_share`` (registered + unregistered),
+    ``cumulative_refining_share`` (separation output) and
+    ``cumulative_consumption_share`` (input of ``use``): each region's share of
+    the world total summed over all years (dims chain, draw, region; no year);
+    ``exports_by_product`` / ``imports_by_product``: a region's trade of each
+    product (concentrate, salt, oxide, metal) summed over its partners (dims
+    chain, draw, product, year, region; ``region`` the exporter resp. the
+    importer). Trade is the true flow: recorded trade plus unregistered RoW
+    concentrate to China and oxides smuggled out of China (see :data:`PRODUCTS`).
+
     Parameters
     ----------
     post : xarray.Dataset
@@ -133,9 +157,11 @@ def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr
     q["unregistered_mining"] = _with_world(unregistered.sel(region=["CN", "RoW"]))
     q["unregistered_mining_share"] = _div(unregistered.sum("region"), world_mining).expand_dims(region=["World"])
     q["mining_share"] = _div(mining, world_mining)
+    q["cumulative_mining_share"] = _cumulative_share(mining)
     refining = post["output_separation"]
     q["refining"] = _with_world(refining)
     q["refining_share"] = _div(refining, refining.sum("region"))
+    q["cumulative_refining_share"] = _cumulative_share(refining)
     if quota is not None and len(quota):
         cn = refining.sel(region="CN")
         qa = xr.DataArray(quota.reindex(cn["year"].values).values, dims="year", coords={"year": cn["year"]})
@@ -145,11 +171,14 @@ def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr
     q["consumption"] = _with_world(consumption)
     q["consumption_total"] = _with_world(consumption.sum("end_use"))
     q["consumption_share"] = _div(consumption.sum("end_use"), consumption.sum(("end_use", "region")))
+    q["cumulative_consumption_share"] = _cumulative_share(post["input_use"])
     trade = trade_by_product(post)
     exports = trade.rename(origin="region", destination="partner")
     imports = trade.rename(destination="region", origin="partner")
     q["exports"] = exports
     q["imports"] = imports
+    q["exports_by_product"] = exports.sum("partner")
+    q["imports_by_product"] = imports.sum("partner")
     q["exports_total"] = exports.sum(("partner", "product"))
     q["imports_total"] = imports.sum(("partner", "product"))
     net = exports.sum("partner") - imports.sum("partner")
@@ -160,9 +189,18 @@ def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr
     q["supply_share_from"] = _div(imports.sum("product"), post["input_use"])
     q["mined_refined_in_cn_share"] = _refined_in_cn(post, mining)
     q["smuggling"] = post["flow_smuggled"].sel(origin="CN").rename(destination="partner").expand_dims(region=["CN"])
+    if "stock_change_stockpile" in post:  # China's stockpiles (kt REO/yr, either sign; level = change since 2000)
+        q["stockpile_change"] = post["stock_change_stockpile"].sel(region=["CN"])
+        q["stockpile_level"] = post["stock_stockpile"].sel(region=["CN"])
     q["no_trade_consumption"] = _no_trade(post, mining)
     q["no_trade_change"] = q["no_trade_consumption"] - consumption.sel(year=consumption["year"][-1])
     return q
+
+
+def _cumulative_share(da: xr.DataArray) -> xr.DataArray:
+    """Each region's share of the world total over all years (dims chain, draw, region; summed per draw, then divided)."""
+    total = da.sum("year")
+    return _div(total, total.sum("region"))
 
 
 def _with_world(da: xr.DataArray) -> xr.DataArray:
@@ -222,13 +260,35 @@ def _tidy(name: str, da: xr.DataArray, prob: float, cumulative: bool) -> pd.Data
     """Per-year rows of a quantity, plus its cumulative row (summed per draw first)."""
     pieces = [da]
     if cumulative and "year" in da.dims and da.sizes["year"] > 1:
-        years = da["year"].values
-        pieces.append(da.sum("year").expand_dims(year=[f"{years[0]}-{years[-1]}"]))
+        pieces.append(da.sum("year").expand_dims(year=[_period(da)]))
     return pd.concat([summarize_array(piece, prob, name) for piece in pieces], ignore_index=True)
 
 
+def _period(da: xr.DataArray) -> str:
+    years = da["year"].values
+    return f"{years[0]}-{years[-1]}"
+
+
 CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", "consumption", "consumption_total",
-              "exports", "imports", "exports_total", "imports_total", "net_export", "net_export_total", "smuggling"}
+              "exports", "imports", "exports_by_product", "imports_by_product", "exports_total", "imports_total", "net_export",
+              "net_export_total", "smuggling", "stockpile_change"}
+#: Quantities that are 0/1 per draw (their mean is a probability): their intervals are 0-0, 0-1 or 1-1,
+#: so the contraction of the interval says nothing and is left NaN.
+INDICATORS = {"p_net_exporter"}
+#: Shares over the whole period (world total of all years in the denominator), reported with year ``2000-2022``.
+CUMULATIVE_SHARES = {"cumulative_mining_share", "cumulative_refining_share", "cumulative_consumption_share"}
+
+
+def _rows(group: xr.Dataset, quota: pd.Series | None, prob: float) -> pd.DataFrame:
+    """Summary rows of every quantity computed from one group (posterior or prior)."""
+    qs = quantities(group, quota)
+    period = _period(group)
+    qs = {k: v.expand_dims(year=[period]) if k in CUMULATIVE_SHARES else v for k, v in qs.items()}
+    out = pd.concat([_tidy(name, da, prob, name in CUMULATIVE) for name, da in qs.items()], ignore_index=True)
+    for col in SUMMARY_COLUMNS:
+        out[col] = out[col].fillna("") if col in out else ""
+    lo, hi = interval_columns(prob)
+    return out[SUMMARY_COLUMNS + ["mean", "sd", lo, "q50", hi]]
 
 
 def summary_table(
@@ -236,23 +296,26 @@ def summary_table(
 ) -> pd.DataFrame:
     """The tidy summary of every quantity of interest (``summary.csv``).
 
-    Columns ``quantity, region, partner, product, end_use, year, mean, sd, q05, q50, q95``
-    (interval names follow ``prob``); blank where a dim does not apply; ``year`` is an
-    integer or ``2000-2022`` for the cumulative value; kt REO except shares and
-    probabilities (0-1).
+    Columns ``quantity, region, partner, product, end_use, year, mean, sd, q05, q50, q95``,
+    then the prior's ``prior_q05, prior_q50, prior_q95``, the ``contraction`` of the interval
+    and the ``weakly_informed`` flag (:func:`bayesmfa.summaries.add_prior_columns`). The
+    contraction is NaN (flag False) when the fit has no prior group, for :data:`INDICATORS`
+    and where an interval is undefined (a share of a zero total, a zero prior width).
+    Interval names follow ``prob``; dims are blank where they do not apply;
+    ``region`` is the reporting region (exporter of ``exports*``, importer of ``imports*``),
+    ``partner`` the other side; ``year`` is an integer or ``2000-2022`` for the cumulative
+    value; kt REO except shares and probabilities (0-1).
     """
     if quota is None:
         quota = _quota_from_attrs(idata)
-    qs = quantities(idata.posterior, quota)
-    frames = [_tidy(name, da, prob, name in CUMULATIVE) for name, da in qs.items()]
-    out = pd.concat(frames, ignore_index=True)
-    lo, hi = interval_columns(prob)
-    for col in SUMMARY_COLUMNS:
-        if col not in out:
-            out[col] = ""
-    out = out[SUMMARY_COLUMNS + ["mean", "sd", lo, "q50", hi]]
+    out = _rows(idata.posterior, quota, prob)
+    prior = _rows(idata.prior, quota, prob) if "prior" in idata.groups() else None
+    out = add_prior_columns(out, prior, prob)
+    indicator = out["quantity"].isin(INDICATORS)
+    out.loc[indicator, "contraction"] = np.nan
+    out.loc[indicator, "weakly_informed"] = False
     out["year"] = out["year"].map(lambda y: str(int(y)) if isinstance(y, (int, np.integer, float, np.floating)) else str(y))
-    return out.fillna("")
+    return out
 
 
 def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
@@ -279,8 +342,16 @@ def write_extras(out: Path, root: Path) -> None:
     unused_rows(root).to_csv(out / "unused_rows.csv", index=False)
 
 
+def prior_posterior_figure(summary: pd.DataFrame) -> Figure:
+    """Prior and posterior 90% bands of the key quantities (:data:`PRIOR_POSTERIOR_PANELS`)."""
+    from bayesmfa import plots
+
+    panels = [plots.Panel(q, filters, title, unit, log=unit != "share") for q, filters, title, unit in PRIOR_POSTERIOR_PANELS]
+    return plots.prior_posterior_bands(summary, panels, ncols=3)
+
+
 def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-    """Bands of unregistered mining, net exports and consumption by end use (PNG)."""
+    """Bands of unregistered mining, net exports and consumption by end use, and prior vs posterior (PNG)."""
     from bayesmfa import plots
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -294,6 +365,8 @@ def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Probl
         "mining_share.png": lambda: plots.mining_share_bands(summary),
         "p_net_exporter.png": lambda: plots.net_exporter_probability(summary),
     }
+    if "prior" in idata.groups():
+        figures["prior_posterior.png"] = lambda: prior_posterior_figure(summary)
     written = []
     for name, make in figures.items():
         fig = make()
