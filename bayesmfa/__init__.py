@@ -27,7 +27,7 @@ from bayesmfa.errors import (
     SpecError,
 )
 from bayesmfa.graph import Graph
-from bayesmfa.inference import available_backends, fit
+from bayesmfa.inference import available_backends, fit, sample_prior
 from bayesmfa.io import load, save
 from bayesmfa.model import ModelOptions, build_model
 from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning
@@ -36,15 +36,22 @@ from bayesmfa.priors import Priors, load_priors, priors_from_dict
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import compile_records, read_records
 from bayesmfa.report import write_report
+from bayesmfa.residuals import RecordChecks, check_records
 from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios
 from bayesmfa.scenarios import export_restriction, no_trade
 from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors
 from bayesmfa.simulate import simulate_records
-from bayesmfa.summaries import summarize, summarize_array
+from bayesmfa.summaries import prior_posterior_width, summarize, summarize_array, summarize_with_prior
 from bayesmfa.sweeps import DaskExecutor, LocalExecutor
-from bayesmfa.system import System, load_system, system_from_dict
+from bayesmfa.system import Stock, System, load_system, system_from_dict
 
 __all__ = [
+    "RecordChecks",
+    "Stock",
+    "check_records",
+    "prior_posterior_width",
+    "sample_prior",
+    "summarize_with_prior",
     "BayesMFAError",
     "DaskExecutor",
     "LocalExecutor",

@@ -95,8 +95,9 @@ def check_records(
     max_draws : int
         At most this many posterior draws are used (evenly spaced).
     by : str
-        Record column to group families by (``family``; ``source_type`` when
-        the records have no ``family`` column).
+        Record column to group families by: ``family`` (the column, or else the
+        table in the record id, ``mine_production:12`` -> ``mine_production``)
+        or another column such as ``source_type``.
 
     Returns
     -------
@@ -125,12 +126,17 @@ def check_records(
     floor = np.exp(log_obs) - np.asarray(rec.value, dtype=float)
     q05, q50, q95 = np.quantile(np.exp(log_model) - floor, [0.05, 0.5, 0.95], axis=0)
     table = rec.table.reset_index(drop=True)
-    group_col = by if by in table else "source_type"
+    if by in table:
+        groups = table[by].astype(str)
+    elif by == "family":  # the table a record was read from: the part of its id before the first ':'
+        groups = table["record_id"].astype(str).str.split(":").str[0]
+    else:
+        raise ValueError(f"records have no column {by!r}")
     out = pd.DataFrame({
         "record_id": table["record_id"],
         "file": table.get("file", ""),
         "row": table.get("row", ""),
-        "family": table[group_col].astype(str),
+        "family": groups,
         "source_type": table["source_type"],
         **{c: table[c].astype(str) if c in table else "" for c in KEY_COLUMNS},
         "bound": [BOUND_NAMES[int(b)] for b in bound],

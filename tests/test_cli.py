@@ -45,6 +45,14 @@ def test_run_demo_quick_and_report(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["q05"] <= summary["q95"]).all()
     assert (out / "posterior.nc").stat().st_size > 0
+    # every record is checked against the fit, with its file and line
+    checks = pd.read_csv(out / "record_checks.csv", keep_default_na=False)
+    records = pd.read_csv(ROOT / "data" / "demo" / "records.csv")
+    assert len(checks) == len(records) and checks["file"].str.endswith("records.csv").all()
+    assert {"z", "p_value", "misfit", "model_q50"} <= set(checks.columns)
+    families = pd.read_csv(out / "record_families.csv")
+    assert families["n_records"].sum() == len(records)
+    assert (out / "record_conflicts.csv").is_file()
     # a second run that fails leaves the first result intact
     before = (out / "summary.csv").read_bytes()
     bad = subprocess.run([*cmd[:-2], "--seed", "x"], cwd=ROOT, capture_output=True, text=True)
@@ -53,6 +61,7 @@ def test_run_demo_quick_and_report(tmp_path):
     assert main(["report", str(out)]) == 0
     html = (out / "report.html").read_text()
     assert "<img" in html and "data:image/png;base64," in html
+    assert "Records the fit cannot reproduce" in html and "Predictive checks per record family" in html
 
 
 def test_run_refuses_unknown_case():

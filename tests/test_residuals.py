@@ -34,15 +34,16 @@ def planted(demo_problem):
     records["bound"] = records.get("bound", "")
     records = pd.concat([records, pd.DataFrame([high, low, cap])], ignore_index=True).fillna("")
     n = len(records)
-    records["record_id"] = [f"r{i}" for i in range(n)]
+    records["record_id"] = [f"{q}:{i}" for i, q in enumerate(records["quantity"])]  # "table:line"-like ids
     problem = resimulated_problem(demo_problem, records)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = bm.fit(problem, draws=300, tune=400, chains=2, seed=5)
-    planted_ids = {f"r{outlier}", f"r{measured}"}
-    ids = {"outlier": f"r{outlier}", "high": f"r{n - 3}", "low": f"r{n - 2}", "cap": f"r{n - 1}", "measured": f"r{measured}",
-           "plain": set(records["record_id"][: n - 3]) - planted_ids}
-    return problem, idata, check_records(idata, problem, seed=1), ids
+    rid = records["record_id"]
+    planted_ids = {rid[outlier], rid[measured]}
+    ids = {"outlier": rid[outlier], "high": rid[n - 3], "low": rid[n - 2], "cap": rid[n - 1], "measured": rid[measured],
+           "plain": set(rid[: n - 3]) - planted_ids}
+    return problem, idata, check_records(idata, problem, seed=1, by="source_type"), ids
 
 
 def test_residuals_of_records_from_known_truth_are_near_standard(planted):
@@ -90,3 +91,10 @@ def test_family_checks_count_misfits_and_flag_the_biased_family(planted):
     assert fams.loc["customs", "n_misfit"] >= 1  # the outlier
     assert fams.loc["production", "n_misfit"] >= 1  # the cap
 
+
+
+def test_families_default_to_the_table_in_the_record_id(planted):
+    problem, idata, _, _ = planted
+    checks = check_records(idata, problem, seed=1, max_draws=50)
+    assert set(checks.families["family"]) == set(problem.records.table["quantity"])
+    assert int(checks.families["n_records"].sum()) == len(problem.records.table)
