@@ -500,10 +500,39 @@ def bands(
     return fig
 
 
-def consumption_bands(summary: pd.DataFrame, region: str = "World", *, ax: Axes | None = None, unit: str | None = "kt") -> Figure:
-    """Consumption of one region by end use (quantity ``consumption``)."""
-    return bands(summary, "consumption", by="end_use", filters={"region": region}, ax=ax, unit=unit,
-                 title=f"consumption by end use, {region}")
+def consumption_bands(summary: pd.DataFrame, region: str = "World", *, unit: str | None = "kt REO") -> Figure:
+    """Consumption of one region by end use (quantity ``consumption``), one small panel per end use.
+
+    Five overlapping bands cannot be read, so each end use gets its own axes (shared year
+    and value axes, so heights compare across panels): its 90% band and median, with the
+    medians of the other end uses as thin grey lines for reference.
+    """
+    rows = _yearly(select_rows(summary, "consumption", {"region": region}))
+    if rows.empty:
+        raise ValueError(f"quantity 'consumption' has no yearly rows for region {region!r}")
+    lo, hi = _quantile_columns(rows)
+    uses = list(pd.unique(rows["end_use"].astype(str)))
+    fig = Figure(figsize=(2.6 * len(uses) + 0.8, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(uses), sharex=True, sharey=True, squeeze=False)[0]
+    colours = [f"C{i}" for i in range(len(uses))]
+    medians = {u: rows[rows["end_use"].astype(str) == u].sort_values("year") for u in uses}
+    for ax, use, colour in zip(axes, uses, colours, strict=True):
+        for other, part in medians.items():
+            if other != use:
+                ax.plot(part["year"], part["q50"].astype(float), color="0.75", linewidth=0.8, label="_other")
+        part = medians[use]
+        x = part["year"].to_numpy()
+        ax.fill_between(x, part[lo].astype(float), part[hi].astype(float), color=colour, alpha=0.3, linewidth=0)
+        ax.plot(x, part["q50"].astype(float), color=colour, linewidth=1.8, label=use)
+        ax.set_title(use.replace("_", " / ") if use == "glass_ceramics" else use)
+        ax.set_xlabel("year")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if unit:
+        axes[0].set_ylabel(f"{unit} per year")
+    axes[0].set_ylim(bottom=0)
+    fig.suptitle(f"Consumption by end use, {region}: posterior median and 90% interval (grey: the other end uses' medians)")
+    return fig
 
 
 def mining_share_bands(summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None) -> Figure:

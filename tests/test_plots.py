@@ -232,7 +232,11 @@ def test_bands_filters_and_errors(tmp_path):
 def test_band_wrappers(tmp_path):
     summary = csv_roundtrip(fake_summary(), tmp_path)
     fig = plots.consumption_bands(summary, "CN")
-    assert len(fig.axes[0].get_lines()) == 5
+    assert len(fig.axes) == 5  # one panel per end use
+    for ax in fig.axes:
+        own = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+        assert own == [ax.get_title().replace(" / ", "_")]
+        assert len(ax.get_lines()) == 5  # its median and the other four as reference
     fig = plots.mining_share_bands(summary)
     assert fig.axes[0].get_ylim() == (0.0, 1.0)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "US", "RoW"]
