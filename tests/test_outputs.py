@@ -59,6 +59,7 @@ def fake_case(monkeypatch):
     module = SimpleNamespace(load=lambda root: SimpleNamespace(warnings=()), summary_table=summary_table)
     monkeypatch.setattr(runner, "get_case", lambda name: module)
     monkeypatch.setattr(runner, "fit", fake_fit)
+    monkeypatch.setattr(runner, "_write_record_checks", lambda *args: None)  # the fake fit has no records to check
     return state
 
 
