@@ -99,9 +99,11 @@ def key_results_markdown(summary: pd.DataFrame) -> str:
             interval = f"{_fmt(float(r['q05']))} – {_fmt(float(r['q95']))}"
             lines.append(f"| {label} | {_fmt(float(r['q50']))} | {interval} | {_fmt(float(r['mean']))} | {_prior_cells(r)}")
     lines.append("")
-    lines.append(f"Contraction = 1 − (posterior 90% interval width / prior 90% interval width): near 1 the records pin the "
-                 f"quantity down, near 0 the interval restates the prior; **yes**: contraction below {WEAKLY_INFORMED:g}, "
-                 "the records barely inform the quantity.")
+    lines.append(f"Contraction = 1 − (posterior 90% interval width / prior 90% interval width), widths on the log scale "
+                 "for positive quantities (linear for quantities of either sign): near 1 the records pin the quantity down "
+                 f"relative to its prior, near 0 the interval restates the prior; **yes**: contraction below {WEAKLY_INFORMED:g}, "
+                 "the records barely inform the quantity. A high contraction against a very wide prior still leaves a wide "
+                 "posterior: read the interval itself.")
     return "\n".join(lines)
 
 
