@@ -28,12 +28,16 @@ class Thresholds:
         Smallest acceptable effective sample sizes.
     max_divergences : int
         Largest acceptable number of divergent transitions.
+    max_pareto_k : float
+        Largest acceptable Pareto k of an approximate fit's importance ratios
+        (``method="laplace"``; NUTS fits have none).
     """
 
     max_rhat: float = 1.01
     min_ess_bulk: float = 400.0
     min_ess_tail: float = 400.0
     max_divergences: int = 0
+    max_pareto_k: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Diagnostics:
     worst_rhat: str
     worst_ess: str
     wall_s: float = float("nan")
+    #: Pareto k of an approximate fit (NaN for NUTS).
+    pareto_k: float = float("nan")
 
     def failures(self, thresholds: Thresholds) -> list[str]:
         """Human-readable list of failed checks (empty when all pass)."""
@@ -59,6 +65,11 @@ class Diagnostics:
             out.append(f"min tail ESS {self.min_ess_tail:.0f} < {thresholds.min_ess_tail:.0f}")
         if self.divergences > thresholds.max_divergences:
             out.append(f"{self.divergences} divergences > {thresholds.max_divergences}")
+        if np.isfinite(self.pareto_k) and self.pareto_k > thresholds.max_pareto_k:
+            out.append(f"Pareto k {self.pareto_k:.2f} > {thresholds.max_pareto_k}: "
+                       "the approximation cannot be trusted; fit with method='nuts'")
+        elif self.pareto_k == np.inf:
+            out.append("Pareto k undefined (no finite importance ratio): the approximation cannot be trusted; fit with method='nuts'")
         return out
 
     def to_json(self) -> str:

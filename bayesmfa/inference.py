@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import arviz as az
@@ -22,6 +23,8 @@ from bayesmfa.model import ModelOptions, build_model, pointwise_loglik, record_p
 from bayesmfa.problem import Problem
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
+#: Ways to fit: NUTS (publishable), or the PSIS-corrected Laplace approximation (seconds; for iteration).
+METHODS = ("nuts", "laplace")
 
 
 def available_backends() -> list[str]:
@@ -51,8 +54,9 @@ def fit(
     strict: bool = False,
     model: pm.Model | None = None,
     prior_draws: int = 1000,
+    method: str = "nuts",
 ) -> az.InferenceData:
-    """Fit the model of ``problem`` with NUTS, and draw from its prior.
+    """Fit the model of ``problem`` with NUTS (or approximately), and draw from its prior.
 
     Parameters
     ----------
@@ -96,6 +100,15 @@ def fit(
         (:func:`sample_prior`), stored as the ``prior`` and
         ``prior_predictive`` groups; 0 draws none. The prior tells how far the
         records moved each quantity (:func:`bayesmfa.summaries.prior_posterior_width`).
+    method : {"nuts", "laplace"}
+        ``nuts`` samples the posterior (publishable when the diagnostics
+        pass). ``laplace`` approximates it in seconds, for iterating on priors
+        and records in a notebook (:func:`bayesmfa.approx.laplace`): a Gaussian
+        at the mode in the unconstrained space, corrected by Pareto-smoothed
+        importance sampling. Its Pareto ``k`` (``diagnostics["pareto_k"]`` in
+        the attrs) says whether to trust it: above 0.7 the fit warns (or raises
+        when ``strict``) and the draws are not to be used. ``backend``, ``tune``,
+        ``target_accept``, ``min_tree_depth`` and ``thin`` do not apply.
 
     Returns
     -------
@@ -108,6 +121,11 @@ def fit(
         and diagnostics.
     """
     options = options or ModelOptions()
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if method == "laplace":
+        return _fit_laplace(problem, options, draws=draws, chains=chains, seed=seed, thresholds=thresholds, strict=strict,
+                            model=model, prior_draws=prior_draws)
     backend = _default_backend() if backend == "auto" else backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {BACKENDS}")
@@ -139,6 +157,18 @@ def fit(
             )
     if thin > 1:
         idata = _thinned(idata, thin)
+    settings = {"method": "nuts", "backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed,
+                "target_accept": target_accept, "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused,
+                "compile_s": round(compile_s, 2)}
+    return _finish(idata, problem, options, model, fused=fused, start=start, settings=settings, prior_draws=prior_draws,
+                   seed=seed, thresholds=thresholds, strict=strict)
+
+
+def _finish(idata: az.InferenceData, problem: Problem, options: ModelOptions, model: pm.Model | None, *, fused: bool,
+            start: float, settings: dict[str, Any], prior_draws: int, seed: int, thresholds: Thresholds | None,
+            strict: bool, pareto_k: float = float("nan"), importance_ess: float | None = None) -> az.InferenceData:
+    """Everything after the draws, the same for every method: log-likelihood, named arrays, data groups,
+    diagnostics, prior, provenance."""
     if fused:
         idata.add_groups({"log_likelihood": pointwise_loglik(idata.posterior, problem, options)})
     elif "log_likelihood" not in idata:
@@ -148,19 +178,32 @@ def fit(
     wall = time.perf_counter() - start
     _complete_groups(idata, build_model(problem, options) if fused else model, replace=fused)
     diag = compute_diagnostics(idata, wall_s=wall)
+    if importance_ess is not None:  # resampled or independent draws: ESS is the importance sample's, not arviz's
+        diag = replace(diag, min_ess_bulk=min(diag.min_ess_bulk, importance_ess), min_ess_tail=min(diag.min_ess_tail, importance_ess))
+    diag = replace(diag, pareto_k=pareto_k)
     prior_s = _add_prior(idata, problem, options, draws=prior_draws, seed=seed, model=model)
     add_derived(idata, layout, groups=("prior",))
-    attach_provenance(
-        idata,
-        problem,
-        options,
-        {"backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept,
-         "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused, "compile_s": round(compile_s, 2),
-         "prior_draws": prior_draws, "prior_s": round(prior_s, 2)},
-        diagnostics=diag.to_json(),
-    )
+    attach_provenance(idata, problem, options, {**settings, "prior_draws": prior_draws, "prior_s": round(prior_s, 2)},
+                      diagnostics=diag.to_json())
     check_diagnostics(diag, thresholds or Thresholds(), strict=strict)
     return idata
+
+
+def _fit_laplace(problem: Problem, options: ModelOptions, *, draws: int, chains: int, seed: int, thresholds: Thresholds | None,
+                 strict: bool, model: pm.Model | None, prior_draws: int) -> az.InferenceData:
+    """:func:`fit` with ``method="laplace"`` (see :mod:`bayesmfa.approx`)."""
+    from bayesmfa.approx import laplace
+
+    start = time.perf_counter()
+    fused = model is None and problem.graph.depth is not None
+    built = model or build_model(problem, options, fused=fused)
+    posterior, stats, info = laplace(built, sampled_names(built), draws=draws, chains=chains, seed=seed)
+    idata = az.InferenceData(posterior=posterior, sample_stats=stats)
+    settings = {"method": "laplace", "draws": draws, "chains": chains, "seed": seed, "fused_kernel": fused,
+                "laplace": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in info.__dict__.items()}}
+    return _finish(idata, problem, options, None if fused else built, fused=fused, start=start, settings=settings,
+                   prior_draws=prior_draws, seed=seed, thresholds=thresholds, strict=strict, pareto_k=info.pareto_k,
+                   importance_ess=info.ess if info.corrected else None)
 
 
 #: Compiled nutpie models of this process, by (content hash, fused): a refit of the same model in a

@@ -448,6 +448,17 @@ def _flatten(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def _method_banner(diag: dict[str, Any]) -> list[str]:
+    """A warning at the top when the fit is an approximation (``--method laplace``), not NUTS."""
+    settings = diag.get("settings") or {}
+    if settings.get("method", "nuts") == "nuts":
+        return []
+    k = diag.get("pareto_k")
+    verdict = "usable (importance-corrected)" if k is not None and k <= 0.7 else "not to be trusted: a rough picture only"
+    return [f'<p class="fail">Approximate fit ({html.escape(str(settings["method"]))}, Pareto k '
+            f'{"n/a" if k is None else f"{k:.2f}"}: {verdict}). For iterating on priors and records; publish a NUTS fit.</p>']
+
+
 def _diagnostics_html(diag: dict[str, Any]) -> str:
     if not diag:
         return "<p>No diagnostics.</p>"
@@ -473,6 +484,7 @@ def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: 
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(report.title)}</h1>",
+        *_method_banner(diag),
         f"<p>Posterior medians with {prob:.0%} equal-tailed intervals. Every aggregate (sums over years, regions or flow "
         "types) is computed per draw before its quantiles are taken.</p>",
     ]

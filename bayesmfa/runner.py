@@ -20,6 +20,8 @@ from bayesmfa.residuals import check_records
 
 #: NUTS backends a run may ask for.
 BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
+#: Ways to fit (see :func:`bayesmfa.inference.fit`).
+METHODS = ("nuts", "laplace")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class RunSettings:
     #: Draws from the prior (same model, same seed) for the prior columns and contraction of
     #: ``summary.csv`` and ``figures/prior_posterior.png``; 0 draws none.
     prior_draws: int = 1000
+    #: ``nuts`` (publishable) or ``laplace`` (a PSIS-checked approximation in seconds, for iteration).
+    method: str = "nuts"
 
     def __post_init__(self) -> None:
         """Refuse settings no sampler can run, naming the field.
@@ -62,6 +66,8 @@ class RunSettings:
         _check_open_unit("prob", self.prob)
         if self.backend not in BACKENDS:
             raise ValueError(f"RunSettings.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"RunSettings.method must be one of {list(METHODS)}, got {self.method!r}")
 
     @classmethod
     def quick(cls, **overrides) -> RunSettings:
@@ -182,6 +188,7 @@ def run_case(
             progressbar=settings.progressbar,
             thresholds=thresholds,
             prior_draws=settings.prior_draws,
+            method=settings.method,
         )
         wall = time.perf_counter() - start
         if hasattr(module, "annotate"):
@@ -216,7 +223,12 @@ def _write_record_checks(out: Path, idata: az.InferenceData, problem, settings: 
 def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:
     """Diagnostics over the case's reported quantities (or every posterior variable)."""
     dataset = module.reported_dataset(idata) if hasattr(module, "reported_dataset") else None
-    return compute_diagnostics(idata, dataset=dataset, wall_s=wall)
+    diag = compute_diagnostics(idata, dataset=dataset, wall_s=wall)
+    fitted = json.loads(idata.posterior.attrs.get("diagnostics") or "{}")  # an approximate fit's Pareto k and importance ESS
+    if fitted.get("pareto_k") is not None:
+        diag = replace(diag, pareto_k=float(fitted["pareto_k"]), min_ess_bulk=min(diag.min_ess_bulk, fitted["min_ess_bulk"]),
+                       min_ess_tail=min(diag.min_ess_tail, fitted["min_ess_tail"]))
+    return diag
 
 
 def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.InferenceData, failures, thresholds,
