@@ -232,7 +232,8 @@ class _SweepTask:
         from bayesmfa.inference import fit
 
         problem, options = sweep.modify(self.problem, self.options)
-        kwargs = {"progressbar": False, **dict(self.fit_kwargs)}
+        # a refit keeps only its quantities' statistics: no prior draws (seconds per refit) unless asked for
+        kwargs = {"progressbar": False, "prior_draws": 0, **dict(self.fit_kwargs)}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = fit(problem, options=options, **kwargs)

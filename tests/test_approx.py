@@ -101,3 +101,4 @@ def test_unknown_method_is_refused(demo_problem):
         bm.fit(demo_problem, method="vi")
     with pytest.raises(ValueError, match="RunSettings.method"):
         RunSettings(method="vi")
+

@@ -356,3 +356,21 @@ def test_run_sensitivity_only_some_sweeps_on_a_saved_baseline(demo_fit, tmp_path
     # doubling every record's noise widens the key interval
     width = table[table["quantity"] == "key"].set_index("sweep")["width_ratio"]
     assert width["noise_x2"] > 1.0
+
+
+def test_sweep_refits_draw_no_prior(monkeypatch, demo_problem, demo_fit):
+    """A sweep's refit keeps only its quantities' statistics, so it skips the prior draws a full fit makes."""
+    from bayesmfa import inference
+    from bayesmfa.sensitivity import Sweep, _identity, _SweepTask
+
+    seen = {}
+
+    def fake_fit(problem, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.update(kwargs)
+        return demo_fit
+
+    monkeypatch.setattr(inference, "fit", fake_fit)
+    task = _SweepTask(demo_problem, bm.ModelOptions(), {"noise": lambda post: post["noise"]}, {"draws": 10})
+    ds = task(Sweep("same", _identity))
+    assert seen["prior_draws"] == 0 and seen["draws"] == 10
+    assert ds.attrs["sweep"] == "same"
