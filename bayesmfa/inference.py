@@ -19,7 +19,7 @@ import xarray as xr
 
 from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
 from bayesmfa.forward import Layout, derived_arrays, is_derived
-from bayesmfa.model import ModelOptions, build_model, pointwise_loglik, record_predictions
+from bayesmfa.model import ModelOptions, build_model, pointwise_loglik, record_predictions, replicate_records
 from bayesmfa.problem import Problem
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
@@ -370,11 +370,7 @@ def _replicated_records(prior: xr.Dataset, problem: Problem, options: ModelOptio
     rec = problem.records
     log_model, scale, _, kind, nu = record_predictions(prior, problem, options)
     rng = np.random.default_rng([seed, 1])  # a stream of its own, apart from the parameters'
-    eps = rng.standard_normal(log_model.shape)
-    t = kind == 1
-    if t.any():
-        eps[:, t] = rng.standard_t(np.broadcast_to(nu[t], (log_model.shape[0], int(t.sum()))))
-    rep = (log_model + scale * eps).reshape(prior.sizes["chain"], prior.sizes["draw"], -1)
+    rep = replicate_records(log_model, scale, kind, nu, rng).reshape(prior.sizes["chain"], prior.sizes["draw"], -1)
     coords = {d: prior[d].values for d in ("chain", "draw")}
     out = {}
     for flag, name, dim in ((0, "records", "obs"), (1, "records_t", "obs_t")):

@@ -20,6 +20,7 @@ the PyMC model (acyclic systems).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import arviz as az
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmfa.io import stored_options
-from bayesmfa.model import ModelOptions, record_predictions
+from bayesmfa.model import ModelOptions, record_predictions, replicate_records
 from bayesmfa.problem import Problem
 
 #: |z| above this: the fit cannot reproduce the record
@@ -109,12 +110,7 @@ def check_records(
     post = post.isel(sample=np.unique(np.linspace(0, n - 1, min(n, max_draws)).astype(int)))
     post = post.drop_vars(["sample", "chain", "draw"], errors="ignore").assign_coords(sample=np.arange(post.sizes["sample"]))
     log_model, scale, log_obs, kind, nu = record_predictions(post, problem, options, sample_dims=("sample",))
-    rng = np.random.default_rng(seed)
-    eps = rng.standard_normal(log_model.shape)
-    t = kind == 1
-    if t.any():
-        eps[:, t] = rng.standard_t(np.broadcast_to(nu[t], (log_model.shape[0], int(t.sum()))))
-    rep = log_model + scale * eps
+    rep = replicate_records(log_model, scale, kind, nu, np.random.default_rng(seed))
     rec = problem.records
     sd = rep.std(axis=0)
     sd = np.where(sd > 0, sd, np.nan)
@@ -134,7 +130,7 @@ def check_records(
         raise ValueError(f"records have no column {by!r}")
     out = pd.DataFrame({
         "record_id": table["record_id"],
-        "file": table.get("file", ""),
+        "file": _relative_files(table["file"]) if "file" in table else "",
         "row": table.get("row", ""),
         "family": groups,
         "source_type": table["source_type"],
@@ -189,3 +185,15 @@ def _conflicts(out: pd.DataFrame) -> pd.DataFrame:
     cols = ["quantity", "year", "record_id_high", "observed_high", "z_high", "record_id_low", "observed_low", "z_low",
             "log_ratio", "model_q50"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _relative_files(files: pd.Series) -> pd.Series:
+    """Record files relative to the folder that holds them all (``mine_production.csv``), so a shared
+    result does not carry the paths of the machine it was fitted on."""
+    names = files.fillna("").astype(str)
+    paths = [p for p in names.unique() if p]
+    if not paths:
+        return names
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    return names.map(lambda p: os.path.relpath(os.path.abspath(p), root) if p else p)
+

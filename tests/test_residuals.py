@@ -4,6 +4,7 @@ a planted outlier, a violated cap and a planted conflicting pair are named."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,3 +99,13 @@ def test_families_default_to_the_table_in_the_record_id(planted):
     checks = check_records(idata, problem, seed=1, max_draws=50)
     assert set(checks.families["family"]) == set(problem.records.table["quantity"])
     assert int(checks.families["n_records"].sum()) == len(problem.records.table)
+
+
+def test_record_files_are_relative_to_their_folder(demo_problem, demo_fit):
+    """A shared record_checks.csv names the record tables, not the paths of the machine the fit ran on."""
+    checks = check_records(demo_fit, demo_problem, seed=0, max_draws=20)
+    files = checks.records["file"]
+    assert len(files) == demo_problem.records.n_obs and (files != "").all()
+    assert not any(Path(f).is_absolute() for f in files)
+    full = demo_problem.records.table["file"].astype(str)
+    assert all(Path(a).name == Path(b).name for a, b in zip(full, files, strict=True))
