@@ -77,24 +77,22 @@ def scenarios() -> list[ScenarioSpec]:
 def sampler_defaults() -> dict[str, float]:
     """Sampler settings of the REE case.
 
-    A higher target acceptance (no divergences in the heavy-tailed random walk of
-    China's unregistered mining and the Student-t record likelihoods), and at least
-    255 leapfrog steps per draw (nutpie): the U-turn criterion stops after ~64 steps,
-    too short to travel along the ridges of flows seen only through sums (the US
-    imports of salts, oxides and smuggled oxides: one importer record covers all
-    three). Measured on the shipped data (4 chains x 1000 draws, 2 cores, seed 0,
-    fused kernel): min bulk ESS of those flows ~155 without (R-hat 1.037); with a
-    minimum depth of 7, 331 at 196 steps per draw. 4000 draws thinned by 4 at ~64
-    steps passed on seed 0 (ESS 470, 200 s) but not on seed 1 (ESS 223, R-hat
-    1.017), so the forced depth stays until a parametrisation removes the ridge.
+    At least 255 leapfrog steps per draw (nutpie's ``min_tree_depth`` 8): the U-turn
+    criterion stops after ~80-110 steps, too short to travel along the ridges of flows
+    seen only through sums (the US imports of salts, oxides and smuggled oxides: one
+    importer record covers them all; RoW->US salt exports are the slowest). Without the
+    forced depth, 4 x 4000 draws thinned by 4 at target_accept 0.95 passed on seed 1
+    (tail ESS 689) but not on seed 0 (tail ESS 163 on RoW->US salt exports, 2003).
 
-    With the second data compilation, the stockpile and the end-use records (issue 17),
-    4 x 1000 draws left the tail ESS of small salt-trade flows seen only through sums
-    at 250-380 (seed 0, target_accept 0.95 and 0.98): the case keeps 2000 draws per
-    chain thinned by 2 (same file size, twice the ESS: bulk 1672, tail 999) at
-    target_accept 0.97.
+    target_accept 0.9 rather than 0.97: with the depth forced, a larger step size
+    travels as far per draw for fewer gradients (~345 steps per draw instead of ~456)
+    and mixed better (seed 0, 4 x 2000 draws thinned by 2, tune 500: bulk ESS 2161,
+    tail 1285, 0 divergences, against 1670 / 799 at 0.97 with tune 1000). nutpie's
+    adaptation needs no more than 500 tuning steps (its own default is 300), and the
+    margin allows 1000 draws per chain. Seeds 0-4 and their figures: README results
+    section and benchmarks/README.md.
     """
-    return {"target_accept": 0.97, "tune": 1000, "min_tree_depth": 8, "draws": 2000, "thin": 2}
+    return {"target_accept": 0.9, "tune": 500, "min_tree_depth": 8, "draws": 1000, "thin": 1}
 
 
 def load(root: Path, families: list[str] | None = None) -> Problem:
