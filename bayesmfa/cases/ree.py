@@ -94,7 +94,9 @@ def sampler_defaults() -> dict[str, float]:
       2161, tail 1285, 345 steps per draw); with 4 x 1000 unthinned: 1 divergence
       (260 s; bulk 1770, tail 867); at target_accept 0.95, tune 500, 4 x 1000: 1
       divergence (329 s; bulk 1362, tail 714). Both divergences sat far out on the
-      US-import ridge (the CN->US oxide share level at 7 sd; a RoW->US metal share).
+      US-import ridge (the CN->US oxide share level at 7 sd; a RoW->US metal share);
+    * these defaults with a 25 % cheaper gradient (softmax in the kernel, reverted):
+      1 divergence (594 s); at target_accept 0.99 tail ESS 253 (561 s).
 
     The ESS margins say 1000 draws would do; the rare divergences on that ridge say the
     geometry, not the sampler settings, has to change before the run gets much cheaper.
