@@ -476,6 +476,20 @@ def record_predictions(post, problem: Problem, options: ModelOptions, sample_dim
     return log_model, scale, data.log_obs, data.kind, data.nu
 
 
+def replicate_records(log_model: np.ndarray, scale: np.ndarray, kind: np.ndarray, nu: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Replicated records (draw, record) on the log scale: model value plus fresh noise of each record's likelihood.
+
+    ``log_model``, ``scale``, ``kind`` and ``nu`` as :func:`record_predictions` returns them; normal noise
+    for lognormal records, Student-t(nu) for the others (drawn in that order from ``rng``).
+    """
+    eps = rng.standard_normal(log_model.shape)
+    t = kind == 1
+    if t.any():
+        eps[:, t] = rng.standard_t(np.broadcast_to(nu[t], (log_model.shape[0], int(t.sum()))))
+    return log_model + scale * eps
+
+
 def _record_constants(problem: Problem, options: ModelOptions) -> RecordTerms:
     """The per-record constants of :class:`RecordTerms` (tensors left empty)."""
     rec = problem.records
