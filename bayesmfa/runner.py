@@ -12,7 +12,7 @@ import arviz as az
 
 from bayesmfa.cases import get_case, project_root
 from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
-from bayesmfa.inference import fit
+from bayesmfa.inference import METHODS, fit
 from bayesmfa.io import save
 from bayesmfa.model import ModelOptions
 from bayesmfa.outputs import check_out, staged_dir
@@ -20,8 +20,6 @@ from bayesmfa.residuals import check_records
 
 #: NUTS backends a run may ask for.
 BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
-#: Ways to fit (see :func:`bayesmfa.inference.fit`).
-METHODS = ("nuts", "laplace")
 
 
 @dataclass(frozen=True)
