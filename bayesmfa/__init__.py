@@ -14,6 +14,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from bayesmfa.balance import balance_residuals
+from bayesmfa.cases import FolderCase, get_case, load_case
 from bayesmfa.criticism import predictive_checks, value_of_information
 from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.errors import (
@@ -37,6 +38,7 @@ from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import compile_records, read_records
 from bayesmfa.report import write_report
 from bayesmfa.residuals import RecordChecks, check_records
+from bayesmfa.runner import RunResult, RunSettings, run_case
 from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios
 from bayesmfa.scenarios import export_restriction, no_trade
 from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors
@@ -46,6 +48,12 @@ from bayesmfa.sweeps import DaskExecutor, LocalExecutor
 from bayesmfa.system import Stock, System, load_system, system_from_dict
 
 __all__ = [
+    "FolderCase",
+    "get_case",
+    "load_case",
+    "RunResult",
+    "RunSettings",
+    "run_case",
     "RecordChecks",
     "Stock",
     "check_records",
