@@ -2,115 +2,138 @@
 
 Flows are latent variables balanced by construction; priors and records are
 data; results are ArviZ InferenceData with named dims and tidy summaries.
+
+The public names below are imported on first use (PEP 562), so that
+``import bayesmfa`` and ``bayesmfa --help`` do not load PyMC.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("bayesmfa")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from bayesmfa.balance import balance_residuals
-from bayesmfa.cases import FolderCase, get_case, load_case
-from bayesmfa.criticism import predictive_checks, value_of_information
-from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
-from bayesmfa.errors import (
-    BayesMFAError,
-    DiagnosticsError,
-    OutputError,
-    PriorError,
-    ProvenanceError,
-    RecordError,
-    ResultFileError,
-    SpecError,
-)
-from bayesmfa.graph import Graph
-from bayesmfa.inference import available_backends, fit, sample_prior
-from bayesmfa.io import load, save
-from bayesmfa.model import ModelOptions, build_model
-from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning
-from bayesmfa.powerscaling import power_scaling
-from bayesmfa.priors import Priors, load_priors, priors_from_dict
-from bayesmfa.problem import Problem, load_problem, make_problem
-from bayesmfa.records import compile_records, read_records
-from bayesmfa.report import write_report
-from bayesmfa.residuals import RecordChecks, check_records
-from bayesmfa.runner import RunResult, RunSettings, run_case
-from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios
-from bayesmfa.scenarios import export_restriction, no_trade
-from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors
-from bayesmfa.simulate import simulate_records
-from bayesmfa.summaries import prior_posterior_width, summarize, summarize_array, summarize_with_prior
-from bayesmfa.sweeps import DaskExecutor, LocalExecutor
-from bayesmfa.system import Stock, System, load_system, system_from_dict
+#: Public name -> module that defines it.
+_PUBLIC: dict[str, str] = {
+    "balance_residuals": "bayesmfa.balance",
+    "FolderCase": "bayesmfa.cases",
+    "get_case": "bayesmfa.cases",
+    "load_case": "bayesmfa.cases",
+    "predictive_checks": "bayesmfa.criticism",
+    "value_of_information": "bayesmfa.criticism",
+    "compute_diagnostics": "bayesmfa.diagnostics",
+    "Diagnostics": "bayesmfa.diagnostics",
+    "Thresholds": "bayesmfa.diagnostics",
+    "BayesMFAError": "bayesmfa.errors",
+    "DiagnosticsError": "bayesmfa.errors",
+    "OutputError": "bayesmfa.errors",
+    "PriorError": "bayesmfa.errors",
+    "ProvenanceError": "bayesmfa.errors",
+    "RecordError": "bayesmfa.errors",
+    "ResultFileError": "bayesmfa.errors",
+    "SpecError": "bayesmfa.errors",
+    "Graph": "bayesmfa.graph",
+    "available_backends": "bayesmfa.inference",
+    "fit": "bayesmfa.inference",
+    "sample_prior": "bayesmfa.inference",
+    "load": "bayesmfa.io",
+    "save": "bayesmfa.io",
+    "build_model": "bayesmfa.model",
+    "ModelOptions": "bayesmfa.model",
+    "PlausibilityError": "bayesmfa.plausibility",
+    "PlausibilityWarning": "bayesmfa.plausibility",
+    "power_scaling": "bayesmfa.powerscaling",
+    "load_priors": "bayesmfa.priors",
+    "Priors": "bayesmfa.priors",
+    "priors_from_dict": "bayesmfa.priors",
+    "load_problem": "bayesmfa.problem",
+    "make_problem": "bayesmfa.problem",
+    "Problem": "bayesmfa.problem",
+    "compile_records": "bayesmfa.records",
+    "read_records": "bayesmfa.records",
+    "write_report": "bayesmfa.report",
+    "check_records": "bayesmfa.residuals",
+    "RecordChecks": "bayesmfa.residuals",
+    "run_case": "bayesmfa.runner",
+    "RunResult": "bayesmfa.runner",
+    "RunSettings": "bayesmfa.runner",
+    "parse_restriction": "bayesmfa.scenariorun",
+    "run_scenarios": "bayesmfa.scenariorun",
+    "ScenarioSpec": "bayesmfa.scenariorun",
+    "write_scenarios": "bayesmfa.scenariorun",
+    "export_restriction": "bayesmfa.scenarios",
+    "no_trade": "bayesmfa.scenarios",
+    "run_sensitivity": "bayesmfa.sensitivity",
+    "run_sweep": "bayesmfa.sensitivity",
+    "scale_prior_widths": "bayesmfa.sensitivity",
+    "scale_step_priors": "bayesmfa.sensitivity",
+    "Sweep": "bayesmfa.sensitivity",
+    "simulate_records": "bayesmfa.simulate",
+    "prior_posterior_width": "bayesmfa.summaries",
+    "summarize": "bayesmfa.summaries",
+    "summarize_array": "bayesmfa.summaries",
+    "summarize_with_prior": "bayesmfa.summaries",
+    "DaskExecutor": "bayesmfa.sweeps",
+    "LocalExecutor": "bayesmfa.sweeps",
+    "load_system": "bayesmfa.system",
+    "Stock": "bayesmfa.system",
+    "System": "bayesmfa.system",
+    "system_from_dict": "bayesmfa.system",
+}
 
-__all__ = [
-    "FolderCase",
-    "get_case",
-    "load_case",
-    "RunResult",
-    "RunSettings",
-    "run_case",
-    "RecordChecks",
-    "Stock",
-    "check_records",
-    "prior_posterior_width",
-    "sample_prior",
-    "summarize_with_prior",
-    "BayesMFAError",
-    "DaskExecutor",
-    "LocalExecutor",
-    "ScenarioSpec",
-    "Sweep",
-    "export_restriction",
-    "no_trade",
-    "parse_restriction",
-    "power_scaling",
-    "predictive_checks",
-    "run_scenarios",
-    "run_sensitivity",
-    "run_sweep",
-    "scale_prior_widths",
-    "scale_step_priors",
-    "value_of_information",
-    "write_report",
-    "write_scenarios",
-    "Diagnostics",
-    "DiagnosticsError",
-    "OutputError",
-    "PlausibilityError",
-    "PlausibilityWarning",
-    "Graph",
-    "ModelOptions",
-    "PriorError",
-    "Priors",
-    "Problem",
-    "ProvenanceError",
-    "RecordError",
-    "ResultFileError",
-    "SpecError",
-    "System",
-    "Thresholds",
-    "__version__",
-    "available_backends",
-    "balance_residuals",
-    "build_model",
-    "compile_records",
-    "compute_diagnostics",
-    "fit",
-    "load",
-    "load_priors",
-    "load_problem",
-    "load_system",
-    "make_problem",
-    "priors_from_dict",
-    "read_records",
-    "save",
-    "simulate_records",
-    "summarize",
-    "summarize_array",
-    "system_from_dict",
-]
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayesmfa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager imports)
+    from bayesmfa.balance import balance_residuals  # noqa: F401
+    from bayesmfa.cases import FolderCase, get_case, load_case  # noqa: F401
+    from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
+    from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics  # noqa: F401
+    from bayesmfa.errors import (  # noqa: F401
+        BayesMFAError,
+        DiagnosticsError,
+        OutputError,
+        PriorError,
+        ProvenanceError,
+        RecordError,
+        ResultFileError,
+        SpecError,
+    )
+    from bayesmfa.graph import Graph  # noqa: F401
+    from bayesmfa.inference import available_backends, fit, sample_prior  # noqa: F401
+    from bayesmfa.io import load, save  # noqa: F401
+    from bayesmfa.model import ModelOptions, build_model  # noqa: F401
+    from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning  # noqa: F401
+    from bayesmfa.powerscaling import power_scaling  # noqa: F401
+    from bayesmfa.priors import Priors, load_priors, priors_from_dict  # noqa: F401
+    from bayesmfa.problem import Problem, load_problem, make_problem  # noqa: F401
+    from bayesmfa.records import compile_records, read_records  # noqa: F401
+    from bayesmfa.report import write_report  # noqa: F401
+    from bayesmfa.residuals import RecordChecks, check_records  # noqa: F401
+    from bayesmfa.runner import RunResult, RunSettings, run_case  # noqa: F401
+    from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios  # noqa: F401
+    from bayesmfa.scenarios import export_restriction, no_trade  # noqa: F401
+    from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors  # noqa: F401
+    from bayesmfa.simulate import simulate_records  # noqa: F401
+    from bayesmfa.summaries import prior_posterior_width, summarize, summarize_array, summarize_with_prior  # noqa: F401
+    from bayesmfa.sweeps import DaskExecutor, LocalExecutor  # noqa: F401
+    from bayesmfa.system import Stock, System, load_system, system_from_dict  # noqa: F401
