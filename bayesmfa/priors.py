@@ -49,7 +49,7 @@ import numpy as np
 import yaml
 
 from bayesmfa.distributions import DistSpec, parse_dist
-from bayesmfa.errors import PriorError
+from bayesmfa.errors import BayesMFAError, PriorError
 from bayesmfa.graph import Graph, Node
 from bayesmfa.system import System
 from bayesmfa.yamlio import read_yaml
@@ -117,16 +117,7 @@ def load_priors(paths: str | Path | Iterable[str | Path]) -> Priors:
     PriorError
         Naming the file and key of a missing, malformed or impossible prior.
     """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")))
-        else:
-            files.append(p)
-    if not files:
-        raise PriorError("no prior files found", file=", ".join(map(str, paths)))
+    files = prior_files(paths)
     priors = Priors()
     texts = []
     for f in files:
@@ -137,6 +128,28 @@ def load_priors(paths: str | Path | Iterable[str | Path]) -> Priors:
     return priors
 
 
+def prior_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The prior files named by ``paths``: files as given, directories as every ``*.yaml``/``*.yml`` inside, sorted.
+
+    Raises
+    ------
+    PriorError
+        When there are none.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = list(paths)
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")))
+        else:
+            files.append(p)
+    if not files:
+        raise PriorError("no prior files found", file=", ".join(map(str, paths)))
+    return files
+
+
 def priors_from_dict(doc: dict, *, file: str = "<dict>") -> Priors:
     """Build :class:`Priors` from a dict with the layout of a prior file."""
     priors = Priors()
@@ -145,20 +158,46 @@ def priors_from_dict(doc: dict, *, file: str = "<dict>") -> Priors:
     return priors
 
 
-def add_prior_doc(priors: Priors, doc: Any, *, file: str) -> None:
-    """Validate one prior document and append its entries to ``priors``."""
+def add_prior_doc(priors: Priors, doc: Any, *, file: str, errors: list[BayesMFAError] | None = None) -> None:
+    """Validate one prior document and append its entries to ``priors``.
+
+    Parameters
+    ----------
+    priors : Priors
+        Where the entries go.
+    doc : Any
+        The parsed document.
+    file : str
+        Its file name, for errors.
+    errors : list, optional
+        When given, every bad section or entry is appended to it (and left
+        out) instead of the first being raised: ``bayesmfa check`` lists them all.
+    """
     if not isinstance(doc, dict):
-        raise PriorError("a prior file must be a mapping of sections", file=file)
+        _fail(PriorError("a prior file must be a mapping of sections", file=file), errors)
+        return
     for section, items in doc.items():
         if section not in SECTIONS:
-            raise PriorError(f"unknown section; known: {list(SECTIONS)}", file=file, field=str(section))
+            _fail(PriorError(f"unknown section; known: {list(SECTIONS)}", file=file, field=str(section)), errors)
+            continue
         if not isinstance(items, list):
-            raise PriorError("a section must be a list of entries", file=file, field=section)
+            _fail(PriorError("a section must be a list of entries", file=file, field=section), errors)
+            continue
         for i, item in enumerate(items):
             key = f"{section}[{i}]"
-            if not isinstance(item, dict):
-                raise PriorError("an entry must be a mapping", file=file, field=key)
-            priors.entries[section].append(_parse_entry(section, item, file, key))
+            try:
+                if not isinstance(item, dict):
+                    raise PriorError("an entry must be a mapping", file=file, field=key)
+                priors.entries[section].append(_parse_entry(section, item, file, key))
+            except PriorError as err:
+                _fail(err, errors)
+
+
+def _fail(err: BayesMFAError, errors: list[BayesMFAError] | None) -> None:
+    """Raise ``err``, or append it to ``errors`` when collecting."""
+    if errors is None:
+        raise err
+    errors.append(err)
 
 
 _SELECT_KEYS = {
@@ -458,8 +497,18 @@ class ResolvedPriors:
     yields: list[DistSpec]
 
 
-def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
+def resolve_priors(priors: Priors, graph: Graph, errors: list[BayesMFAError] | None = None) -> ResolvedPriors | None:
     """Resolve the structural priors onto the nodes and edges of ``graph``.
+
+    Parameters
+    ----------
+    priors : Priors
+        Prior tables.
+    graph : Graph
+        The expanded system.
+    errors : list, optional
+        When given, every node or entry that fails is appended to it instead
+        of the first being raised, and ``None`` is returned if any did.
 
     Raises
     ------
@@ -468,19 +517,29 @@ def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
         nothing, or a selector selects nothing (:func:`check_prior_selectors`).
     """
     system = graph.system
-    check_prior_selectors(priors, graph)
+    failed: list[BayesMFAError] = []
+
+    def attempt(thunk: Any) -> Any:
+        try:
+            return thunk()
+        except PriorError as err:
+            _fail(err, errors)
+            failed.append(err)
+            return None
+
+    attempt(lambda: check_prior_selectors(priors, graph))
     level = [
-        _last_match(priors, "inputs", system, n.process, dict(n.coords), f"input node {n.label}").dist
+        attempt(lambda n=n: _last_match(priors, "inputs", system, n.process, dict(n.coords), f"input node {n.label}").dist)
         for n in graph.input_nodes
     ]
     step_entries = [
-        _last_match(priors, "steps", system, n.process, dict(n.coords), f"input steps of {n.label}", {"target": "input"})
+        attempt(lambda n=n: _last_match(priors, "steps", system, n.process, dict(n.coords), f"input steps of {n.label}",
+                                        {"target": "input"}))
         for n in graph.input_nodes
     ]
-    input_step = [e.dist for e in step_entries]
-    input_nu = np.array([float(e.get("nu", 4)) if e.get("innovations") == "studentt" else np.inf for e in step_entries])
     share_step = [
-        _last_match(priors, "steps", system, n.process, dict(n.coords), f"share steps of {n.label}", {"target": "share"}).dist
+        attempt(lambda n=n: _last_match(priors, "steps", system, n.process, dict(n.coords), f"share steps of {n.label}",
+                                        {"target": "share"}).dist)
         for n in graph.share_nodes
     ]
     mean = np.zeros(graph.n_edges)
@@ -489,14 +548,21 @@ def resolve_priors(priors: Priors, graph: Graph) -> ResolvedPriors:
         if len(edges) < 2:
             continue
         node = graph.nodes[node_idx]
-        entry = _last_match(priors, "shares", system, node.process, dict(node.coords), f"the split of {node.label}")
-        p = _share_means(entry, graph, node, edges)
-        mean[edges] = np.log(p / p[0])
-        sd[edges] = float(entry.get("sd_logit"))
+        entry = attempt(lambda node=node: _last_match(priors, "shares", system, node.process, dict(node.coords),
+                                                       f"the split of {node.label}"))
+        p = None if entry is None else attempt(lambda entry=entry, node=node, edges=edges: _share_means(entry, graph, node, edges))
+        if p is not None:
+            mean[edges] = np.log(p / p[0])
+            sd[edges] = float(entry.get("sd_logit"))
     free = graph.free_edges
     yields = [
-        _last_match(priors, "yields", system, n.process, dict(n.coords), f"yield of {n.label}").dist for n in graph.yield_nodes
+        attempt(lambda n=n: _last_match(priors, "yields", system, n.process, dict(n.coords), f"yield of {n.label}").dist)
+        for n in graph.yield_nodes
     ]
+    if failed:
+        return None
+    input_step = [e.dist for e in step_entries]
+    input_nu = np.array([float(e.get("nu", 4)) if e.get("innovations") == "studentt" else np.inf for e in step_entries])
     return ResolvedPriors(level, input_step, input_nu, mean[free], sd[free], share_step, yields)
 
 

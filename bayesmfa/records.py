@@ -214,6 +214,7 @@ def compile_records(
     graph: Graph,
     *,
     meta_columns: Iterable[str] = DEFAULT_META,
+    errors: list[RecordError] | None = None,
 ) -> CompiledRecords:
     """Validate records and compile them into sparse operators on the state vector.
 
@@ -226,6 +227,10 @@ def compile_records(
         The expanded system.
     meta_columns : iterable of str
         Extra columns allowed as free-text metadata.
+    errors : list, optional
+        When given, every bad record is appended to it and left out, instead
+        of the first being raised (``bayesmfa check`` lists them all); errors
+        of the header (unknown or missing columns) are still raised.
 
     Returns
     -------
@@ -259,9 +264,18 @@ def compile_records(
         first = table[dup].iloc[1]
         raise RecordError(f"duplicate record_id {first['record_id']!r}", file=first["file"], row=int(first["row"]), field="record_id")
     builder = _Builder(graph, [d for d in dims_ok if d in table.columns])
-    for rec in table.to_dict("records"):
-        builder.add(rec)
-    return builder.finish(table)
+    bad = []
+    for i, rec in enumerate(table.to_dict("records")):
+        if errors is None:
+            builder.add(rec)
+            continue
+        try:
+            builder.add(rec)
+        except RecordError as err:
+            errors.append(err)
+            bad.append(i)
+            builder.drop_partial()
+    return builder.finish(table.drop(index=table.index[bad]) if bad else table)
 
 
 class _Builder:
@@ -338,6 +352,12 @@ class _Builder:
         self.stypes.append(str(rec["source_type"]).strip())
         self.factor_lists.append(factors)
         self.bounds.append({"": 0, "upper": 1, "lower": -1}[bound])
+
+    def drop_partial(self) -> None:
+        """Forget what a record that failed half-way added (its operator entries); the lists end with the last good record."""
+        n = len(self.values)
+        self.num = [pair for pair in self.num if pair[0] < n]
+        self.den = [pair for pair in self.den if pair[0] < n]
 
     def _factors(self, rec: dict) -> list[tuple[str, float]]:
         """``(name, power)`` of each factor: +1 after ``*`` (or first), -1 after ``/``."""

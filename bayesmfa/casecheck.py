@@ -1,0 +1,177 @@
+"""``bayesmfa check``: validate a case's system, priors and records together, listing every error at once.
+
+The loaders raise on the first bad entry, which suits a fit but makes writing
+a new case a loop of one error per attempt. :func:`check_case` runs the same
+validation, unit by unit (the system file; each prior file and entry; each
+record file and record; the priors resolved onto every node and edge, as a
+fit would resolve them; the noise and factor priors the records need; the
+plausibility checks), collects what fails and goes on. No model is built.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesmfa.cases import FolderCase, get_case, project_root
+from bayesmfa.datacheck import SCHEMA_FILE, check_data
+from bayesmfa.errors import BayesMFAError, LocatedError, PriorError, RecordError, SpecError
+from bayesmfa.graph import Graph
+from bayesmfa.plausibility import PlausibilityWarning, check_problem
+from bayesmfa.priors import Priors, add_prior_doc, prior_files, resolve_named, resolve_priors
+from bayesmfa.records import CompiledRecords, compile_records, read_records
+from bayesmfa.system import System, load_system
+from bayesmfa.yamlio import read_yaml
+
+
+@dataclass
+class CaseCheck:
+    """What :func:`check_case` found.
+
+    Attributes
+    ----------
+    errors : list of BayesMFAError
+        Every error, each naming its file (and line and field where known).
+    warnings : list of str
+        Plausibility findings that are not errors.
+    n_records : int
+        Records that compiled.
+    """
+
+    errors: list[BayesMFAError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    n_records: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """No errors."""
+        return not self.errors
+
+
+def check_case(case: str | Path, root: str | Path | None = None) -> CaseCheck:
+    """Validate a case (a built-in name or a case folder) without building a model.
+
+    Parameters
+    ----------
+    case : str or Path
+        ``demo``, ``ree`` or a case folder (see :class:`~bayesmfa.cases.FolderCase`).
+    root : str or Path, optional
+        For built-in cases, the folder holding ``data/`` and ``priors/``.
+
+    Returns
+    -------
+    CaseCheck
+        Every error found, not only the first.
+    """
+    found = CaseCheck()
+    resolved = get_case(case)
+    if isinstance(resolved, FolderCase):
+        try:
+            system_path, prior_path, record_paths = resolved.paths()
+        except FileNotFoundError as err:
+            found.errors.append(SpecError(str(err)))
+            return found
+        data_folder: Path | None = resolved.folder
+        records = _folder_records(record_paths, found)
+    else:
+        base = project_root(root)
+        system_path, prior_path, data_folder = resolved.paths(base)
+        records = None  # a built-in case builds its records from its tables: checked through its loader below
+    system = _system(system_path, found)
+    priors = _priors(prior_path, found)
+    if data_folder is not None and (Path(data_folder) / SCHEMA_FILE).is_file():
+        found.errors.extend(_data_problem(p) for p in check_data(data_folder))
+    if system is None:
+        return found
+    graph = Graph(system)
+    if records is None:  # a built-in case: its loader compiles its records
+        if found.errors:
+            return found
+        compiled = _module_records(resolved, base, found)
+    else:
+        try:
+            compiled = compile_records(records, graph, errors=found.errors)
+        except RecordError as err:  # the header: unknown or missing columns
+            found.errors.append(err)
+            compiled = None
+    if compiled is None:
+        return found
+    found.n_records = len(compiled.value)
+    if priors is None:
+        return found
+    resolve_priors(priors, graph, errors=found.errors)
+    for section, names, selector in (("noise", compiled.source_types, "source_type"), ("factors", compiled.factors, "name")):
+        for name in names:
+            try:
+                resolve_named(priors, section, [name], selector)
+            except PriorError as err:
+                found.errors.append(err)
+    if not found.errors:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PlausibilityWarning)
+            try:
+                found.warnings.extend(check_problem(system, priors, graph, compiled))
+            except BayesMFAError as err:
+                found.errors.append(err)
+    return found
+
+
+def _system(path: Path, found: CaseCheck) -> System | None:
+    try:
+        return load_system(path)
+    except BayesMFAError as err:
+        found.errors.append(err)
+        return None
+
+
+def _priors(path: Path, found: CaseCheck) -> Priors | None:
+    """The priors, or ``None`` when any file or entry is bad (every bad one recorded)."""
+    priors = Priors()
+    before = len(found.errors)
+    try:
+        files = prior_files(path)
+    except PriorError as err:
+        found.errors.append(err)
+        return None
+    texts = []
+    for f in files:
+        try:
+            doc = read_yaml(f, PriorError)
+        except PriorError as err:
+            found.errors.append(err)
+            continue
+        add_prior_doc(priors, doc, file=str(f), errors=found.errors)
+        texts.append(f.read_text(encoding="utf-8-sig"))
+    priors.text = "\n".join(texts)
+    return priors if len(found.errors) == before else None
+
+
+def _folder_records(paths: list[Path], found: CaseCheck) -> pd.DataFrame | None:
+    """Every readable record file of a folder case, concatenated (unreadable ones recorded)."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(read_records(path))
+        except RecordError as err:
+            found.errors.append(err)
+    return pd.concat(frames, ignore_index=True).fillna("") if frames else None
+
+
+def _module_records(module: Any, root: Path, found: CaseCheck) -> CompiledRecords | None:
+    """A built-in case's compiled records, from its loader (the first error of the loader recorded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PlausibilityWarning)
+            return module.load(root).records
+    except BayesMFAError as err:
+        found.errors.append(err)
+        return None
+
+
+def _data_problem(problem: Any) -> BayesMFAError:
+    """A :class:`~bayesmfa.datacheck.DataProblem` as an error naming file, line and field."""
+    return LocatedError(problem.message, file=problem.file, row=problem.row, field=problem.field)
