@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bayesmfa.diagnostics import Thresholds
+from bayesmfa.cases import CASES, is_case_folder
 from bayesmfa.errors import BayesMFAError
 
 #: Errors reported as one line with exit status 2 (UnicodeDecodeError is a ValueError, FileNotFoundError an OSError).
@@ -61,6 +61,25 @@ def _year(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a year (an integer), got {text!r}") from None
 
 
+def _case(text: str) -> str:
+    """An argparse type: a built-in case name or a case folder (holding ``system.yaml``)."""
+    if text in CASES or is_case_folder(text):
+        return text
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a case folder: no system.yaml (see 'bayesmfa init')")
+    raise argparse.ArgumentTypeError(f"{text!r} is neither a built-in case ({', '.join(CASES)}) nor a folder holding system.yaml")
+
+
+def _version() -> str:
+    """The installed package's version, without importing the package's heavy modules."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayesmfa")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
 POSITIVE = _int_at_least(1)
 NON_NEGATIVE = _int_at_least(0)
 
@@ -69,6 +88,7 @@ NON_NEGATIVE = _int_at_least(0)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bayesmfa.diagnostics import Thresholds
     from bayesmfa.model import ModelOptions
     from bayesmfa.runner import RunSettings, run_case
 
@@ -115,6 +135,30 @@ def _data_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from bayesmfa.casecheck import check_case
+
+    found = check_case(args.case, root=args.root)
+    for err in found.errors:
+        print(one_line(err))
+    for message in found.warnings:
+        print(f"warning: {message}")
+    if found.errors:
+        print(f"{len(found.errors)} error(s) in {args.case}", file=sys.stderr)
+        return 1
+    print(f"{args.case}: system, priors and {found.n_records} records are valid")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from bayesmfa.starter import init_case
+
+    dest = init_case(args.name)
+    print(f"wrote the starter case {dest}/ (system.yaml, priors/priors.yaml, records.csv, README.md); "
+          f"check it with 'bayesmfa check {dest}', fit it with 'bayesmfa run {dest} --out {dest}-fit'")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from bayesmfa.report import write_report
 
@@ -144,6 +188,11 @@ def _scenario(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- the parser
 
 
+CASE_HELP = "demo, ree (built in) or the path of a case folder holding system.yaml, priors/ and records*.csv"
+ROOT_HELP = ("for built-in cases: the folder holding data/ and priors/ (default: the current folder if it holds both, "
+             "else the package's own copy)")
+
+
 def _common() -> argparse.ArgumentParser:
     """Options every sub-command accepts (``--debug`` also works before the sub-command)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -161,12 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bayesmfa``."""
     parser = argparse.ArgumentParser(prog="bayesmfa", description="Bayesian material flow analysis")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error instead of one line")
+    parser.add_argument("--version", action="version", version=f"bayesmfa {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     common = _common()
 
     run = sub.add_parser("run", parents=[common],
                          help="fit a case and write posterior.nc, summary.csv, diagnostics.json, figures/")
-    run.add_argument("case", choices=["demo", "ree"], help="which case to fit")
+    run.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
     run.add_argument("--out", required=True,
                      help="result folder (replaced atomically; a fit failing its diagnostics goes to OUT.failed)")
     _force(run, "an earlier 'bayesmfa run' result")
@@ -186,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record likelihood: per source type as in the noise priors (auto), or forced for all records",
     )
     run.add_argument("--quick", action="store_true", help="short chains for a smoke test (diagnostics reported, not enforced)")
-    run.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    run.add_argument("--root", help=ROOT_HELP)
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--allow-failed-diagnostics", action="store_true",
                      help="write to --out and exit 0 even when R-hat/ESS/divergence checks fail (else: OUT.failed, exit 3)")
@@ -194,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sens = sub.add_parser("sensitivity", parents=[common],
                           help="power-scaling, leave-one-family-out, noise/prior/likelihood sweeps, checks")
-    sens.add_argument("case", choices=["demo", "ree"], help="which case")
+    sens.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
     sens.add_argument("--out", required=True,
                       help="result folder (each sweep is written as it finishes; an earlier study there is resumed)")
     _force(sens, "an earlier sensitivity folder (resumed)")
@@ -202,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--workers", type=POSITIVE, default=1, help="local worker processes, >= 1 (default 1)")
     sens.add_argument("--quick", action="store_true", help="short chains (smoke test)")
     sens.add_argument("--seed", type=NON_NEGATIVE, default=0, help="random seed, >= 0 (default 0)")
-    sens.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    sens.add_argument("--root", help=ROOT_HELP)
     sens.add_argument("--only", metavar="SWEEP[,SWEEP]",
                       help="run only these sweeps, e.g. literature_dropped,china_customs_dropped (names as in sweeps.csv)")
     sens.add_argument("--baseline", metavar="DIR",
@@ -211,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scen = sub.add_parser("scenario", parents=[common],
                           help="no-trade and export-restriction scenarios on a saved fit, with intervals")
-    scen.add_argument("case", choices=["demo", "ree"], help="which case the fit is of")
+    scen.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
     scen.add_argument("--fit", required=True, help="a 'bayesmfa run' result folder (or its posterior.nc)")
     scen.add_argument("--out", required=True, help="result folder (replaced atomically)")
     _force(scen, "an earlier 'bayesmfa scenario' result")
@@ -220,8 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="cap a region's exports on some flows at CAP (0-1) of their value from a year on; repeatable, "
                            "e.g. CN:oxide_trade,metal_trade:0.5:2010")
     scen.add_argument("--year", type=_year, help="year of the figures (default: the last year)")
-    scen.add_argument("--root", help="folder holding data/ and priors/ (default: current folder)")
+    scen.add_argument("--root", help=ROOT_HELP)
     scen.set_defaults(func=_scenario)
+
+    check_case = sub.add_parser("check", parents=[common],
+                                help="validate a case's system, priors and records together, listing every error at once")
+    check_case.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
+    check_case.add_argument("--root", help=ROOT_HELP)
+    check_case.set_defaults(func=_check)
+
+    init = sub.add_parser("init", parents=[common], help="write a runnable, commented starter case folder to edit")
+    init.add_argument("name", help="the folder to create (new or empty)")
+    init.set_defaults(func=_init)
 
     report = sub.add_parser("report", parents=[common], help="write report.html and figures for a result folder")
     report.add_argument("dir", help="a result folder written by 'bayesmfa run'")

@@ -113,9 +113,12 @@ def compute_diagnostics(
     post = idata.posterior if var_names is None else idata.posterior[var_names]
     if dataset is not None:
         post = dataset
-    rhat, worst_rhat = _extreme(az.rhat(post), "max")
-    ess_bulk, worst_ess = _extreme(az.ess(post, method="bulk"), "min")
-    ess_tail, _ = _extreme(az.ess(post, method="tail"), "min")
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        # constant elements divide 0 by 0 inside ArviZ; they are skipped by _extreme, so their warnings are noise
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="arviz")
+        rhat, worst_rhat = _extreme(az.rhat(post), "max")
+        ess_bulk, worst_ess = _extreme(az.ess(post, method="bulk"), "min")
+        ess_tail, _ = _extreme(az.ess(post, method="tail"), "min")
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     return Diagnostics(rhat, ess_bulk, ess_tail, div, worst_rhat, worst_ess, wall_s)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import arviz as az
 
-from bayesmfa.cases import get_case, project_root
+from bayesmfa.cases import case_label, get_case, project_root
 from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference import METHODS, fit
 from bayesmfa.io import save
@@ -102,7 +102,7 @@ def failed_path(out: str | Path) -> Path:
 
 
 def run_case(
-    case: str,
+    case: str | Path,
     out: str | Path,
     settings: RunSettings | None = None,
     *,
@@ -125,14 +125,16 @@ def run_case(
 
     Parameters
     ----------
-    case : str
-        Case name (``demo``, ``ree``).
+    case : str or Path
+        A built-in case (``demo``, ``ree``) or a case folder holding ``system.yaml``,
+        ``priors/`` and ``records*.csv`` (see :class:`~bayesmfa.cases.FolderCase`).
     out : str or Path
         Result folder.
     settings : RunSettings, optional
         Sampler settings.
     root : str or Path, optional
-        Folder with ``data/`` and ``priors/`` (default: see :func:`project_root`).
+        For built-in cases: the folder with ``data/`` and ``priors/`` (default: see
+        :func:`~bayesmfa.cases.project_root`); ignored for a case folder.
     thresholds : Thresholds, optional
         Diagnostic limits reported in ``diagnostics.json``.
     force : bool
@@ -199,7 +201,8 @@ def run_case(
         if hasattr(module, "write_extras"):
             module.write_extras(tmp, root)
         failures = diag.failures(thresholds)
-        _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings)
+        _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings,
+                    case=case_label(case))
         if hasattr(module, "write_figures"):
             module.write_figures(summary, idata, problem, tmp / "figures")
         if failures and divert_failed:
@@ -230,7 +233,7 @@ def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:
 
 
 def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.InferenceData, failures, thresholds,
-                input_warnings: tuple[str, ...] = ()) -> None:
+                input_warnings: tuple[str, ...] = (), case: str = "") -> None:
     attrs = idata.posterior.attrs
     doc = json.loads(diag.to_json())
     doc.update(
@@ -239,6 +242,8 @@ def _write_json(path: Path, diag: Diagnostics, settings: RunSettings, idata: az.
             "model_options": json.loads(attrs["model_options"]),
             "bayesmfa_version": attrs["bayesmfa_version"],
             "content_hash": attrs["content_hash"],
+            # the case: a built-in name, or the name of the case folder
+            "case": case,
             "thresholds": thresholds.__dict__,
             "passed": not failures,
             "failures": failures,
