@@ -10,8 +10,9 @@ years or over flow types are taken draw by draw, never by adding quantiles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import arviz as az
@@ -25,7 +26,7 @@ from matplotlib.patches import Patch
 
 from bayesmfa.balance import edge_values
 from bayesmfa.graph import Graph
-from bayesmfa.summaries import SAMPLE_DIMS, interval_columns, summarize_array
+from bayesmfa.summaries import PERIOD_COLUMNS, SAMPLE_DIMS, annual, interval_columns, summarize_array
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -34,11 +35,104 @@ YearSelection = int | tuple[int, int] | None
 
 #: Colours of ordinary and of unregistered (illegal mining, smuggling) links.
 LINK_COLOR = "rgba(90, 120, 160, 0.45)"
-UNREGISTERED_COLOR = "rgba(200, 40, 40, 0.65)"
+UNREGISTERED_COLOR = "rgba(200, 40, 40, 0.55)"
+UNREGISTERED_TRADE_COLOR = "rgba(160, 20, 20, 0.85)"
+#: Hue of each product's Sankey links (RGB); other products are grey.
+PRODUCT_RGB: dict[str, tuple[int, int, int]] = {
+    "concentrate": (140, 100, 60),
+    "salt": (230, 150, 40),
+    "oxide": (50, 110, 180),
+    "metal": (110, 80, 160),
+    "": (60, 150, 90),
+}
 NODE_COLOR = "rgba(60, 60, 60, 0.8)"
 
 _UNREGISTERED_MARKERS = ("unregistered", "smuggl")
 _STAT_COLUMNS = {"mean", "sd", "q50", "contraction", "weakly_informed"}
+
+
+# ---------------------------------------------------------------------------
+# display labels
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Display labels of a case's codes, with its title, unit, sources and caveats.
+
+    Read from a case's ``labels.yaml`` (:func:`load_labels`); a code without a
+    label is shown as it is, so a case without a table falls back to code names.
+
+    Attributes
+    ----------
+    names : mapping of kind -> (code -> label)
+        Kinds: ``quantity``, ``region`` (also used for ``partner``), ``product``,
+        ``end_use``, ``process``, ``flow``.
+    title : str
+        The case's title (report heading).
+    unit : str
+        The unit of flows as printed (e.g. ``"kt REO"``; empty: the system's).
+    methods : str
+        A paragraph on how the case is modelled (report).
+    sources : tuple of str
+        The data sources, one line each (report).
+    caveats : tuple of str
+        What a reader must keep in mind, one line each (report).
+    """
+
+    names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    title: str = ""
+    unit: str = ""
+    methods: str = ""
+    sources: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+    def __call__(self, kind: str, code: Any) -> str:
+        """The label of ``code`` in table ``kind``; the code itself when there is none."""
+        text = str(code)
+        return str(self.names.get(kind, {}).get(text, text))
+
+
+def load_labels(path: str | Path) -> Labels:
+    """A case's label table (``labels.yaml``); :class:`Labels` with no names when the file does not exist.
+
+    The file holds ``title``, ``unit``, ``methods`` (text), ``sources`` and
+    ``caveats`` (lists of text) and ``labels``: a mapping of kind (``quantity``,
+    ``region``, ``product``, ``end_use``, ``process``, ``flow``) to a mapping
+    of code to display label. Every key is optional.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not YAML of that shape.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        return Labels()
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping at the top, got {type(doc).__name__}")
+    names = doc.get("labels") or {}
+    if not isinstance(names, dict) or not all(isinstance(v, dict) for v in names.values()):
+        raise ValueError(f"{path}: 'labels' must map each kind to a mapping of code -> label")
+    lists = {}
+    for key in ("sources", "caveats"):
+        value = doc.get(key) or []
+        if not isinstance(value, list):
+            raise ValueError(f"{path}: '{key}' must be a list of text")
+        lists[key] = tuple(str(v).strip() for v in value)
+    return Labels(
+        names={str(k): {str(c): str(lab) for c, lab in v.items()} for k, v in names.items()},
+        title=str(doc.get("title") or ""),
+        unit=str(doc.get("unit") or ""),
+        methods=" ".join(str(doc.get("methods") or "").split()),
+        **lists,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -175,7 +269,9 @@ def sankey_table(
         One row per kept flow instance: ``source, target, flow, median, lo,
         hi`` then ``edge`` (flow instance label), ``source_index``,
         ``target_index`` (graph node indices), ``unregistered`` (bool),
-        ``label`` (``"median [lo, hi] unit"``) and ``period``.
+        ``label`` (``"median [lo, hi] unit"``), ``period``, ``product`` (the
+        flow type's product, ``""`` if none) and ``trade`` (a flow between
+        regions, bool).
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob}")
@@ -214,10 +310,75 @@ def sankey_table(
                 "unregistered": is_unregistered(e.flow, src.process),
                 "label": format_interval(m, float(lo[e.index]), float(hi[e.index]), unit),
                 "period": period,
+                "product": graph.system.flows[e.flow].product or "",
+                "trade": graph.system.flows[e.flow].cross is not None,
             }
         )
-    cols = ["source", "target", "flow", "median", "lo", "hi", "edge", "source_index", "target_index", "unregistered", "label", "period"]
+    cols = ["source", "target", "flow", "median", "lo", "hi", "edge", "source_index", "target_index", "unregistered", "label", "period",
+            "product", "trade"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def product_colour(product: str, *, trade: bool = False, unregistered: bool = False) -> str:
+    """The ``rgba`` colour of a Sankey link: its product's hue, lighter for domestic and stronger for trade flows.
+
+    Unregistered flows (illegal mining, smuggling) are :data:`UNREGISTERED_COLOR`
+    (a darker red when traded); a product without a colour of its own is grey.
+    """
+    if unregistered:
+        return UNREGISTERED_TRADE_COLOR if trade else UNREGISTERED_COLOR
+    r, g, b = PRODUCT_RGB.get(product, (120, 120, 120))
+    return f"rgba({r}, {g}, {b}, {0.85 if trade else 0.35})"
+
+
+def _process_stages(graph: Graph) -> dict[str, int]:
+    """Column of each process in the Sankey: the longest chain of flows from a boundary input to it."""
+    system = graph.system
+    into: dict[str, set[str]] = {p: set() for p in system.processes}
+    for f in system.flows.values():
+        if f.source != f.target:
+            into[f.target].add(f.source)
+    stage: dict[str, int] = {}
+
+    def depth(p: str, seen: frozenset[str]) -> int:
+        if p not in stage:
+            parents = [q for q in into[p] if q not in seen]
+            stage[p] = 1 + max((depth(q, seen | {p}) for q in parents), default=-1)
+        return stage[p]
+
+    for p in system.processes:
+        depth(p, frozenset())
+    for p in system.processes:  # a source feeding a later stage only (a stock withdrawal) sits just before it
+        targets = [f.target for f in system.flows.values() if f.source == p]
+        if not into[p] and targets:
+            stage[p] = max(stage[p], min(stage[t] for t in targets) - 1)
+    return stage
+
+
+def _node_positions(graph: Graph, used: Sequence[int]) -> tuple[list[float], list[float], int]:
+    """x (stage) and y (rank within the stage) in (0, 1) of each used node, and the most nodes in one column."""
+    stages = _process_stages(graph)
+    last = max(stages.values()) or 1
+    columns: dict[int, list[int]] = {}
+    order = {p: i for i, p in enumerate(graph.system.processes)}
+    for n in used:
+        columns.setdefault(stages[graph.nodes[n].process], []).append(n)
+    y_of: dict[int, float] = {}
+    for nodes in columns.values():
+        nodes.sort(key=lambda n: (tuple(str(v) for _, v in graph.nodes[n].coords[:1]), order[graph.nodes[n].process], n))
+        for k, n in enumerate(nodes):
+            y_of[n] = 0.02 + 0.96 * (k + 0.5) / len(nodes)
+    xs = [0.01 + 0.98 * stages[graph.nodes[n].process] / last for n in used]
+    return xs, [y_of[n] for n in used], max(len(v) for v in columns.values())
+
+
+def node_label(graph: Graph, index: int, labels: Labels | None = None) -> str:
+    """A process instance's display label, e.g. ``"Mining, China"`` (codes where ``labels`` has none)."""
+    lab = labels or Labels()
+    node = graph.nodes[index]
+    coords = ", ".join(lab(_label_kind(d), v) for d, v in node.coords)
+    name = lab("process", node.process)
+    return f"{name}, {coords}" if coords else name
 
 
 def sankey(
@@ -228,13 +389,19 @@ def sankey(
     *,
     title: str | None = None,
     min_value: float | None = None,
+    labels: Labels | None = None,
+    unit: str | None = None,
 ) -> go.Figure:
-    """An interactive Sankey of the whole system for one year or a period.
+    """An interactive Sankey of the whole system for one year or a period, coloured by product.
 
-    Nodes are process instances; a link's width is the posterior median of
-    its flow (summed over the period per draw) and its hover label the
-    median and interval. Unregistered flows are drawn in
-    :data:`UNREGISTERED_COLOR`; structural zeros are left out.
+    Nodes are process instances, placed in one column per stage of the chain
+    (mining, cracking, ..., consumption) and ordered by region within it, so
+    labels do not overlap. A link's width is the posterior median of its
+    flow (summed over the period per draw) and its hover label the median
+    and interval. Links take their product's colour (:data:`PRODUCT_RGB`):
+    pale for flows within a region, strong for trade between regions;
+    unregistered flows are red; structural zeros are left out. A legend
+    names the colours.
 
     Parameters
     ----------
@@ -247,46 +414,73 @@ def sankey(
     prob : float
         Mass of the equal-tailed interval.
     title : str, optional
-        Figure title (by default the system name and the period).
+        Figure title (by default the system name, the period, unit and interval).
     min_value : float, optional
         See :func:`sankey_table`.
+    labels : Labels, optional
+        Display names of processes, regions and end uses.
+    unit : str, optional
+        Unit in the hover labels and title (default: ``labels.unit``, else the system's).
 
     Returns
     -------
     plotly.graph_objects.Figure
-        ``link.customdata`` holds ``[flow instance, interval label]`` per link.
+        ``data[0]`` is the Sankey (``link.customdata`` holds ``[flow instance,
+        interval label]`` per link); the other traces are legend entries only.
     """
     import plotly.graph_objects as go
 
+    lab = labels or Labels()
+    unit = unit or lab.unit or graph.system.unit
     table = sankey_table(idata, graph, year, prob, min_value=min_value)
+    table["label"] = [format_interval(m, lo, hi, unit) for m, lo, hi in zip(table["median"], table["lo"], table["hi"])]
     used = sorted(set(table["source_index"]) | set(table["target_index"]))
     position = {n: i for i, n in enumerate(used)}
     lo_name, hi_name = interval_columns(prob)
+    colours = [product_colour(p, trade=t, unregistered=u) for p, t, u in zip(table["product"], table["trade"], table["unregistered"])]
     link = {
         "source": [position[i] for i in table["source_index"]],
         "target": [position[i] for i in table["target_index"]],
         "value": table["median"].tolist(),
-        "color": [UNREGISTERED_COLOR if u else LINK_COLOR for u in table["unregistered"]],
-        "customdata": [[e, lab] for e, lab in zip(table["edge"], table["label"])],
+        "color": colours,
+        "customdata": [[e, lab_] for e, lab_ in zip(table["edge"], table["label"])],
         "hovertemplate": (
             "%{source.label} → %{target.label}<br>%{customdata[0]}<br>"
             f"median [{lo_name}, {hi_name}]: %{{customdata[1]}}<extra></extra>"
         ),
     }
-    node = {
-        "label": [node_display_label(graph, i) for i in used],
-        "color": NODE_COLOR,
-        "pad": 12,
-        "thickness": 14,
-    }
+    xs, ys, tallest = _node_positions(graph, used) if used else ([], [], 1)
+    node = {"label": [node_label(graph, i, lab) for i in used], "color": NODE_COLOR, "pad": 10, "thickness": 12,
+            "x": xs, "y": ys}
     period = table["period"].iloc[0] if len(table) else _year_positions(list(graph.system.years), year)[1]
-    fig = go.Figure(go.Sankey(node=node, link=link, valueformat=",.3r", valuesuffix=f" {graph.system.unit}"))
+    fig = go.Figure(go.Sankey(arrangement="fixed", node=node, link=link, valueformat=",.3r", valuesuffix=f" {unit}"))
+    for name, colour in _sankey_legend(table):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True, hoverinfo="skip",
+                                 marker={"size": 12, "symbol": "square", "color": colour}))
     fig.update_layout(
-        title=title or f"{graph.system.name}: flows {period} (median, {prob:.0%} interval on hover; red = unregistered)",
+        title=title or f"{lab.title or graph.system.name}: flows {period}, {unit} (width: median; hover: {prob:.0%} interval)",
         font={"size": 11},
-        height=max(450, 28 * len(used)),
+        height=max(520, 34 * tallest + 140),
+        legend={"orientation": "h", "yanchor": "top", "y": -0.02, "xanchor": "left", "x": 0.0},
+        xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="rgba(0,0,0,0)",
+        margin={"l": 10, "r": 10, "t": 60, "b": 60},
     )
     return fig
+
+
+def _sankey_legend(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(legend name, colour) of the link colours present, products in :data:`PRODUCT_RGB` order."""
+    out = []
+    present = set(zip(table["product"], table["trade"], table["unregistered"]))
+    products = [p for p in PRODUCT_RGB if any(p == q for q, _, u in present if not u)]
+    products += sorted({q for q, _, u in present if not u and q not in PRODUCT_RGB})
+    for p in products:
+        for trade in (False, True):
+            if (p, trade, False) in present:
+                out.append((f"{p or 'other'} ({'trade' if trade else 'domestic'})", product_colour(p, trade=trade)))
+    if any(u for _, _, u in present):
+        out.append(("unregistered (illegal mining, smuggling)", UNREGISTERED_COLOR))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -300,7 +494,12 @@ def _blank(s: pd.Series) -> pd.Series:
 
 def _text(values: pd.Series) -> pd.Series:
     """Values as stripped text, with integral floats written as integers (``2020.0`` -> ``2020``)."""
-    return values.astype(str).str.strip().str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    def one(v: Any) -> str:
+        if isinstance(v, float | np.floating) and np.isfinite(v) and float(v).is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    return values.map(one)
 
 
 def _matches(col: pd.Series, value: Any) -> pd.Series:
@@ -335,11 +534,14 @@ def select_rows(summary: pd.DataFrame, quantity: str, filters: Mapping[str, Any]
     Parameters
     ----------
     summary : DataFrame
-        A tidy summary table (``quantity`` column, dim columns, ``mean, sd, qNN``).
+        A tidy summary table (``quantity`` column, dim columns, ``year_start``/``year_end``
+        or ``year``, ``mean, sd, qNN``).
     quantity : str
         Value of the ``quantity`` column.
     filters : mapping of column -> value or list of values, optional
-        Compared as text; ``None`` or ``""`` selects blanks.
+        Compared as text; ``None`` or ``""`` selects blanks. ``year`` on a
+        summary with ``year_start``/``year_end`` selects the yearly rows of
+        that year.
 
     Returns
     -------
@@ -358,6 +560,8 @@ def select_rows(summary: pd.DataFrame, quantity: str, filters: Mapping[str, Any]
         known = sorted(summary["quantity"].astype(str).unique())
         raise ValueError(f"no rows for quantity {quantity!r} in the summary; quantities present: {known}")
     for col, value in (filters or {}).items():
+        if col == "year" and "year" not in rows.columns and set(PERIOD_COLUMNS) <= set(rows.columns):
+            rows = annual(rows)
         if col not in rows.columns:
             raise ValueError(f"cannot filter {quantity!r} on {col!r}: no such column")
         rows = rows[_matches(rows[col], value)]
@@ -367,21 +571,15 @@ def select_rows(summary: pd.DataFrame, quantity: str, filters: Mapping[str, Any]
 
 
 def _yearly(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows with an integer year (cumulative rows such as ``2000-2022`` dropped), ``year`` as int."""
-    if "year" not in rows.columns:
-        return rows.iloc[0:0]
-    num = pd.to_numeric(rows["year"], errors="coerce")
-    keep = num.notna() & (num == np.floor(num))
-    out = rows[keep].copy()
-    out["year"] = num[keep].astype(int)
-    return out
+    """Yearly rows (cumulative rows dropped) with an integer ``year`` (see :func:`bayesmfa.summaries.annual`)."""
+    return annual(rows)
 
 
 def _dim_columns(rows: pd.DataFrame) -> list[str]:
-    """Dim columns of a summary that carry a value in some row (all but quantity, year and the statistics)."""
+    """Dim columns of a summary that carry a value in some row (not quantity, periods, unit, description, statistics)."""
     out = []
     for c in rows.columns:
-        if c in ("quantity", "year") or _is_stat(c):
+        if c in ("quantity", "year", *PERIOD_COLUMNS, "unit", "description") or _is_stat(c):
             continue
         if not _blank(rows[c]).all():
             out.append(c)
@@ -396,11 +594,44 @@ def _is_stat(column: Any) -> bool:
     return name[:1] == "q" and name[1:].replace(".", "").isdigit()
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 4.2)) -> tuple[Figure, Axes]:
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.6, 4.2)) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def _unit_of(rows: pd.DataFrame, unit: str | None) -> str:
+    """The unit to print: ``unit`` when given, else the rows' ``unit`` column (one value), else ``""``."""
+    if unit:
+        return unit
+    if "unit" in rows.columns:
+        units = [u for u in dict.fromkeys(rows["unit"].astype(str).str.strip()) if u and u != "nan"]
+        if len(units) == 1:
+            return units[0]
+    return ""
+
+
+def interval_text(lo: str, hi: str) -> str:
+    """``"median and 90% interval"`` for the columns ``q05``/``q95``."""
+    return f"median and {_interval_label(lo, hi)} interval"
+
+
+def value_axis_label(unit: str, lo: str, hi: str, *, center: str = "q50") -> str:
+    """Y-axis label with the unit and the interval level, e.g. ``"kt REO (median, 90% interval)"``.
+
+    For a probability drawn from the ``mean`` column no interval is shown, so none is named.
+    """
+    what = "posterior mean" if center == "mean" else f"median, {_interval_label(lo, hi)} interval"
+    return f"{unit} ({what})" if unit else what
+
+
+def _outside_legend(ax: Axes, ncols: int = 1, title: str | None = None) -> None:
+    """The legend of ``ax`` to the right of its axes, clear of the data."""
+    handles, names = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small",
+                  ncols=ncols, title=title, title_fontsize="small", frameon=False)
 
 
 def bands(
@@ -416,17 +647,21 @@ def bands(
     band: bool = True,
     ylim: tuple[float, float] | None = None,
     label_prefix: str = "",
+    labels: Labels | None = None,
+    legend: bool = True,
 ) -> Figure:
     """Uncertainty bands over years of one quantity, one line per value of ``by``.
 
     The interval (lowest to highest ``qNN`` column, e.g. q05 to q95) is
-    shaded and the median drawn as a line. Cumulative rows (a year like
-    ``2000-2022``) are skipped.
+    shaded and the median drawn as a line. Cumulative rows
+    (``year_start < year_end``) are skipped. The y axis names the unit and
+    the interval level; the legend sits outside the axes.
 
     Parameters
     ----------
     summary : DataFrame
-        Tidy summary table (``quantity``, dim columns, ``year``, ``mean, sd, qNN``).
+        Tidy summary table (``quantity``, dim columns, ``year_start``/``year_end``
+        or ``year``, ``mean, sd, qNN``, optionally ``unit``).
     quantity : str
         The quantity to draw.
     by : str or None
@@ -437,9 +672,9 @@ def bands(
     ax : matplotlib Axes, optional
         Draw into these axes (a new figure otherwise).
     title : str, optional
-        Axes title (default: the quantity and the filters).
+        Axes title (default: the quantity's label and the filters).
     unit : str, optional
-        Y-axis label.
+        Unit on the y axis (default: the rows' ``unit`` column).
     center : str
         Column drawn as the line (``q50``; ``mean`` for probabilities).
     band : bool
@@ -448,6 +683,10 @@ def bands(
         Y-axis limits (e.g. ``(0, 1)`` for shares).
     label_prefix : str
         Prepended to each legend label (to tell quantities apart on shared axes).
+    labels : Labels, optional
+        Display names of codes (default: the codes).
+    legend : bool
+        Draw the legend (outside the axes, on the right).
 
     Returns
     -------
@@ -460,6 +699,7 @@ def bands(
         When no yearly row matches, or when the rows are not unique per line
         and year (filter the remaining dims).
     """
+    labels = labels or Labels()
     rows = _yearly(select_rows(summary, quantity, filters))
     if rows.empty:
         raise ValueError(f"quantity {quantity!r} has no yearly rows (only cumulative ones) with filters {dict(filters or {})}")
@@ -478,81 +718,112 @@ def bands(
             f"quantity {quantity!r} has several rows per {by or 'line'} and year; filter on {other or 'the other columns'}"
         )
     fig, ax = _new_axes(ax)
+    kind = _label_kind(by) if by else "quantity"
     for k in pd.unique(key):
         part = rows[key == k].sort_values("year")
         x = part["year"].to_numpy()
-        (line,) = ax.plot(x, part[center].astype(float).to_numpy(), marker="." if len(x) < 3 else None, label=f"{label_prefix}{k}")
+        (line,) = ax.plot(x, part[center].astype(float).to_numpy(), marker="." if len(x) < 3 else None,
+                          label=f"{label_prefix}{labels(kind, k)}")
         if band:
             ax.fill_between(x, part[lo].astype(float).to_numpy(), part[hi].astype(float).to_numpy(), color=line.get_color(),
                             alpha=0.25, linewidth=0)
     if ylim is not None:
         ax.set_ylim(*ylim)
     if title is None:
-        where = ", ".join(f"{c}={v}" for c, v in (filters or {}).items())
-        title = f"{quantity} ({where})" if where else quantity
+        where = ", ".join(labels(_label_kind(c), v) for c, v in (filters or {}).items() if not isinstance(v, list | tuple))
+        title = f"{labels('quantity', quantity)}, {where}" if where else labels("quantity", quantity)
     ax.set_title(title)
     ax.set_xlabel("year")
-    if unit:
-        ax.set_ylabel(unit)
+    ax.set_ylabel(value_axis_label(_unit_of(rows, unit), lo, hi, center=center if band else "mean"))
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize="small", ncols=2 if key.nunique() > 5 else 1)
+    if legend:
+        _outside_legend(ax, ncols=2 if key.nunique() > 8 else 1)
     ax.grid(alpha=0.3)
     return fig
 
 
-def consumption_bands(summary: pd.DataFrame, region: str = "World", *, unit: str | None = "kt REO") -> Figure:
-    """Consumption of one region by end use (quantity ``consumption``), one small panel per end use.
+def _label_kind(column: str | None) -> str:
+    """The label table a column's codes are looked up in (``partner`` shares the regions')."""
+    return "region" if column in ("region", "partner", "origin", "destination") else str(column)
 
-    Five overlapping bands cannot be read, so each end use gets its own axes (shared year
-    and value axes, so heights compare across panels): its 90% band and median, with the
-    medians of the other end uses as thin grey lines for reference.
+
+def consumption_bands(
+    summary: pd.DataFrame, region: str = "World", *, unit: str | None = None, labels: Labels | None = None
+) -> Figure:
+    """Consumption of one region by end use (quantity ``consumption``): stacked medians beside one small panel per end use.
+
+    The left panel stacks the end uses' medians (their sum is the median-by-parts
+    picture of total use, not the median of the total); the small panels give
+    each end use its own 90% band and median on a shared value axis, so the
+    intervals can be read and compared. Unit and interval level are on the y axes.
     """
+    labels = labels or Labels()
     rows = _yearly(select_rows(summary, "consumption", {"region": region}))
     if rows.empty:
         raise ValueError(f"quantity 'consumption' has no yearly rows for region {region!r}")
     lo, hi = _quantile_columns(rows)
+    unit = _unit_of(rows, unit)
     uses = list(pd.unique(rows["end_use"].astype(str)))
-    fig = Figure(figsize=(2.6 * len(uses) + 0.8, 3.4), layout="constrained")
-    axes = fig.subplots(1, len(uses), sharex=True, sharey=True, squeeze=False)[0]
+    fig = Figure(figsize=(3.1 + 2.3 * len(uses) + 1.0, 3.8), layout="constrained")
+    grid = fig.add_gridspec(1, len(uses) + 1, width_ratios=[1.5] + [1.0] * len(uses))
+    stack_ax = fig.add_subplot(grid[0, 0])
+    parts = {u: rows[rows["end_use"].astype(str) == u].sort_values("year") for u in uses}
+    years = parts[uses[0]]["year"].to_numpy()
     colours = [f"C{i}" for i in range(len(uses))]
-    medians = {u: rows[rows["end_use"].astype(str) == u].sort_values("year") for u in uses}
-    for ax, use, colour in zip(axes, uses, colours, strict=True):
-        for other, part in medians.items():
-            if other != use:
-                ax.plot(part["year"], part["q50"].astype(float), color="0.75", linewidth=0.8, label="_other")
-        part = medians[use]
+    medians = [parts[u].set_index("year")["q50"].reindex(years).astype(float).to_numpy() for u in uses]
+    stack_ax.stackplot(years, *medians, colors=colours, labels=[labels("end_use", u) for u in uses], alpha=0.85)
+    stack_ax.set_title("all end uses (stacked medians)", fontsize="medium")
+    stack_ax.set_ylabel(f"{unit} (median)" if unit else "median")
+    stack_ax.set_xlabel("year")
+    stack_ax.grid(alpha=0.3)
+    stack_ax.xaxis.get_major_locator().set_params(integer=True)
+    first = None
+    for i, (use, colour) in enumerate(zip(uses, colours, strict=True)):
+        ax = fig.add_subplot(grid[0, i + 1], sharey=first)
+        first = first or ax
+        part = parts[use]
         x = part["year"].to_numpy()
         ax.fill_between(x, part[lo].astype(float), part[hi].astype(float), color=colour, alpha=0.3, linewidth=0)
-        ax.plot(x, part["q50"].astype(float), color=colour, linewidth=1.8, label=use)
-        ax.set_title(use.replace("_", " / ") if use == "glass_ceramics" else use)
+        ax.plot(x, part["q50"].astype(float), color=colour, linewidth=1.8)
+        ax.set_title(labels("end_use", use), fontsize="medium")
         ax.set_xlabel("year")
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    if unit:
-        axes[0].set_ylabel(f"{unit} per year")
-    axes[0].set_ylim(bottom=0)
-    fig.suptitle(f"Consumption by end use, {region}: posterior median and 90% interval (grey: the other end uses' medians)")
+        if i == 0:
+            ax.set_ylabel(value_axis_label(unit, lo, hi))
+        else:
+            ax.tick_params(labelleft=False)
+    first.set_ylim(bottom=0)
+    stack_ax.set_ylim(bottom=0)
+    fig.legend(*stack_ax.get_legend_handles_labels(), loc="outside lower center", ncols=len(uses), fontsize="small", frameon=False)
+    fig.suptitle(f"{labels('quantity', 'consumption')} by end use, {labels('region', region)}: {interval_text(lo, hi)}")
     return fig
 
 
-def mining_share_bands(summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None) -> Figure:
+def mining_share_bands(
+    summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
+) -> Figure:
     """Share of world mining by region (quantity ``mining_share``), on a 0-1 axis."""
-    return bands(summary, "mining_share", by="region", filters=filters, ax=ax, unit="share of world mining",
-                 ylim=(0.0, 1.0), title="mining share by region")
+    return bands(summary, "mining_share", by="region", filters=filters, ax=ax, ylim=(0.0, 1.0), labels=labels,
+                 title=f"{(labels or Labels())('quantity', 'mining_share')} by region")
 
 
 def unregistered_mining_bands(
-    summary: pd.DataFrame, regions: Sequence[str] = ("CN", "RoW"), *, ax: Axes | None = None, unit: str | None = "kt"
+    summary: pd.DataFrame, regions: Sequence[str] = ("CN", "RoW"), *, ax: Axes | None = None, unit: str | None = None,
+    labels: Labels | None = None,
 ) -> Figure:
     """Unregistered (illegal) mining of the given regions (quantity ``unregistered_mining``)."""
     return bands(summary, "unregistered_mining", by="region", filters={"region": list(regions)}, ax=ax, unit=unit,
-                 title="unregistered mining")
+                 labels=labels, title=(labels or Labels())("quantity", "unregistered_mining"))
 
 
-def net_trade_bands(summary: pd.DataFrame, region: str, *, ax: Axes | None = None, unit: str | None = "kt") -> Figure:
+def net_trade_bands(
+    summary: pd.DataFrame, region: str, *, ax: Axes | None = None, unit: str | None = None, labels: Labels | None = None
+) -> Figure:
     """Net exports of one region by product (quantity ``net_export``; negative = net imports)."""
-    fig = bands(summary, "net_export", by="product", filters={"region": region}, ax=ax, unit=unit,
-                title=f"net exports by product, {region} (negative = net imports)")
+    lab = labels or Labels()
+    fig = bands(summary, "net_export", by="product", filters={"region": region}, ax=ax, unit=unit, labels=labels,
+                title=f"{lab('quantity', 'net_export')} by product, {lab('region', region)} (below 0: net imports)")
     (ax or fig.axes[0]).axhline(0.0, color="black", linewidth=0.8)
     return fig
 
@@ -563,34 +834,59 @@ def dependence_bands(
     *,
     quantities: Sequence[str] = ("import_share_from", "mined_refined_in_cn_share"),
     ax: Axes | None = None,
+    labels: Labels | None = None,
 ) -> Figure:
     """Dependence shares on one 0-1 axis: import shares by partner and the share mined or refined in China.
 
     Each quantity present in the summary is drawn (missing ones are skipped);
-    ``region`` filters a quantity only where it has a region.
+    ``region`` filters a quantity only where it has a region. A region's share
+    from itself (a structural zero: CN's imports from CN) is not drawn. The
+    legend sits outside the axes.
 
     Raises
     ------
     ValueError
         When none of ``quantities`` is in the summary.
     """
+    lab = labels or Labels()
     present = [q for q in quantities if (summary["quantity"].astype(str) == q).any()]
     if not present:
         raise ValueError(f"none of {list(quantities)} is in the summary")
-    fig, ax = _new_axes(ax)
+    fig, ax = _new_axes(ax, figsize=(8.4, 4.2))
+    drawn = 0
     for q in present:
-        rows = summary[summary["quantity"].astype(str) == q]
-        filters = {"region": region} if region is not None and "region" in rows.columns and not _blank(rows["region"]).all() else None
+        rows = _without_self_pairs(summary[summary["quantity"].astype(str) == q])
+        has_region = region is not None and "region" in rows.columns and not _blank(rows["region"]).all()
+        filters = {"region": region} if has_region else None
         by = "partner" if "partner" in rows.columns and not _blank(rows["partner"]).all() else "region"
-        bands(summary, q, by=by, filters=filters, ax=ax, ylim=(0.0, 1.0), unit="share", label_prefix=f"{q}: ")
-    ax.set_title(f"dependence shares{f', {region}' if region else ''}")
+        try:
+            bands(rows, q, by=by, filters=filters, ax=ax, ylim=(0.0, 1.0), labels=lab, label_prefix=f"{lab('quantity', q)}: ",
+                  legend=False)
+        except ValueError:  # e.g. no such share for this region
+            continue
+        drawn += 1
+    if not drawn:
+        raise ValueError(f"none of {present} has yearly rows for region {region!r}")
+    where = f", {lab('region', region)}" if region else ""
+    ax.set_title(f"Dependence shares{where}")
+    _outside_legend(ax)
     return fig
 
 
-def net_exporter_probability(summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None) -> Figure:
+def _without_self_pairs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose ``partner`` is not their own ``region``."""
+    if "partner" not in rows.columns or "region" not in rows.columns:
+        return rows
+    same = ~_blank(rows["partner"]) & (rows["partner"].astype(str) == rows["region"].astype(str))
+    return rows[~same]
+
+
+def net_exporter_probability(
+    summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
+) -> Figure:
     """Posterior probability that each region is a net exporter (quantity ``p_net_exporter``, the ``mean`` column)."""
     fig = bands(summary, "p_net_exporter", by="region", filters=filters, ax=ax, center="mean", band=False, ylim=(0.0, 1.0),
-                unit="P(net exporter)", title="probability of being a net exporter")
+                unit="probability", labels=labels, title="Probability of being a net exporter (all products)")
     (ax or fig.axes[0]).axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     return fig
 
@@ -673,7 +969,7 @@ def trade_triangle(
     regions: Sequence[str] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
-    unit: str = "kt",
+    unit: str | None = None,
 ) -> Figure:
     """Three regions at the corners of a triangle with an arrow for the net flow between each pair.
 
@@ -696,8 +992,8 @@ def trade_triangle(
         Draw into these axes.
     title : str, optional
         Axes title.
-    unit : str
-        Unit in the labels.
+    unit : str, optional
+        Unit in the labels (default: the table's ``unit`` column, else none).
 
     Returns
     -------
@@ -707,6 +1003,8 @@ def trade_triangle(
     rows = net
     if "quantity" in rows.columns and (rows["quantity"].astype(str) == "net_trade").any():
         rows = rows[rows["quantity"].astype(str) == "net_trade"]
+    if "year" not in rows.columns and set(PERIOD_COLUMNS) <= set(rows.columns):
+        rows = annual(rows)
     if "year" in rows.columns:
         if year is not None:
             rows = rows[_matches(rows["year"], year)]
@@ -715,6 +1013,7 @@ def trade_triangle(
     if rows.empty:
         raise ValueError(f"no net trade rows for year {year}")
     lo_col, hi_col = _quantile_columns(rows)
+    unit = _unit_of(rows, unit)
     if regions is None:
         regions = list(dict.fromkeys([*rows["region"].astype(str), *rows["partner"].astype(str)]))
     regions = [str(r) for r in regions]
@@ -767,7 +1066,8 @@ def trade_triangle(
     ax.set_aspect("equal")
     ax.axis("off")
     yr = f" {year}" if year is not None else ""
-    ax.set_title(title or f"net trade{yr} (median [{lo_col}, {hi_col}]; grey = direction uncertain)")
+    in_unit = f", {unit}" if unit else ""
+    ax.set_title(title or f"Net trade{yr}{in_unit}: median [{_interval_label(lo_col, hi_col)} interval]; grey = direction uncertain")
     return fig
 
 
@@ -884,8 +1184,9 @@ def prior_posterior_bands(
         where = ", ".join(f"{v}" for v in panel.filters.values())
         head = panel.title or (f"{panel.quantity} ({where})" if where else panel.quantity)
         ax.set_title(f"{head}\n{note}" if note else head, fontsize="medium")
-        if panel.unit:
-            ax.set_ylabel(panel.unit + (" (log scale)" if panel.log else ""))
+        unit = _unit_of(rows, panel.unit)
+        scale = ", log scale" if panel.log else ""
+        ax.set_ylabel(f"{unit} ({_interval_label(lo, hi)} intervals{scale})" if unit else f"{_interval_label(lo, hi)} intervals{scale}")
         ax.grid(alpha=0.3)
         if panel.log:
             _log_axis(ax, rows, (lo, "q50", hi, p_mid))
@@ -1000,12 +1301,14 @@ def counterfactual(
     year: int | str,
     *,
     regions: Sequence[str] | None = None,
-    unit: str = "kt",
+    unit: str | None = None,
     actual: str = "consumption",
     no_trade: str = "no_trade_consumption",
-    labels: tuple[str, str] = ("with trade", "no trade"),
+    legend_labels: tuple[str, str] = ("with trade (as estimated)", "no trade (counterfactual)"),
     panel: str = "region",
     category: str = "end_use",
+    labels: Labels | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Actual vs counterfactual (by default: no-trade) consumption by region and end use, with interval error bars.
 
@@ -1013,45 +1316,49 @@ def counterfactual(
     ----------
     summary : DataFrame
         Summary with quantities ``consumption`` and ``no_trade_consumption``
-        (columns ``region, end_use, year, q50`` and interval columns).
+        (columns ``region, end_use``, the year, ``q50`` and interval columns).
     year : int or str
-        The year compared.
+        The year compared (a yearly row).
     regions : sequence of str, optional
         One panel per region (default: the regions of the no-trade rows).
-    unit : str
-        Y-axis label.
+    unit : str, optional
+        Unit on the y axis (default: the rows' ``unit`` column).
     actual, no_trade : str
         Names of the two quantities (the counterfactual second).
-    labels : tuple of str
+    legend_labels : tuple of str
         Legend labels of the two.
     panel, category : str
         Column giving one panel each, and column of the bars within a panel.
+    labels : Labels, optional
+        Display names of regions and end uses.
+    title : str, optional
+        Figure title (default: consumption with and without trade); the
+        interval level is appended.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per region, paired bars per end use.
+        One panel per region, paired bars per end use; the legend below the panels.
 
     Raises
     ------
     ValueError
         When a quantity has no row for the year.
     """
-    both = {}
-    for name in (actual, no_trade):
-        rows = select_rows(summary, name, {"year": year})
-        both[name] = rows
+    lab = labels or Labels()
+    both = {name: select_rows(summary, name, {"year": year}) for name in (actual, no_trade)}
     lo, hi = _quantile_columns(both[no_trade])
+    unit = _unit_of(both[no_trade], unit)
     if regions is None:
         regions = list(dict.fromkeys(both[no_trade][panel].astype(str)))
     regions = [str(r) for r in regions]
     end_uses = list(dict.fromkeys(both[no_trade][category].astype(str)))
-    fig = Figure(figsize=(max(6.0, 3.2 * len(regions)), 4.2), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 3.4 * len(regions)), 4.6), layout="constrained")
     axes = fig.subplots(1, len(regions), sharey=False, squeeze=False)[0]
     x = np.arange(len(end_uses))
     w = 0.38
     for ax, region in zip(axes, regions):
-        for k, (name, label, color) in enumerate(((actual, labels[0], "#2b5d8a"), (no_trade, labels[1], "#d08a2e"))):
+        for k, (name, label, color) in enumerate(((actual, legend_labels[0], "#2b5d8a"), (no_trade, legend_labels[1], "#d08a2e"))):
             rows = both[name]
             rows = rows[rows[panel].astype(str) == region]
             by_use = {str(u): r for u, (_, r) in zip(rows[category], rows.iterrows())}
@@ -1060,17 +1367,133 @@ def counterfactual(
             high = np.array([float(by_use[u][hi]) if u in by_use else np.nan for u in end_uses])
             err = np.vstack([np.clip(med - low, 0, None), np.clip(high - med, 0, None)])
             ax.bar(x + (k - 0.5) * w, med, w, yerr=err, capsize=3, label=label, color=color)
-        ax.set_xticks(x, end_uses, rotation=30, ha="right")
-        ax.set_title(region)
+        ax.set_xticks(x, [lab(category, u) for u in end_uses], rotation=30, ha="right")
+        ax.set_title(lab(_label_kind(panel), region))
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(unit)
-    axes[0].legend(fontsize="small")
-    fig.suptitle(f"{year}: {labels[0]} vs {labels[1]} (median, {lo}-{hi})")
+    axes[0].set_ylabel(value_axis_label(unit, lo, hi))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small", frameon=False)
+    head = title or f"Consumption by end use in {year}, with and without trade"
+    fig.suptitle(f"{head} (bars: median; whiskers: {_interval_label(lo, hi)} interval)")
     return fig
+
+
+# ---------------------------------------------------------------------------
+# the figures of a result folder, one file each
+# ---------------------------------------------------------------------------
+
+#: (file stem, caption, quantities needed, builder) of one figure drawn from a summary.
+FigureSpec = tuple[str, str, tuple[str, ...], Callable[[], Figure]]
+
+
+def _has(summary: pd.DataFrame, quantity: str) -> bool:
+    return bool((summary["quantity"].astype(str) == quantity).any())
+
+
+def _values(summary: pd.DataFrame, quantity: str, column: str) -> list[str]:
+    rows = summary[summary["quantity"].astype(str) == quantity]
+    if column not in rows.columns:
+        return []
+    vals = _text(rows[column].dropna())
+    return list(dict.fromkeys(v for v in vals if v))
+
+
+def _ordered_regions(values: Sequence[str]) -> list[str]:
+    first = [r for r in ("World", "CN", "US", "RoW") if r in values]
+    return first + [r for r in values if r not in first]
+
+
+def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
+    """Every figure drawn from a case's summary, one file name each (``figures/<name>.png``).
+
+    Consumption by end use per region, mining shares, unregistered mining, net
+    exports by product per region, dependence shares per region, the
+    probability of being a net exporter, the no-trade counterfactual and the
+    trade triangle (when the summary has ``net_trade``). ``bayesmfa run`` and
+    ``bayesmfa report`` draw the same list, so a figure has one name.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The case's summary (``summary.csv``).
+    labels : Labels, optional
+        Display names (default: the codes).
+
+    Returns
+    -------
+    list of FigureSpec
+        ``(name, caption, quantities needed, builder)``; a builder may raise
+        ``ValueError`` when the summary lacks what it draws.
+    """
+    lab = labels or Labels()
+    specs: list[FigureSpec] = []
+    for region in _ordered_regions(_values(summary, "consumption", "region")) or ["World"]:
+        specs.append((f"consumption_{region}", f"Consumption by end use, {lab('region', region)}", ("consumption",),
+                      lambda r=region: consumption_bands(summary, r, labels=lab)))
+    specs.append(("mining_share", "Share of world mining by region", ("mining_share",),
+                  lambda: mining_share_bands(summary, labels=lab)))
+    regions = _values(summary, "unregistered_mining", "region")
+    regions = [r for r in regions if r != "World"] or ["CN", "RoW"]
+    specs.append(("unregistered_mining", "Unregistered mining", ("unregistered_mining",),
+                  lambda: unregistered_mining_bands(summary, regions, labels=lab)))
+    for region in _ordered_regions(_values(summary, "net_export", "region")) or ["CN"]:
+        specs.append((f"net_export_{region}", f"Net exports by product, {lab('region', region)}", ("net_export",),
+                      lambda r=region: net_trade_bands(summary, r, labels=lab)))
+    dep = tuple(q for q in ("import_share_from", "mined_refined_in_cn_share") if _has(summary, q)) or ("import_share_from",)
+    for region in _ordered_regions(_values(summary, "import_share_from", "region")) or [None]:
+        name = f"dependence_{region}" if region else "dependence"
+        where = f", {lab('region', region)}" if region else ""
+        specs.append((name, f"Dependence shares{where}", dep, lambda r=region: dependence_bands(summary, r, labels=lab)))
+    specs.append(("p_net_exporter", "Probability of being a net exporter", ("p_net_exporter",),
+                  lambda: net_exporter_probability(summary, labels=lab)))
+    years = sorted(set(_yearly(summary[summary["quantity"].astype(str) == "no_trade_consumption"])["year"]))
+    for year in years[-1:] or ["?"]:
+        specs.append((f"counterfactual_{year}", f"Consumption with and without trade, {year}", ("consumption", "no_trade_consumption"),
+                      lambda y=year: counterfactual(summary, y, labels=lab)))
+    if _has(summary, "net_trade"):
+        yrs = sorted(set(_yearly(summary[summary["quantity"].astype(str) == "net_trade"])["year"]))
+        if yrs:
+            specs.append((f"trade_triangle_{yrs[-1]}", f"Net trade between regions, {yrs[-1]}", ("net_trade",),
+                          lambda y=yrs[-1]: trade_triangle(summary, y)))
+    return specs
+
+
+def generic_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
+    """Bands of every yearly process input with at most one dim (``figures/input_<process>.png``), for any case.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        A summary with ``input_<process>`` quantities (:func:`bayesmfa.summaries.summarize_system`).
+    labels : Labels, optional
+        Display names of processes and coords.
+    """
+    lab = labels or Labels()
+    specs: list[FigureSpec] = []
+    for q in dict.fromkeys(summary["quantity"].astype(str)):
+        if not q.startswith("input_") or q.startswith("input_log") or q.endswith("__"):
+            continue
+        rows = summary[summary["quantity"].astype(str) == q]
+        dims = _dim_columns(rows)
+        if len(dims) > 1 or _yearly(rows).empty:  # several dims, or not a yearly quantity
+            continue
+        by = dims[0] if dims else None
+        process = lab("process", q.removeprefix("input_"))
+        title = f"Input of {process}" + (f" by {by}" if by else "")
+        specs.append((q, title, (q,), lambda q=q, by=by, title=title: bands(summary, q, by=by, labels=lab, title=title)))
+    return specs
 
 
 __all__ = [
     "LINK_COLOR",
+    "PRODUCT_RGB",
+    "FigureSpec",
+    "Labels",
+    "generic_figures",
+    "load_labels",
+    "node_label",
+    "product_colour",
+    "summary_figures",
+    "value_axis_label",
     "UNREGISTERED_COLOR",
     "Panel",
     "bands",

@@ -19,38 +19,38 @@ import numpy as np
 import pandas as pd
 
 from bayesmfa.io import atomic_write
-from bayesmfa.summaries import WEAKLY_INFORMED
+from bayesmfa.summaries import WEAKLY_INFORMED, normalise_summary, read_summary
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
-#: (label, quantity, filters) of the rows shown.
-KEY_ROWS: list[tuple[str, str, dict[str, str]]] = [
-    ("Unregistered mining, China, cumulative (kt REO)", "unregistered_mining", {"region": "CN", "year": "2000-2022"}),
-    ("Unregistered mining, RoW, cumulative (kt REO)", "unregistered_mining", {"region": "RoW", "year": "2000-2022"}),
-    ("Unregistered mining, China, 2010 (kt REO)", "unregistered_mining", {"region": "CN", "year": "2010"}),
-    ("Unregistered mining, China, 2022 (kt REO)", "unregistered_mining", {"region": "CN", "year": "2022"}),
-    ("Unregistered share of world mining, 2010", "unregistered_mining_share", {"region": "World", "year": "2010"}),
-    ("Unregistered share of world mining, 2022", "unregistered_mining_share", {"region": "World", "year": "2022"}),
-    ("World mining, 2022 (kt REO)", "mining", {"region": "World", "year": "2022"}),
-    ("China share of world mining, 2022", "mining_share", {"region": "CN", "year": "2022"}),
-    ("China share of world refining, 2022", "refining_share", {"region": "CN", "year": "2022"}),
-    ("China share of world mining, 2000-2022", "cumulative_mining_share", {"region": "CN", "year": "2000-2022"}),
-    ("China share of world refining, 2000-2022", "cumulative_refining_share", {"region": "CN", "year": "2000-2022"}),
-    ("China share of world consumption, 2000-2022", "cumulative_consumption_share", {"region": "CN", "year": "2000-2022"}),
-    ("China consumption, 2022 (kt REO)", "consumption_total", {"region": "CN", "year": "2022"}),
-    ("US consumption, 2022 (kt REO)", "consumption_total", {"region": "US", "year": "2022"}),
-    ("World consumption, 2022 (kt REO)", "consumption_total", {"region": "World", "year": "2022"}),
-    ("World consumption of magnets, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "magnets", "year": "2022"}),
-    ("World consumption of catalysts, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "catalysts", "year": "2022"}),
-    ("China net stockpiling, cumulative (kt REO)", "stockpile_change", {"region": "CN", "year": "2000-2022"}),
-    ("Smuggling CN->RoW, cumulative (kt REO)", "smuggling", {"partner": "RoW", "year": "2000-2022"}),
-    ("Smuggling CN->US, cumulative (kt REO)", "smuggling", {"partner": "US", "year": "2000-2022"}),
-    ("Smuggling CN->RoW, 2022 (kt REO)", "smuggling", {"partner": "RoW", "year": "2022"}),
-    ("Share of US imports from China, 2022", "import_share_from", {"region": "US", "partner": "CN", "year": "2022"}),
-    ("Share of China's imports from the US, 2022", "import_share_from", {"region": "CN", "partner": "US", "year": "2022"}),
-    ("Share of US-mined REO refined in China, 2022", "mined_refined_in_cn_share", {"region": "US", "year": "2022"}),
-    ("P(US is a net exporter), 2022", "p_net_exporter", {"region": "US", "year": "2022"}),
-    ("P(China is a net exporter), 2022", "p_net_exporter", {"region": "CN", "year": "2022"}),
+#: (label, quantity, dim filters, (year_start, year_end)) of the rows shown: a year is (y, y), a cumulative row (first, last).
+KEY_ROWS: list[tuple[str, str, dict[str, str], tuple[int, int]]] = [
+    ("Unregistered mining, China, cumulative (kt REO)", "unregistered_mining", {"region": "CN"}, (2000, 2022)),
+    ("Unregistered mining, RoW, cumulative (kt REO)", "unregistered_mining", {"region": "RoW"}, (2000, 2022)),
+    ("Unregistered mining, China, 2010 (kt REO)", "unregistered_mining", {"region": "CN"}, (2010, 2010)),
+    ("Unregistered mining, China, 2022 (kt REO)", "unregistered_mining", {"region": "CN"}, (2022, 2022)),
+    ("Unregistered share of world mining, 2010", "unregistered_mining_share", {"region": "World"}, (2010, 2010)),
+    ("Unregistered share of world mining, 2022", "unregistered_mining_share", {"region": "World"}, (2022, 2022)),
+    ("World mining, 2022 (kt REO)", "mining", {"region": "World"}, (2022, 2022)),
+    ("China share of world mining, 2022", "mining_share", {"region": "CN"}, (2022, 2022)),
+    ("China share of world refining, 2022", "refining_share", {"region": "CN"}, (2022, 2022)),
+    ("China share of world mining, 2000-2022", "cumulative_mining_share", {"region": "CN"}, (2000, 2022)),
+    ("China share of world refining, 2000-2022", "cumulative_refining_share", {"region": "CN"}, (2000, 2022)),
+    ("China share of world consumption, 2000-2022", "cumulative_consumption_share", {"region": "CN"}, (2000, 2022)),
+    ("China consumption, 2022 (kt REO)", "consumption_total", {"region": "CN"}, (2022, 2022)),
+    ("US consumption, 2022 (kt REO)", "consumption_total", {"region": "US"}, (2022, 2022)),
+    ("World consumption, 2022 (kt REO)", "consumption_total", {"region": "World"}, (2022, 2022)),
+    ("World consumption of magnets, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "magnets"}, (2022, 2022)),
+    ("World consumption of catalysts, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "catalysts"}, (2022, 2022)),
+    ("China net stockpiling, cumulative (kt REO)", "stockpile_change", {"region": "CN"}, (2000, 2022)),
+    ("Smuggling CN->RoW, cumulative (kt REO)", "smuggling", {"partner": "RoW"}, (2000, 2022)),
+    ("Smuggling CN->US, cumulative (kt REO)", "smuggling", {"partner": "US"}, (2000, 2022)),
+    ("Smuggling CN->RoW, 2022 (kt REO)", "smuggling", {"partner": "RoW"}, (2022, 2022)),
+    ("Share of US imports from China, 2022", "import_share_from", {"region": "US", "partner": "CN"}, (2022, 2022)),
+    ("Share of China's imports from the US, 2022", "import_share_from", {"region": "CN", "partner": "US"}, (2022, 2022)),
+    ("Share of US-mined REO refined in China, 2022", "mined_refined_in_cn_share", {"region": "US"}, (2022, 2022)),
+    ("P(US is a net exporter), 2022", "p_net_exporter", {"region": "US"}, (2022, 2022)),
+    ("P(China is a net exporter), 2022", "p_net_exporter", {"region": "CN"}, (2022, 2022)),
 ]
 
 
@@ -77,17 +77,23 @@ def _prior_cells(r: pd.Series) -> str:
 def key_results_markdown(summary: pd.DataFrame) -> str:
     """Markdown table of the key intervals from a REE ``summary.csv``.
 
+    Rows are found by ``quantity``, their dims and the integer ``year_start``/``year_end``
+    (:data:`KEY_ROWS`); a summary of the earlier layout (one ``year`` column with
+    ``2000-2022`` for cumulative rows) is converted first
+    (:func:`bayesmfa.summaries.normalise_summary`).
+
     Columns: median, 90% interval and mean of the posterior, the prior's 90%
     interval, the contraction (``1 - posterior width / prior width``) and
     whether the row is weakly informed (contraction below
     :data:`bayesmfa.summaries.WEAKLY_INFORMED`); a note under the table
     explains the last two.
     """
-    summary = summary.fillna("").astype({"year": str})
+    summary = normalise_summary(summary) if "year" in summary.columns else summary
     lines = ["| quantity | median | 90% interval | mean | prior 90% interval | contraction | weakly informed |",
              "|---|---:|---:|---:|---:|---:|:---:|"]
-    for label, quantity, filters in KEY_ROWS:
-        rows = summary[summary["quantity"] == quantity]
+    for label, quantity, filters, (start, end) in KEY_ROWS:
+        rows = summary[(summary["quantity"].astype(str) == quantity) & (summary["year_start"] == start)
+                       & (summary["year_end"] == end)]
         for col, val in filters.items():
             rows = rows[rows[col].astype(str) == val]
         if len(rows) != 1:
@@ -133,7 +139,7 @@ def update_readme(summary_csv: str | Path, readme: str | Path, header: str | Non
     if header is None:
         diag_path = Path(summary_csv).with_name("diagnostics.json")
         header = diagnostics_paragraph(json.loads(diag_path.read_text(encoding="utf-8"))) + "\n\n" if diag_path.exists() else ""
-    summary = pd.read_csv(summary_csv, dtype={"year": str}, keep_default_na=False)
+    summary = read_summary(summary_csv)
     text = Path(readme).read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no {START} ... {END} markers")

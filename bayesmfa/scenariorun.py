@@ -212,6 +212,7 @@ def _figures(summary: pd.DataFrame, problem: Problem, specs: Sequence[ScenarioSp
             if len(dims) != 2:  # the figure needs one dim for panels and one for bars; the table has the rest
                 continue
             fig = counterfactual(rows, year, unit=problem.system.unit, actual=f"baseline_sink_{sink}",
-                                 no_trade=f"sink_{sink}", labels=("baseline", spec.name), panel=dims[0], category=dims[1])
+                                 no_trade=f"sink_{sink}", legend_labels=("baseline", spec.name), panel=dims[0],
+                                 category=dims[1], title=f"{sink} in {year}: baseline vs scenario {spec.name}")
             suffix = "" if len(problem.system.sinks) == 1 else f"_{sink}"
             fig.savefig(folder / f"{spec.name}{suffix}.png", dpi=120)

@@ -5,12 +5,18 @@ Aggregate per draw first, then summarise: never add up quantiles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesmfa.system import System
 
 SAMPLE_DIMS = ("chain", "draw")
 Quantity = Callable[[xr.Dataset], xr.DataArray]
@@ -59,13 +65,13 @@ def summarize_array(da: xr.DataArray, prob: float = 0.9, name: str | None = None
 
 
 def default_quantities(ds: xr.Dataset) -> dict[str, Quantity]:
-    """Every named flow, process input/output and external input of a fit."""
+    """Every named flow, process input/output and external input of a fit (no sampler variables such as ``input_step_log__``)."""
     prefixes = ("flow_", "input_", "output_", "external_")
     return {
         str(name): (lambda d, n=name: d[n])
         for name in ds.data_vars
         if str(name).startswith(prefixes) and str(name) not in ("input_log_level", "input_level_z", "input_step")
-        and not str(name).startswith("input_log_")
+        and not str(name).startswith("input_log_") and not str(name).endswith("__")
     }
 
 
@@ -250,3 +256,367 @@ def prior_posterior_width(
     merged["width_prior"] = merged[p_hi] - merged[p_lo]
     merged["width_ratio"] = merged["width"] / merged["width_prior"].where(merged["width_prior"] > 0)
     return merged[[*keys, "width", "width_prior", "width_ratio", "contraction", "weakly_informed"]]
+
+
+# ----------------------------------------------------------------------------- the published layout of summary.csv
+
+#: Columns of the period of a summary row: integers, equal for a yearly row, first and last year
+#: of the period for a cumulative row (summed, or a share of sums, over those years per draw).
+PERIOD_COLUMNS = ("year_start", "year_end")
+#: Dim columns of every case's ``summary.csv`` (blank where a quantity lacks the dim): ``region`` is
+#: the reporting region (exporter of exports and of a flow, importer of imports), ``partner`` the other side.
+SUMMARY_DIMS = ("region", "partner", "product", "end_use")
+
+
+@dataclass(frozen=True)
+class QuantityInfo:
+    """What a reported quantity is: its unit and a plain sentence saying what it measures.
+
+    Attributes
+    ----------
+    unit : str
+        E.g. ``"kt REO"``, ``"share (0-1)"``, ``"probability (0-1)"``.
+    description : str
+        One sentence, with the direction convention (``region`` / ``partner``)
+        and, for a share, its numerator and denominator.
+    """
+
+    unit: str
+    description: str
+
+
+def summary_columns(prob: float = 0.9, dims: Sequence[str] = SUMMARY_DIMS) -> list[str]:
+    """Columns of the published summary, in order.
+
+    ``quantity``, the dims, ``year_start, year_end``, ``unit``, ``description``,
+    ``mean, sd, <lo>, q50, <hi>``, ``prior_<lo>, prior_q50, prior_<hi>``,
+    ``contraction``, ``weakly_informed`` (interval names follow ``prob``): what a
+    row is comes first, its statistics last.
+    """
+    lo, hi = interval_columns(prob)
+    return ["quantity", *dims, *PERIOD_COLUMNS, "unit", "description", "mean", "sd", lo, "q50", hi, *prior_columns(prob),
+            "contraction", "weakly_informed"]
+
+
+def with_period(df: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
+    """Rows of a summary with ``year_start``/``year_end`` (integers) in place of ``year``.
+
+    Rows with a ``year`` get it as both; rows without one (a quantity with no
+    year dim, e.g. a share of sums over all years) get the period ``start``-``end``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Output of :func:`summarize_array` or :func:`summarize` (optionally with a ``year`` column).
+    start, end : int
+        First and last year of the fit.
+    """
+    out = df.copy()
+    year = pd.to_numeric(out["year"], errors="coerce") if "year" in out.columns else pd.Series(np.nan, index=out.index)
+    out["year_start"] = year.fillna(start).astype(int)
+    out["year_end"] = year.fillna(end).astype(int)
+    return out.drop(columns=["year"], errors="ignore")
+
+
+def publish(
+    summary: pd.DataFrame,
+    info: Mapping[str, QuantityInfo],
+    prob: float = 0.9,
+    dims: Sequence[str] = SUMMARY_DIMS,
+) -> pd.DataFrame:
+    """The published layout of a summary (:func:`summary_columns`): dims, integer periods, unit and description.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        A summary with ``year_start``/``year_end`` (see :func:`with_period`),
+        the statistics and, optionally, the prior columns of :func:`add_prior_columns`.
+    info : mapping of quantity -> QuantityInfo
+        Unit and description of every quantity in ``summary``.
+    prob : float
+        Interval mass of the summary.
+    dims : sequence of str
+        Dim columns (blank text where a quantity lacks the dim).
+
+    Raises
+    ------
+    ValueError
+        When a quantity has no entry in ``info`` or a dim column of the
+        summary is not in ``dims`` (it would be lost).
+    """
+    missing = sorted(set(summary["quantity"].astype(str)) - set(info))
+    if missing:
+        raise ValueError(f"no unit and description for the quantities {missing}")
+    cols = summary_columns(prob, dims)
+    extra = [c for c in summary.columns if c not in cols]
+    if extra:
+        raise ValueError(f"summary columns {extra} are not in the published layout {cols}")
+    out = summary.copy()
+    for col in dims:
+        out[col] = out[col].fillna("").astype(str) if col in out else ""
+    out = out[~_zero_self_pair(out, prob)]
+    out["unit"] = out["quantity"].map(lambda q: info[q].unit)
+    out["description"] = out["quantity"].map(lambda q: info[q].description)
+    for col in prior_columns(prob):
+        if col not in out:
+            out[col] = np.nan
+    if "contraction" not in out:
+        out["contraction"] = interval_contraction(out[interval_columns(prob)[0]], out[interval_columns(prob)[1]],
+                                                  out[prior_columns(prob)[0]], out[prior_columns(prob)[2]])
+    if "weakly_informed" not in out:
+        out["weakly_informed"] = out["contraction"] < WEAKLY_INFORMED
+    return out[cols].reset_index(drop=True)
+
+
+def _zero_self_pair(summary: pd.DataFrame, prob: float) -> pd.Series:
+    """Rows of a region with itself as partner (e.g. imports of CN from CN) that are 0 in every statistic: structural zeros."""
+    if "partner" not in summary.columns or "region" not in summary.columns:
+        return pd.Series(False, index=summary.index)
+    lo, hi = interval_columns(prob)
+    zero = (summary[["mean", lo, "q50", hi]].astype(float) == 0).all(axis=1)
+    return (summary["partner"] != "") & (summary["region"] == summary["partner"]) & zero
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """A ``summary.csv`` as written by ``bayesmfa run``: dims as text (blank, not NaN), periods as integers.
+
+    A file of the earlier layout (one ``year`` column holding ``2010`` or
+    ``2000-2022``) is converted: a plain year becomes ``year_start =
+    year_end``, a period ``A-B`` becomes ``year_start = A, year_end = B``
+    (rows with any other ``year`` are kept with a blank period and dropped by
+    the plots).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+
+    Returns
+    -------
+    DataFrame
+        With ``year_start``/``year_end`` as nullable integers when any row
+        lacks a period, plain integers otherwise.
+    """
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return normalise_summary(df)
+
+
+def normalise_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Statistics as numbers, dims as text and ``year_start``/``year_end`` as integers (see :func:`read_summary`)."""
+    out = df.copy()
+    if "year" in out.columns and not set(PERIOD_COLUMNS) <= set(out.columns):
+        text = out.pop("year").astype(str).str.strip()
+        parts = text.str.partition("-")
+        single = pd.to_numeric(text, errors="coerce")
+        first = pd.to_numeric(parts[0], errors="coerce")
+        last = pd.to_numeric(parts[2], errors="coerce")
+        is_period = single.isna() & first.notna() & last.notna()
+        out["year_start"] = single.where(~is_period, first).round().astype("Int64")
+        out["year_end"] = single.where(~is_period, last).round().astype("Int64")
+    for col in PERIOD_COLUMNS:
+        if col in out.columns:
+            values = pd.to_numeric(out[col], errors="coerce").round().astype("Int64")
+            out[col] = values.astype(int) if values.notna().all() else values
+    for col in out.columns:
+        if col in PERIOD_COLUMNS or col == "quantity":
+            continue
+        if _is_numeric_column(col):
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+        elif col == "weakly_informed":
+            out[col] = out[col].astype(str).str.strip().str.lower() == "true"
+        else:
+            out[col] = out[col].fillna("").astype(str)
+    return out
+
+
+def _is_numeric_column(col: object) -> bool:
+    name = str(col).removeprefix("prior_")
+    return name in ("mean", "sd", "contraction") or (name[:1] == "q" and name[1:].replace(".", "").isdigit())
+
+
+def annual(summary: pd.DataFrame) -> pd.DataFrame:
+    """Yearly rows of a summary (``year_start == year_end``) with an integer ``year`` column added.
+
+    Also takes an in-memory summary with a numeric ``year`` column (the output
+    of :func:`summarize`): its rows are yearly as they are.
+    """
+    if set(PERIOD_COLUMNS) <= set(summary.columns):
+        start = pd.to_numeric(summary["year_start"], errors="coerce")
+        end = pd.to_numeric(summary["year_end"], errors="coerce")
+        keep = start.notna() & (start == end)
+        out = summary[keep].copy()
+        out["year"] = start[keep].astype(int)
+        return out
+    if "year" not in summary.columns:
+        return summary.iloc[0:0].assign(year=pd.Series(dtype=int))
+    num = pd.to_numeric(summary["year"], errors="coerce")
+    keep = num.notna() & (num == np.floor(num))
+    out = summary[keep].copy()
+    out["year"] = num[keep].astype(int)
+    return out
+
+
+def cumulative(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a summary that cover several years (``year_start < year_end``); empty without period columns."""
+    if not set(PERIOD_COLUMNS) <= set(summary.columns):
+        return summary.iloc[0:0]
+    start = pd.to_numeric(summary["year_start"], errors="coerce")
+    end = pd.to_numeric(summary["year_end"], errors="coerce")
+    return summary[start.notna() & end.notna() & (start < end)]
+
+
+def period_label(row: Mapping[str, object] | pd.Series) -> str:
+    """``"2010"`` for a yearly row, ``"2000-2022"`` for a cumulative one (for titles and tables, never parsed back)."""
+    start, end = int(row["year_start"]), int(row["year_end"])  # type: ignore[call-overload]
+    return str(start) if start == end else f"{start}-{end}"
+
+
+def write_summary_markdown(summary: pd.DataFrame, path: str | Path, *, title: str = "Quantities in summary.csv") -> Path:
+    """Write ``summary.md``: one line per quantity of ``summary.csv`` with its unit, dims, years and description.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The published summary (:func:`publish`; columns ``quantity``, the
+        dims, ``year_start, year_end, unit, description``).
+    path : str or Path
+        The Markdown file to write (usually ``summary.md`` beside ``summary.csv``).
+    title : str
+        The first heading.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    path.write_text(summary_markdown(summary, title=title), encoding="utf-8")
+    return path
+
+
+def summary_markdown(summary: pd.DataFrame, *, title: str = "Quantities in summary.csv") -> str:
+    """The text :func:`write_summary_markdown` writes."""
+    lo, hi = _interval_names(summary)
+    lines = [
+        f"# {title}",
+        "",
+        f"Each row of `summary.csv` is one quantity at one set of dims over one period: `year_start = year_end` for a "
+        f"year, `year_start < year_end` for the total (or the share of totals) over those years, summed per draw. "
+        f"`mean, sd, {lo}, q50, {hi}` describe the posterior, `prior_{lo}, prior_q50, prior_{hi}` the prior; "
+        "`contraction` = 1 - posterior / prior interval width (log widths for positive quantities), "
+        f"`weakly_informed` = contraction < {WEAKLY_INFORMED:g}. Dims are blank where they do not apply; `region` is the "
+        "reporting region, `partner` the other side of a trade flow.",
+        "",
+        "| quantity | unit | dims | years | rows | description |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for quantity, rows in summary.groupby("quantity", sort=False):
+        dims = [c for c in SUMMARY_DIMS if c in rows.columns and (rows[c].astype(str).str.strip() != "").any()]
+        years = _years_text(rows)
+        unit = _first(rows, "unit")
+        description = _first(rows, "description").replace("|", "\\|")
+        lines.append(f"| `{quantity}` | {unit} | {', '.join(dims) or '-'} | {years} | {len(rows)} | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+def _interval_names(summary: pd.DataFrame) -> tuple[str, str]:
+    qs = sorted((float(c[1:]), c) for c in summary.columns
+                if isinstance(c, str) and c[:1] == "q" and c != "q50" and c[1:].replace(".", "").isdigit())
+    return (qs[0][1], qs[-1][1]) if len(qs) >= 2 else ("q05", "q95")
+
+
+def _first(rows: pd.DataFrame, col: str) -> str:
+    return str(rows[col].iloc[0]) if col in rows.columns and len(rows) else ""
+
+
+def _years_text(rows: pd.DataFrame) -> str:
+    """``"2000-2022 (yearly), 2000-2022 (cumulative)"`` from the rows' periods."""
+    if not set(PERIOD_COLUMNS) <= set(rows.columns):
+        return ""
+    parts = []
+    yearly = annual(rows)
+    if len(yearly):
+        first, last = int(yearly["year"].min()), int(yearly["year"].max())
+        n = yearly["year"].nunique()
+        span = f"{first}" if first == last else f"{first}-{last}"
+        parts.append(f"{span} yearly" if n == last - first + 1 else f"{n} years in {span}")
+    spans = cumulative(rows)
+    for (start, end), _ in spans.groupby(["year_start", "year_end"]):
+        parts.append(f"{int(start)}-{int(end)} total")
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- any system: flows and process totals
+
+_PER_YEAR = "per year"
+
+
+def system_quantity_info(system: System, names: Sequence[str], unit: str | None = None) -> dict[str, QuantityInfo]:
+    """Unit and description of each default quantity (:func:`default_quantities`) of a system.
+
+    Crossed flows are reported from ``region`` (their origin) to ``partner``
+    (their destination), see :func:`summarize_system`.
+
+    Parameters
+    ----------
+    system : System
+        The system of the fit.
+    names : sequence of str
+        Quantity names (``flow_<flow>``, ``input_<process>``, ``output_<process>``, ``external_<process>``).
+    unit : str, optional
+        Unit of every flow (default: the system's).
+    """
+    unit = unit or system.unit
+    out: dict[str, QuantityInfo] = {}
+    for name in names:
+        kind, _, rest = name.partition("_")
+        if kind == "flow" and rest in system.flows:
+            f = system.flows[rest]
+            product = f" of {f.product}" if f.product else ""
+            if f.cross:
+                text = (f"Flow `{rest}`{product} from process `{f.source}` in `region` into process `{f.target}` in `partner` "
+                        f"(trade: `region` exports, `partner` imports), {_PER_YEAR}.")
+            else:
+                text = f"Flow `{rest}`{product} from process `{f.source}` to process `{f.target}`, {_PER_YEAR}."
+        elif kind in ("input", "output") and rest in system.processes:
+            text = f"Total {kind} of process `{rest}`, {_PER_YEAR}."
+        elif kind == "external" and rest in system.processes:
+            text = f"Input into process `{rest}` from outside the system, {_PER_YEAR}."
+        else:
+            text = f"`{name}` of the fit, {_PER_YEAR}."
+        out[name] = QuantityInfo(unit, text)
+    return out
+
+
+def summarize_system(
+    idata: az.InferenceData, system: System, prob: float = 0.9, *, unit: str | None = None
+) -> pd.DataFrame:
+    """Every flow and process total of a fit in the published layout (:func:`summary_columns`).
+
+    ``origin``/``destination`` of crossed flows become ``region``/``partner``;
+    the system's other dims follow ``end_use`` as columns of their own.
+
+    Parameters
+    ----------
+    idata : InferenceData
+        A fit (with a ``prior`` group for the prior columns).
+    system : System
+        Its system.
+    prob : float
+        Interval mass.
+    unit : str, optional
+        The ``unit`` column (default: the system's unit).
+    """
+    quantities = default_quantities(idata.posterior)
+    table = summarize_with_prior(idata, quantities, prob=prob)
+    if "origin" in table.columns:  # a crossed flow is reported by its origin (region) towards its destination (partner)
+        origin = table.pop("origin")
+        table["region"] = table["region"].where(~_blank_text(table["region"]), origin) if "region" in table else origin
+    table = table.rename(columns={"destination": "partner"})
+    table = with_period(table, int(system.years[0]), int(system.years[-1]))
+    extra = [d for d in system.dims if d not in SUMMARY_DIMS and d in table.columns]
+    return publish(table, system_quantity_info(system, list(quantities), unit), prob, (*SUMMARY_DIMS, *extra))
+
+
+def _blank_text(values: pd.Series) -> pd.Series:
+    return values.isna() | (values.astype(str).str.strip() == "")

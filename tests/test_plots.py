@@ -15,11 +15,13 @@ from conftest import three_region_system
 
 matplotlib.use("Agg")
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bayesmfa import plots  # noqa: E402
 from bayesmfa.graph import Graph  # noqa: E402
+from bayesmfa.summaries import read_summary  # noqa: E402
 from bayesmfa.system import system_from_dict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +82,7 @@ def test_sankey_links_are_the_nonzero_flow_instances(demo_graph):
     assert (table["lo"] <= table["median"]).all() and (table["median"] <= table["hi"]).all()
     # node labels are the process instances used by the links
     labels = set(fig.data[0].node.label)
-    assert {"mining A", "refining B", "final A magnets"} <= labels
+    assert {"mining, A", "refining, B", "final, A, magnets"} <= labels
 
 
 def test_sankey_interval_label_numbers(demo_graph):
@@ -133,10 +135,34 @@ def test_unregistered_links_are_coloured_distinctly():
     assert len(colours) == len(table) == graph.n_edges
     flagged = {f for f, u in zip(table["flow"], table["unregistered"]) if u}
     assert flagged == {"illegal_ore", "smuggling"}
-    for flow, colour in zip(table["flow"], colours):
-        assert colour == (plots.UNREGISTERED_COLOR if flow in flagged else plots.LINK_COLOR)
+    for flow, trade, colour in zip(table["flow"], table["trade"], colours):
+        if flow in flagged:
+            assert colour == (plots.UNREGISTERED_TRADE_COLOR if trade else plots.UNREGISTERED_COLOR)
+        else:
+            assert colour not in (plots.UNREGISTERED_COLOR, plots.UNREGISTERED_TRADE_COLOR)
     assert plots.is_unregistered("ore", "unregistered_mining")
     assert not plots.is_unregistered("ore", "mining")
+
+
+def test_sankey_colours_by_product_and_sets_trade_apart(demo_graph):
+    ds = fake_posterior(demo_graph)
+    fig = plots.sankey(ds, demo_graph, 2015)
+    table = plots.sankey_table(ds, demo_graph, 2015)
+    colours = dict(zip(table["edge"], fig.data[0].link.color))
+    domestic, traded = colours["ore_domestic[region=A]"], colours["ore_trade[origin=A,destination=B]"]
+    refined = colours["refined_domestic[region=A]"]
+    assert domestic != traded and domestic != refined  # product and trade both change the colour
+    assert domestic == plots.product_colour("concentrate") and traded == plots.product_colour("concentrate", trade=True)
+    # a legend entry per colour in use, outside the Sankey
+    names = [t.name for t in fig.data[1:]]
+    assert "concentrate (domestic)" in names and "concentrate (trade)" in names and "oxide (trade)" in names
+    # nodes in fixed columns by stage: mining left of refining left of use; no two nodes of a column at one height
+    node = fig.data[0].node
+    x = dict(zip(node.label, node.x))
+    assert x["mining, A"] < x["refining, A"] < x["use, A"] < x["final, A, magnets"]
+    spots = list(zip(node.x, node.y))
+    assert len(set(spots)) == len(spots)
+    assert "kt" in fig.layout.title.text and "90% interval" in fig.layout.title.text
 
 
 # ---------------------------------------------------------------------------
@@ -144,13 +170,19 @@ def test_unregistered_links_are_coloured_distinctly():
 # ---------------------------------------------------------------------------
 
 
+UNITS = {"mining": "kt REO", "consumption": "kt REO", "net_export": "kt REO", "p_net_exporter": "probability (0-1)",
+         "mining_share": "share (0-1)", "unregistered_mining": "kt REO", "import_share_from": "share (0-1)",
+         "mined_refined_in_cn_share": "share (0-1)", "no_trade_consumption": "kt REO"}
+
+
 def fake_summary(seed: int = 0) -> pd.DataFrame:
+    """A summary in the published layout: integer ``year_start``/``year_end``, ``unit`` and ``description``."""
     rng = np.random.default_rng(seed)
     rows = []
 
-    def add(quantity, year, value, spread=0.2, **dims):
-        rows.append({"quantity": quantity, **dims, "year": year, "mean": value, "sd": spread * value,
-                     "q05": value * (1 - spread), "q50": value, "q95": value * (1 + spread)})
+    def add(quantity, year, value, spread=0.2, start=None, **dims):
+        rows.append({"quantity": quantity, **dims, "year_start": year if start is None else start, "year_end": year,
+                     "mean": value, "sd": spread * value, "q05": value * (1 - spread), "q50": value, "q95": value * (1 + spread)})
 
     for y in range(2000, 2011):
         for r, base in (("CN", 100.0), ("US", 10.0), ("RoW", 30.0), ("World", 140.0)):
@@ -159,37 +191,52 @@ def fake_summary(seed: int = 0) -> pd.DataFrame:
                 add("consumption", y, base * share, region=r, end_use=u)
             for p in ("concentrate", "salt", "oxide", "metal"):
                 add("net_export", y, base * rng.uniform(-0.3, 0.3), spread=0.5, region=r, product=p)
-            rows.append({"quantity": "p_net_exporter", "region": r, "year": y, "mean": rng.uniform(), "sd": 0.4,
-                         "q05": 0.0, "q50": 1.0, "q95": 1.0})
+            rows.append({"quantity": "p_net_exporter", "region": r, "year_start": y, "year_end": y, "mean": rng.uniform(),
+                         "sd": 0.4, "q05": 0.0, "q50": 1.0, "q95": 1.0})
         for r, share in (("CN", 0.7), ("US", 0.1), ("RoW", 0.2)):
             add("mining_share", y, share, spread=0.1, region=r)
         for r in ("CN", "RoW"):
             add("unregistered_mining", y, 15.0 if r == "CN" else 3.0, spread=0.6, region=r)
-        for p in ("CN", "RoW"):
-            add("import_share_from", y, 0.8 if p == "CN" else 0.2, spread=0.1, region="US", partner=p)
-        add("mined_refined_in_cn_share", y, 0.85, spread=0.05)
+        for p in ("CN", "RoW", "US"):  # US from US: a structural zero, never drawn
+            add("import_share_from", y, {"CN": 0.8, "RoW": 0.2, "US": 0.0}[p], spread=0.1, region="US", partner=p)
+        add("mined_refined_in_cn_share", y, 0.85, spread=0.05, region="US")
     for r, base in (("CN", 100.0), ("US", 10.0), ("RoW", 30.0)):
-        add("mining", "2000-2010", base * 11, region=r)  # cumulative row
+        add("mining", 2010, base * 11, start=2000, region=r)  # cumulative row
         for u, share in (("magnets", 0.4), ("catalysts", 0.6)):
             add("no_trade_consumption", 2010, base * share * 0.5, spread=0.3, region=r, end_use=u)
     df = pd.DataFrame(rows)
-    cols = ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
+    df["unit"] = df["quantity"].map(UNITS)
+    df["description"] = "a test quantity"
+    cols = ["quantity", "region", "partner", "product", "end_use", "year_start", "year_end", "unit", "description",
+            "mean", "sd", "q05", "q50", "q95"]
     return df.reindex(columns=cols)
 
 
 def csv_roundtrip(df: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
     path = tmp_path / "summary.csv"
     df.to_csv(path, index=False)
-    return pd.read_csv(path)
+    return read_summary(path)
 
 
 def band_polygons(fig: Figure) -> list[np.ndarray]:
     return [p.vertices for c in fig.axes[0].collections if isinstance(c, PolyCollection) for p in c.get_paths()]
 
 
+def legend_outside(fig: Figure, ax) -> bool:
+    """Whether the legend of ``ax`` (or of the figure) lies wholly outside the axes' box."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = ax.get_legend() or (fig.legends[0] if fig.legends else None)
+    assert legend is not None, "no legend"
+    box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    return box.x0 >= frame.x1 or box.x1 <= frame.x0 or box.y0 >= frame.y1 or box.y1 <= frame.y0
+
+
 def test_bands_lines_per_region_and_lower_below_upper(tmp_path):
     summary = csv_roundtrip(fake_summary(), tmp_path)
-    fig = plots.bands(summary, "mining", by="region", unit="kt")
+    assert summary["year_start"].dtype.kind == "i" and summary["year_end"].dtype.kind == "i"
+    fig = plots.bands(summary, "mining", by="region")
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["CN", "US", "RoW", "World"]
     # cumulative rows skipped: x values are the 11 integer years
@@ -197,7 +244,7 @@ def test_bands_lines_per_region_and_lower_below_upper(tmp_path):
         assert list(line.get_xdata()) == list(range(2000, 2011))
     polys = band_polygons(fig)
     assert len(polys) == 4
-    rows = summary[(summary["quantity"] == "mining") & (summary["year"] != "2000-2010")]
+    rows = summary[(summary["quantity"] == "mining") & (summary["year_start"] == summary["year_end"])]
     for region, line in zip(["CN", "US", "RoW", "World"], ax.get_lines()):
         r = rows[rows["region"] == region]
         assert np.allclose(line.get_ydata(), r["q50"])
@@ -212,13 +259,16 @@ def test_bands_lines_per_region_and_lower_below_upper(tmp_path):
             by_x.setdefault(round(x, 6), []).append(y)
         assert all(min(v) <= max(v) for v in by_x.values())
         assert len(by_x) == 11
-    assert ax.get_ylabel() == "kt"
+    # the unit comes from the summary's unit column, the interval level from its quantile columns
+    assert ax.get_ylabel() == "kt REO (median, 90% interval)"
+    assert legend_outside(fig, ax)
 
 
 def test_bands_filters_and_errors(tmp_path):
     summary = csv_roundtrip(fake_summary(), tmp_path)
     fig = plots.bands(summary, "consumption", by="end_use", filters={"region": "US", "year": list(range(2000, 2010))})
     assert len(fig.axes[0].get_lines()) == 5
+    assert list(fig.axes[0].get_lines()[0].get_xdata()) == list(range(2000, 2010))
     with pytest.raises(ValueError, match="no rows for quantity 'no_such_thing'"):
         plots.bands(summary, "no_such_thing")
     with pytest.raises(ValueError, match="region='Mars'"):
@@ -226,36 +276,85 @@ def test_bands_filters_and_errors(tmp_path):
     with pytest.raises(ValueError, match="several rows"):
         plots.bands(summary, "consumption", by="region")  # end uses not filtered
     with pytest.raises(ValueError, match="cumulative"):
-        plots.bands(summary, "mining", filters={"year": "2000-2010"})
+        plots.bands(summary, "mining", filters={"year_start": 2000, "year_end": 2010})
+
+
+def test_labels_replace_codes_and_fall_back_to_them(tmp_path):
+    (tmp_path / "labels.yaml").write_text("title: A case\nunit: kt X\nlabels:\n  region: {CN: China}\n"
+                                          "  quantity: {mining: Mine output}\nsources: [one]\ncaveats: [two, three]\n")
+    labels = plots.load_labels(tmp_path / "labels.yaml")
+    assert (labels.title, labels.unit, labels.sources, labels.caveats) == ("A case", "kt X", ("one",), ("two", "three"))
+    assert labels("region", "CN") == "China" and labels("region", "US") == "US" and labels("end_use", "x") == "x"
+    fig = plots.bands(csv_roundtrip(fake_summary(), tmp_path), "mining", labels=labels)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["China", "US", "RoW", "World"]
+    assert ax.get_title() == "Mine output"
+    assert plots.load_labels(tmp_path / "none.yaml")("region", "CN") == "CN"  # no table: code names
+    (tmp_path / "bad.yaml").write_text("labels: [1, 2]\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        plots.load_labels(tmp_path / "bad.yaml")
+
+
+def test_shipped_label_tables_name_every_code():
+    from bayesmfa.cases import demo, ree
+    from bayesmfa.system import load_system
+
+    labels = ree.labels(ROOT)
+    system = load_system(ROOT / "data" / "ree" / "system.yaml")
+    assert labels.title.startswith("Rare earth") and labels.unit == "kt REO" and labels.sources and labels.caveats
+    for kind, codes in (("region", system.dims["region"]), ("end_use", system.dims["end_use"]),
+                        ("process", system.processes), ("product", ("concentrate", "salt", "oxide", "metal")),
+                        ("quantity", ree.QUANTITY_INFO)):
+        assert all(labels(kind, c) != c for c in codes), kind
+    assert demo.labels(ROOT)("region", "A") == "Region A"
 
 
 def test_band_wrappers(tmp_path):
     summary = csv_roundtrip(fake_summary(), tmp_path)
     fig = plots.consumption_bands(summary, "CN")
-    assert len(fig.axes) == 5  # one panel per end use
-    for ax in fig.axes:
-        own = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
-        assert own == [ax.get_title().replace(" / ", "_")]
-        assert len(ax.get_lines()) == 5  # its median and the other four as reference
+    stack, *panels = fig.axes
+    assert len(panels) == 5  # stacked medians, then one panel per end use
+    assert len(stack.collections) == 5 and "stacked" in stack.get_title()
+    for ax in panels:
+        assert len(ax.get_lines()) == 1 and len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1
+    assert "kt REO" in panels[0].get_ylabel() and "90% interval" in panels[0].get_ylabel()
+    assert legend_outside(fig, stack) and all(legend_outside(fig, ax) for ax in panels)
     fig = plots.mining_share_bands(summary)
     assert fig.axes[0].get_ylim() == (0.0, 1.0)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "US", "RoW"]
+    assert fig.axes[0].get_ylabel() == "share (0-1) (median, 90% interval)"
     fig = plots.unregistered_mining_bands(summary)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "RoW"]
     fig = plots.net_trade_bands(summary, "US")
     labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
     assert labels == ["concentrate", "salt", "oxide", "metal"]
+    assert legend_outside(fig, fig.axes[0])
     fig = plots.dependence_bands(summary, "US")
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
-    assert labels == ["import_share_from: CN", "import_share_from: RoW", "mined_refined_in_cn_share: mined_refined_in_cn_share"]
+    # US from US (a self-pair) is not drawn
+    assert labels == ["import_share_from: CN", "import_share_from: RoW", "mined_refined_in_cn_share: US"]
+    assert legend_outside(fig, fig.axes[0]) and "90%" in fig.axes[0].get_ylabel()
     fig = plots.net_exporter_probability(summary)
     ax = fig.axes[0]
-    assert ax.get_ylim() == (0.0, 1.0)
+    assert ax.get_ylim() == (0.0, 1.0) and ax.get_ylabel() == "probability (posterior mean)"
     assert not band_polygons(fig)  # probabilities: the mean, no band
     cn = summary[(summary["quantity"] == "p_net_exporter") & (summary["region"] == "CN")]
     assert np.allclose(ax.get_lines()[0].get_ydata(), cn["mean"])
     with pytest.raises(ValueError, match="none of"):
         plots.dependence_bands(summary.iloc[0:0].assign(quantity=[]))
+
+
+def test_summary_figures_have_one_name_each(tmp_path):
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    specs = plots.summary_figures(summary)
+    names = [name for name, *_ in specs]
+    assert len(names) == len(set(names))
+    assert {"net_export_CN", "consumption_World", "dependence_US", "counterfactual_2010"} <= set(names)
+    assert not any(n.startswith("net_trade_") for n in names)
+    for name, _, _, build in specs:
+        if name.startswith(("consumption_", "net_export_", "counterfactual_")):
+            fig = build()
+            assert any("kt REO" in ax.get_ylabel() and "90%" in ax.get_ylabel() for ax in fig.axes), name
 
 
 # ---------------------------------------------------------------------------
@@ -293,8 +392,9 @@ def test_trade_triangle_arrows_follow_the_net_direction():
             "q95": [15.0, -10.0, 3.0],
         }
     )
-    fig = plots.trade_triangle(net, 2020)
+    fig = plots.trade_triangle(net, 2020, unit="kt")
     ax = fig.axes[0]
+    assert "kt" in ax.get_title() and "90% interval" in ax.get_title()
     texts = {t.get_gid(): t.get_text() for t in ax.texts if t.get_gid()}
     assert set(texts) == {"net:CN->US", "net:RoW->CN", "net:US->RoW"}
     assert texts["net:RoW->CN"].endswith(plots.format_interval(20.0, 10.0, 30.0, "kt"))
@@ -317,9 +417,12 @@ def test_counterfactual_bars(tmp_path):
     ax = fig.axes[0]
     heights = [p.get_height() for p in ax.patches]
     assert len(heights) == 2 * 2  # with/without trade x the end uses of the no-trade rows (magnets, catalysts)
-    cons = summary[(summary["quantity"] == "consumption") & (summary["region"] == "CN") & (summary["year"] == "2010")]
+    cons = summary[(summary["quantity"] == "consumption") & (summary["region"] == "CN") & (summary["year_end"] == 2010)
+                   & (summary["year_start"] == 2010)]
     none = summary[(summary["quantity"] == "no_trade_consumption") & (summary["region"] == "CN")]
     assert heights[:2] == pytest.approx(cons.set_index("end_use").loc[["magnets", "catalysts"], "q50"].tolist())
     assert heights[2:] == pytest.approx(none.set_index("end_use").loc[["magnets", "catalysts"], "q50"].tolist())
+    assert ax.get_ylabel() == "kt REO (median, 90% interval)" and "90% interval" in fig._suptitle.get_text()
+    assert all(legend_outside(fig, a) for a in fig.axes)
     with pytest.raises(ValueError, match="no_trade_consumption"):
         plots.counterfactual(summary[summary["quantity"] != "no_trade_consumption"], 2010)

@@ -16,14 +16,21 @@ DIAG = {
 }
 
 
-def _write(tmp_path, diag):
+def _write(tmp_path, diag, legacy: bool = False):
+    """A summary.csv in the published layout (integer year_start/year_end), or the earlier one (a text ``year``)."""
     rows = [
-        {"quantity": "unregistered_mining", "region": "CN", "partner": "", "product": "", "end_use": "", "year": "2000-2022",
-         "mean": 700.0, "sd": 100.0, "q05": 500.0, "q50": 690.0, "q95": 900.0},
-        {"quantity": "p_net_exporter", "region": "US", "partner": "", "product": "", "end_use": "", "year": "2022",
-         "mean": 0.97, "sd": 0.1, "q05": 1.0, "q50": 1.0, "q95": 1.0},
+        {"quantity": "unregistered_mining", "region": "CN", "partner": "", "product": "", "end_use": "", "year_start": 2000,
+         "year_end": 2022, "unit": "kt REO", "mean": 700.0, "sd": 100.0, "q05": 500.0, "q50": 690.0, "q95": 900.0},
+        {"quantity": "unregistered_mining", "region": "CN", "partner": "", "product": "", "end_use": "", "year_start": 2022,
+         "year_end": 2022, "unit": "kt REO", "mean": 7.0, "sd": 1.0, "q05": 5.0, "q50": 6.9, "q95": 9.0},
+        {"quantity": "p_net_exporter", "region": "US", "partner": "", "product": "", "end_use": "", "year_start": 2022,
+         "year_end": 2022, "unit": "probability (0-1)", "mean": 0.97, "sd": 0.1, "q05": 1.0, "q50": 1.0, "q95": 1.0},
     ]
-    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    df = pd.DataFrame(rows)
+    if legacy:
+        df.insert(5, "year", [f"{a}-{b}" if a != b else str(a) for a, b in zip(df["year_start"], df["year_end"])])
+        df = df.drop(columns=["year_start", "year_end", "unit"])
+    df.to_csv(tmp_path / "summary.csv", index=False)
     (tmp_path / "diagnostics.json").write_text(json.dumps(diag))
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n\n{START}\nold table\n{END}\n\nafter\n")
@@ -36,8 +43,19 @@ def test_block_is_rebuilt_from_the_run(tmp_path):
     text = readme.read_text()
     assert "old table" not in text and text.startswith("# x\n\nbefore") and text.endswith("after\n")
     assert "| Unregistered mining, China, cumulative (kt REO) | 690 | 500 – 900 | 700 |" in text
+    assert "| Unregistered mining, China, 2022 (kt REO) | 6.9 | 5.0 – 9.0 | 7.0 |" in text  # the year, not the period
     assert "| P(US is a net exporter), 2022 | | | 0.97 |" in text
     assert "Diagnostics pass" in text and "max R-hat 1.004" in text and "wall 300 s" in text
+
+
+def test_summary_of_the_earlier_layout_gives_the_same_block(tmp_path):
+    readme = _write(tmp_path, DIAG)
+    update_readme(tmp_path / "summary.csv", readme)
+    new = readme.read_text()
+    readme = _write(tmp_path, DIAG, legacy=True)
+    assert "2000-2022" in (tmp_path / "summary.csv").read_text()
+    update_readme(tmp_path / "summary.csv", readme)
+    assert readme.read_text() == new
 
 
 def test_failed_diagnostics_are_stated(tmp_path):
@@ -58,8 +76,8 @@ def test_readme_without_markers_is_refused(tmp_path):
 def test_prior_interval_contraction_and_flag_columns(tmp_path):
     readme = _write(tmp_path, DIAG)
     summary = pd.read_csv(tmp_path / "summary.csv")
-    summary["prior_q05"], summary["prior_q50"], summary["prior_q95"] = [100.0, 0.0], [600.0, 1.0], [1100.0, 1.0]
-    summary["contraction"], summary["weakly_informed"] = [0.6, None], [False, False]
+    summary["prior_q05"], summary["prior_q50"], summary["prior_q95"] = [100.0, 1.0, 0.0], [600.0, 10.0, 1.0], [1100.0, 100.0, 1.0]
+    summary["contraction"], summary["weakly_informed"] = [0.6, 0.8, None], [False, False, False]
     weak = summary.iloc[[0]].assign(quantity="unregistered_mining", region="RoW", prior_q95=500.0, contraction=0.0,
                                     weakly_informed=True)
     pd.concat([summary, weak]).to_csv(tmp_path / "summary.csv", index=False)

@@ -8,6 +8,7 @@ so a fit can be checked against that truth.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import arviz as az
 import pandas as pd
@@ -15,8 +16,11 @@ import pandas as pd
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.simulate import simulate_records
-from bayesmfa.summaries import summarize_with_prior
+from bayesmfa.summaries import summarize_system
 from bayesmfa.system import load_system
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesmfa.plots import Labels
 
 SEED = 20240101
 
@@ -70,24 +74,39 @@ def make_records(root: Path, seed: int = SEED) -> pd.DataFrame:
 
 
 def summary_table(idata: az.InferenceData, problem: Problem, prob: float = 0.9) -> pd.DataFrame:
-    """Every flow and process total of the demo, per year, with the prior's interval and the contraction.
+    """Every flow and process total of the demo, per year, in the layout of every case's ``summary.csv``.
 
-    Columns as :func:`bayesmfa.summaries.summarize_with_prior` (kt).
+    See :func:`bayesmfa.summaries.summarize_system`: ``quantity, region, partner, product, end_use,
+    year_start, year_end, unit, description, mean, sd, q05, q50, q95, prior_q05, prior_q50,
+    prior_q95, contraction, weakly_informed`` (kt; ``region`` the origin and ``partner`` the
+    destination of a traded flow).
     """
-    return summarize_with_prior(idata, prob=prob)
+    return summarize_system(idata, problem.system, prob)
+
+
+def labels(root: Path | None = None) -> Labels:
+    """Display labels, title and caveats of the demo (``data/demo/labels.yaml``)."""
+    from bayesmfa.cases import project_root
+    from bayesmfa.plots import load_labels
+
+    return load_labels(project_root(root) / "data" / "demo" / "labels.yaml")
 
 
 def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-    """``prior_posterior.png``: prior and posterior bands of each process input (when the fit has a prior)."""
+    """Bands of each process input (:func:`bayesmfa.plots.generic_figures`) and, with a prior, ``prior_posterior.png``."""
     from bayesmfa import plots
 
-    panels = plots.default_panels(summary, unit=problem.system.unit)
-    if "prior" not in idata.groups() or not panels:
-        return []
     outdir.mkdir(parents=True, exist_ok=True)
-    fig = plots.prior_posterior_bands(summary, panels)
-    fig.savefig(outdir / "prior_posterior.png", dpi=110, bbox_inches="tight")
-    return [outdir / "prior_posterior.png"]
+    lab = labels() if problem.system.name == "demo" else plots.Labels()
+    figures = [(name, build) for name, _, _, build in plots.generic_figures(summary, lab)]
+    panels = plots.default_panels(summary, unit=problem.system.unit)
+    if "prior" in idata.groups() and panels:
+        figures.append(("prior_posterior", lambda: plots.prior_posterior_bands(summary, panels)))
+    written = []
+    for name, make in figures:
+        make().savefig(outdir / f"{name}.png", dpi=110)
+        written.append(outdir / f"{name}.png")
+    return written
 
 
 if __name__ == "__main__":  # regenerate the demo records

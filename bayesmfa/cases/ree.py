@@ -22,11 +22,22 @@ from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
 from bayesmfa.scenariorun import NO_TRADE, ScenarioSpec
-from bayesmfa.summaries import add_prior_columns, interval_columns, summarize_array
+from bayesmfa.summaries import (
+    PERIOD_COLUMNS,
+    SUMMARY_DIMS,
+    QuantityInfo,
+    add_prior_columns,
+    interval_columns,
+    publish,
+    summarize_array,
+    with_period,
+)
 from bayesmfa.system import load_system
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+
+    from bayesmfa.plots import Labels
 
 REGIONS = ("CN", "US", "RoW")
 PRODUCTS = {
@@ -40,7 +51,6 @@ PRODUCTS = {
 #: and "< 0.05 kt" alike (US mining 2003-2011, compilations) and such zeros must not pin a flow to 1e-5 kt;
 #: registered mining, recorded every year by several sources, has a centred random walk.
 OPTIONS = ModelOptions(share_knots_every=4, floor=0.1, centred_inputs=("mining",))
-SUMMARY_COLUMNS = ["quantity", "region", "partner", "product", "end_use", "year"]
 #: Key quantities of ``figures/prior_posterior.png``: (quantity, filters, title, unit); flows in
 #: kt REO on a log axis (their priors span orders of magnitude), shares on a linear one.
 PRIOR_POSTERIOR_PANELS = (
@@ -49,7 +59,7 @@ PRIOR_POSTERIOR_PANELS = (
     ("smuggling", {"partner": "US"}, "Smuggling, China to US", "kt REO"),
     ("consumption_total", {"region": "CN"}, "Consumption, China", "kt REO"),
     ("consumption_total", {"region": "World"}, "Consumption, world", "kt REO"),
-    ("mined_refined_in_cn_share", {"region": "US"}, "US-mined REO refined in China", "share"),
+    ("mined_refined_in_cn_share", {"region": "US"}, "US-mined REO refined in China", "share (0-1)"),
 )
 
 
@@ -269,17 +279,18 @@ def _no_trade(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
 # ----------------------------------------------------------------------------- tables
 
 
-def _tidy(name: str, da: xr.DataArray, prob: float, cumulative: bool) -> pd.DataFrame:
-    """Per-year rows of a quantity, plus its cumulative row (summed per draw first)."""
-    pieces = [da]
+def _tidy(name: str, da: xr.DataArray, prob: float, cumulative: bool, years: tuple[int, int]) -> pd.DataFrame:
+    """Per-year rows of a quantity, plus its cumulative row (summed per draw first), with ``year_start``/``year_end``."""
+    rows = [with_period(summarize_array(da, prob, name), *years)]
     if cumulative and "year" in da.dims and da.sizes["year"] > 1:
-        pieces.append(da.sum("year").expand_dims(year=[_period(da)]))
-    return pd.concat([summarize_array(piece, prob, name) for piece in pieces], ignore_index=True)
+        rows.append(with_period(summarize_array(da.sum("year"), prob, name), *_span(da)))
+    return pd.concat(rows, ignore_index=True)
 
 
-def _period(da: xr.DataArray) -> str:
+def _span(da: xr.Dataset | xr.DataArray) -> tuple[int, int]:
+    """First and last year of a group or quantity."""
     years = da["year"].values
-    return f"{years[0]}-{years[-1]}"
+    return int(years[0]), int(years[-1])
 
 
 CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", "consumption", "consumption_total",
@@ -288,20 +299,78 @@ CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", 
 #: Quantities that are 0/1 per draw (their mean is a probability): their intervals are 0-0, 0-1 or 1-1,
 #: so the contraction of the interval says nothing and is left NaN.
 INDICATORS = {"p_net_exporter"}
-#: Shares over the whole period (world total of all years in the denominator), reported with year ``2000-2022``.
+#: Shares over the whole period (world total of all years in the denominator), reported with
+#: ``year_start`` the first and ``year_end`` the last year of the fit.
 CUMULATIVE_SHARES = {"cumulative_mining_share", "cumulative_refining_share", "cumulative_consumption_share"}
+
+UNIT = "kt REO"
+SHARE = "share (0-1)"
+PROBABILITY = "probability (0-1)"
+_PER_YEAR = " per year (a cumulative row: the total over year_start-year_end)"
+#: Unit and one plain sentence per quantity of ``summary.csv`` (the direction conventions of
+#: ``region`` and ``partner`` included; shares name their numerator and denominator).
+QUANTITY_INFO: dict[str, QuantityInfo] = {
+    "mining": QuantityInfo(UNIT, "Mine output of `region` (registered plus unregistered; World = sum of the regions)" + _PER_YEAR + "."),
+    "registered_mining": QuantityInfo(UNIT, "Registered (officially recorded) mine output of `region`" + _PER_YEAR + "."),
+    "unregistered_mining": QuantityInfo(UNIT, "Unregistered (illegal or unrecorded) mine output of `region` (CN, RoW; World = "
+                                              "their sum)" + _PER_YEAR + "."),
+    "unregistered_mining_share": QuantityInfo(SHARE, "Unregistered mine output of all regions divided by world mine output, "
+                                                     "per year (`region` = World)."),
+    "mining_share": QuantityInfo(SHARE, "Mine output of `region` divided by world mine output, per year."),
+    "cumulative_mining_share": QuantityInfo(SHARE, "Mine output of `region` summed over year_start-year_end divided by world "
+                                                   "mine output summed over the same years."),
+    "refining": QuantityInfo(UNIT, "Separation (refining) output of `region`: separated rare-earth oxides" + _PER_YEAR + "."),
+    "refining_share": QuantityInfo(SHARE, "Separation output of `region` divided by world separation output, per year."),
+    "cumulative_refining_share": QuantityInfo(SHARE, "Separation output of `region` summed over year_start-year_end divided by "
+                                                     "world separation output summed over the same years."),
+    "unregistered_refining_share": QuantityInfo(SHARE, "China's separation output beyond its separation quota divided by "
+                                                       "China's separation output (years with a quota; 0 when within it)."),
+    "consumption": QuantityInfo(UNIT, "Apparent consumption of `region` in `end_use` (World = sum of the regions)" + _PER_YEAR + "."),
+    "consumption_total": QuantityInfo(UNIT, "Apparent consumption of `region`, all end uses" + _PER_YEAR + "."),
+    "consumption_share": QuantityInfo(SHARE, "Apparent consumption of `region` divided by world apparent consumption, per year."),
+    "cumulative_consumption_share": QuantityInfo(SHARE, "Apparent consumption of `region` summed over year_start-year_end divided "
+                                                        "by world consumption summed over the same years."),
+    "exports": QuantityInfo(UNIT, "Exports: flow of `product` out of `region` into `partner` (recorded trade plus smuggled "
+                                  "oxides and unregistered concentrate)" + _PER_YEAR + "."),
+    "imports": QuantityInfo(UNIT, "Imports: flow of `product` into `region` from `partner` (recorded trade plus smuggled "
+                                  "oxides and unregistered concentrate)" + _PER_YEAR + "."),
+    "exports_by_product": QuantityInfo(UNIT, "Exports of `product` out of `region` to all partners" + _PER_YEAR + "."),
+    "imports_by_product": QuantityInfo(UNIT, "Imports of `product` into `region` from all partners" + _PER_YEAR + "."),
+    "exports_total": QuantityInfo(UNIT, "Exports of all products out of `region` to all partners" + _PER_YEAR + "."),
+    "imports_total": QuantityInfo(UNIT, "Imports of all products into `region` from all partners" + _PER_YEAR + "."),
+    "net_export": QuantityInfo(UNIT, "Net exports of `product` by `region`: its exports minus its imports (negative = net "
+                                     "imports)" + _PER_YEAR + "."),
+    "net_export_total": QuantityInfo(UNIT, "Net exports of all products by `region`: exports minus imports (negative = net "
+                                           "imports)" + _PER_YEAR + "."),
+    "p_net_exporter": QuantityInfo(PROBABILITY, "Posterior probability (in `mean`) that `region` exports more than it imports, "
+                                                "all products together, in the year."),
+    "import_share_from": QuantityInfo(SHARE, "Imports of `region` from `partner` divided by all imports of `region`, all "
+                                             "products, per year."),
+    "supply_share_from": QuantityInfo(SHARE, "Imports of `region` from `partner` divided by the apparent consumption of "
+                                             "`region`, per year."),
+    "mined_refined_in_cn_share": QuantityInfo(SHARE, "REO mined in `region` and separated in China divided by all REO mined "
+                                                     "in `region`, per year."),
+    "smuggling": QuantityInfo(UNIT, "Unrecorded (smuggled) oxide exports out of China (`region` CN) into `partner`" + _PER_YEAR + "."),
+    "stockpile_change": QuantityInfo(UNIT, "Net additions to China's state and commercial stockpiles (negative = releases)"
+                                           + _PER_YEAR + "."),
+    "stockpile_level": QuantityInfo(UNIT, "China's stockpile at the end of the year, as the running sum of its net additions "
+                                          "since the first year (level at the start = 0)."),
+    "no_trade_consumption": QuantityInfo(UNIT, "Counterfactual consumption of `region` in `end_use` in the last year if every "
+                                               "trade flow were removed (each region uses only its own mined REO)."),
+    "no_trade_change": QuantityInfo(UNIT, "No-trade counterfactual consumption minus actual consumption of `region` in "
+                                          "`end_use`, last year (negative = trade raises its use)."),
+}
 
 
 def _rows(group: xr.Dataset, quota: pd.Series | None, prob: float) -> pd.DataFrame:
-    """Summary rows of every quantity computed from one group (posterior or prior)."""
+    """Summary rows of every quantity computed from one group (posterior or prior), periods as integers."""
     qs = quantities(group, quota)
-    period = _period(group)
-    qs = {k: v.expand_dims(year=[period]) if k in CUMULATIVE_SHARES else v for k, v in qs.items()}
-    out = pd.concat([_tidy(name, da, prob, name in CUMULATIVE) for name, da in qs.items()], ignore_index=True)
-    for col in SUMMARY_COLUMNS:
+    span = _span(group)
+    out = pd.concat([_tidy(name, da, prob, name in CUMULATIVE, span) for name, da in qs.items()], ignore_index=True)
+    for col in SUMMARY_DIMS:
         out[col] = out[col].fillna("") if col in out else ""
     lo, hi = interval_columns(prob)
-    return out[SUMMARY_COLUMNS + ["mean", "sd", lo, "q50", hi]]
+    return out[["quantity", *SUMMARY_DIMS, *PERIOD_COLUMNS, "mean", "sd", lo, "q50", hi]]
 
 
 def summary_table(
@@ -309,15 +378,16 @@ def summary_table(
 ) -> pd.DataFrame:
     """The tidy summary of every quantity of interest (``summary.csv``).
 
-    Columns ``quantity, region, partner, product, end_use, year, mean, sd, q05, q50, q95``,
-    then the prior's ``prior_q05, prior_q50, prior_q95``, the ``contraction`` of the interval
-    and the ``weakly_informed`` flag (:func:`bayesmfa.summaries.add_prior_columns`). The
-    contraction is NaN (flag False) when the fit has no prior group, for :data:`INDICATORS`
-    and where an interval is undefined (a share of a zero total, a zero prior width).
-    Interval names follow ``prob``; dims are blank where they do not apply;
+    Columns (:func:`bayesmfa.summaries.summary_columns`): ``quantity, region, partner, product,
+    end_use, year_start, year_end, unit, description, mean, sd, q05, q50, q95, prior_q05, prior_q50,
+    prior_q95, contraction, weakly_informed``. ``year_start`` and ``year_end`` are integers:
+    equal for a yearly row, the first and last year of the fit for a cumulative row (summed per
+    draw) and for the cumulative shares. ``unit`` and ``description`` come from
+    :data:`QUANTITY_INFO`. The contraction is NaN (flag False) when the fit has no prior group,
+    for :data:`INDICATORS` and where an interval is undefined (a share of a zero total, a zero
+    prior width). Interval names follow ``prob``; dims are blank where they do not apply;
     ``region`` is the reporting region (exporter of ``exports*``, importer of ``imports*``),
-    ``partner`` the other side; ``year`` is an integer or ``2000-2022`` for the cumulative
-    value; kt REO except shares and probabilities (0-1).
+    ``partner`` the other side.
     """
     if quota is None:
         quota = _quota_from_attrs(idata)
@@ -327,8 +397,7 @@ def summary_table(
     indicator = out["quantity"].isin(INDICATORS)
     out.loc[indicator, "contraction"] = np.nan
     out.loc[indicator, "weakly_informed"] = False
-    out["year"] = out["year"].map(lambda y: str(int(y)) if isinstance(y, (int, np.integer, float, np.floating)) else str(y))
-    return out
+    return publish(out, QUANTITY_INFO, prob)
 
 
 def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
@@ -355,34 +424,32 @@ def write_extras(out: Path, root: Path) -> None:
     unused_rows(root).to_csv(out / "unused_rows.csv", index=False)
 
 
+def labels(root: Path | None = None) -> Labels:
+    """Display labels, title, sources and caveats of the REE case (``data/ree/labels.yaml``)."""
+    from bayesmfa.cases import project_root
+    from bayesmfa.plots import load_labels
+
+    return load_labels(project_root(root) / "data" / "ree" / "labels.yaml")
+
+
 def prior_posterior_figure(summary: pd.DataFrame) -> Figure:
     """Prior and posterior 90% bands of the key quantities (:data:`PRIOR_POSTERIOR_PANELS`)."""
     from bayesmfa import plots
 
-    panels = [plots.Panel(q, filters, title, unit, log=unit != "share") for q, filters, title, unit in PRIOR_POSTERIOR_PANELS]
+    panels = [plots.Panel(q, filters, title, unit, log=unit != SHARE) for q, filters, title, unit in PRIOR_POSTERIOR_PANELS]
     return plots.prior_posterior_bands(summary, panels, ncols=3)
 
 
 def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-    """Bands of unregistered mining, net exports and consumption by end use, and prior vs posterior (PNG)."""
+    """The summary's figures (:func:`bayesmfa.plots.summary_figures`, one file each) and prior vs posterior (PNG)."""
     from bayesmfa import plots
 
     outdir.mkdir(parents=True, exist_ok=True)
-    figures = {
-        "unregistered_mining.png": lambda: plots.unregistered_mining_bands(summary),
-        "net_export_CN.png": lambda: plots.net_trade_bands(summary, "CN"),
-        "net_export_US.png": lambda: plots.net_trade_bands(summary, "US"),
-        "consumption_World.png": lambda: plots.consumption_bands(summary, "World"),
-        "consumption_CN.png": lambda: plots.consumption_bands(summary, "CN"),
-        "consumption_US.png": lambda: plots.consumption_bands(summary, "US"),
-        "mining_share.png": lambda: plots.mining_share_bands(summary),
-        "p_net_exporter.png": lambda: plots.net_exporter_probability(summary),
-    }
+    figures = [(name, build) for name, _, _, build in plots.summary_figures(summary, labels())]
     if "prior" in idata.groups():
-        figures["prior_posterior.png"] = lambda: prior_posterior_figure(summary)
+        figures.append(("prior_posterior", lambda: prior_posterior_figure(summary)))
     written = []
-    for name, make in figures.items():
-        fig = make()
-        fig.savefig(outdir / name, dpi=110, bbox_inches="tight")
-        written.append(outdir / name)
+    for name, make in figures:
+        make().savefig(outdir / f"{name}.png", dpi=110)
+        written.append(outdir / f"{name}.png")
     return written
