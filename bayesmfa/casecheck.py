@@ -103,13 +103,17 @@ def check_case(case: str | Path, root: str | Path | None = None) -> CaseCheck:
     found.n_records = len(compiled.value)
     if priors is None:
         return found
-    resolve_priors(priors, graph, errors=found.errors)
+    # a section with a bad entry (left out) would report its nodes as unmatched: say only what is wrong on its own
+    broken = {str(e.field).split("[")[0].split(".")[0] for e in found.errors if isinstance(e, PriorError) and e.field}
+    resolution: list[BayesMFAError] = []
+    resolve_priors(priors, graph, errors=resolution)
     for section, names, selector in (("noise", compiled.source_types, "source_type"), ("factors", compiled.factors, "name")):
         for name in names:
             try:
                 resolve_named(priors, section, [name], selector)
             except PriorError as err:
-                found.errors.append(err)
+                resolution.append(err)
+    found.errors.extend(e for e in resolution if not (isinstance(e, PriorError) and e.field in broken))
     if not found.errors:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PlausibilityWarning)
@@ -129,7 +133,7 @@ def _system(path: Path, found: CaseCheck) -> System | None:
 
 
 def _priors(path: Path, found: CaseCheck) -> Priors | None:
-    """The priors, or ``None`` when any file or entry is bad (every bad one recorded)."""
+    """The priors' good entries (every bad one recorded), or ``None`` when a whole file could not be read."""
     priors = Priors()
     before = len(found.errors)
     try:
@@ -147,7 +151,8 @@ def _priors(path: Path, found: CaseCheck) -> Priors | None:
         add_prior_doc(priors, doc, file=str(f), errors=found.errors)
         texts.append(f.read_text(encoding="utf-8-sig"))
     priors.text = "\n".join(texts)
-    return priors if len(found.errors) == before else None
+    unreadable = any(isinstance(e, PriorError) and not e.field for e in found.errors[before:])  # a whole file is bad
+    return None if unreadable else priors
 
 
 def _folder_records(paths: list[Path], found: CaseCheck) -> pd.DataFrame | None:
