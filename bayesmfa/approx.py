@@ -209,7 +209,10 @@ def _psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
     if not finite.any():
         return np.zeros_like(log_w), float("inf")
     smoothed, k = az.psislw(np.where(finite, log_w, np.min(log_w[finite]) - 1e3))
-    return np.where(finite, smoothed, -np.inf), float(k)
+    k = float(k)
+    if not np.isfinite(k):  # PSIS could not fit a tail (e.g. ratios spanning beyond float range): as untrustworthy as it gets
+        k = float("inf")
+    return np.where(finite, smoothed, -np.inf), k
 
 
 def _dataset(model: pm.Model, var_names: list[str], unravel, xs: np.ndarray, chains: int, draws: int) -> xr.Dataset:  # noqa: ANN001

@@ -102,3 +102,20 @@ def test_unknown_method_is_refused(demo_problem):
     with pytest.raises(ValueError, match="RunSettings.method"):
         RunSettings(method="vi")
 
+
+
+def test_an_undefined_pareto_k_counts_as_untrustworthy(monkeypatch):
+    """When PSIS cannot fit a tail (k NaN), the fit must not pass as if it had no k: k is infinite, the draws uncorrected."""
+    import arviz as az
+
+    from bayesmfa import approx
+
+    monkeypatch.setattr(az, "psislw", lambda log_w: (log_w - log_w.max(), np.nan))
+    _, k = approx._psis(np.array([0.0, -1.0, -2.0]))
+    assert k == np.inf
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0)
+    _, _, info = laplace(model, ["x"], draws=50, chains=1, seed=0)
+    assert info.pareto_k == np.inf and not info.corrected
+    failed = Diagnostics(1.0, 1000.0, 1000.0, 0, "", "", pareto_k=info.pareto_k).failures(Thresholds())
+    assert failed and "undefined" in failed[0]
