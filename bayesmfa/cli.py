@@ -181,7 +181,9 @@ def _scenario(args: argparse.Namespace) -> int:
 
     specs = ([NO_TRADE] if args.no_trade else []) + [parse_restriction(r) for r in args.restrict]
     out = run_scenarios(args.case, args.fit, args.out, specs, root=args.root, year=args.year, force=args.force)
-    print(f"wrote {out}: scenarios.csv and figures for {', '.join(s.name for s in specs)}")
+    figures = sorted(p.name for p in Path(out).glob("*.png"))
+    print(f"wrote {out}: scenarios.csv ({', '.join(s.name for s in specs)})"
+          + (f" and {len(figures)} figure(s)" if figures else "; no figure (they need a sink process with two dims)"))
     return 0
 
 
