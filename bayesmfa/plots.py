@@ -355,21 +355,53 @@ def _process_stages(graph: Graph) -> dict[str, int]:
     return stage
 
 
-def _node_positions(graph: Graph, used: Sequence[int]) -> tuple[list[float], list[float], int]:
-    """x (stage) and y (rank within the stage) in (0, 1) of each used node, and the most nodes in one column."""
+def _node_positions(graph: Graph, used: Sequence[int], throughput: Mapping[int, float]) -> tuple[list[float], list[float]]:
+    """x (stage) and y (centre) in (0, 1) of each used node.
+
+    Within a stage, nodes are stacked in region order with heights in proportion to
+    their throughput and a gap between them, so that nodes and their labels do not
+    overlap; the last stage sits apart at the right edge, leaving room for its labels.
+    """
     stages = _process_stages(graph)
     last = max(stages.values()) or 1
     columns: dict[int, list[int]] = {}
     order = {p: i for i, p in enumerate(graph.system.processes)}
     for n in used:
         columns.setdefault(stages[graph.nodes[n].process], []).append(n)
+    tallest = max(sum(throughput.get(n, 0.0) for n in nodes) for nodes in columns.values()) or 1.0
     y_of: dict[int, float] = {}
     for nodes in columns.values():
         nodes.sort(key=lambda n: (tuple(str(v) for _, v in graph.nodes[n].coords[:1]), order[graph.nodes[n].process], n))
-        for k, n in enumerate(nodes):
-            y_of[n] = 0.02 + 0.96 * (k + 0.5) / len(nodes)
-    xs = [0.01 + 0.98 * stages[graph.nodes[n].process] / last for n in used]
-    return xs, [y_of[n] for n in used], max(len(v) for v in columns.values())
+        gap = 0.25 * tallest / max(len(nodes), 1)
+        slots = [max(throughput.get(n, 0.0), 0.06 * tallest) for n in nodes]  # a small node still gets a label's height
+        span = max(tallest * 1.25, sum(slots) + gap * len(nodes))
+        top = 0.0
+        for n, height in zip(nodes, slots):
+            y_of[n] = 0.02 + 0.96 * (top + height / 2) / span
+            top += height + gap
+    xs = [0.001 + 0.68 * stages[graph.nodes[n].process] / (last - 1) if stages[graph.nodes[n].process] < last and last > 1 else 0.999
+          for n in used]
+    return xs, [min(y_of[n], 0.999) for n in used]
+
+
+def _columns(graph: Graph, used: Sequence[int]) -> dict[int, list[int]]:
+    """Used nodes by Sankey column (stage)."""
+    stages = _process_stages(graph)
+    out: dict[int, list[int]] = {}
+    for n in used:
+        out.setdefault(stages[graph.nodes[n].process], []).append(n)
+    return out
+
+
+def _column_heads(graph: Graph, used: Sequence[int]) -> dict[str, str]:
+    """The process named at the top of each Sankey column (the one with most nodes there), by process."""
+    stages = _process_stages(graph)
+    count: dict[int, dict[str, int]] = {}
+    for n in used:
+        p = graph.nodes[n].process
+        count.setdefault(stages[p], {}).setdefault(p, 0)
+        count[stages[p]][p] += 1
+    return {max(c, key=c.get): "" for c in count.values()}
 
 
 def node_label(graph: Graph, index: int, labels: Labels | None = None) -> str:
@@ -379,6 +411,14 @@ def node_label(graph: Graph, index: int, labels: Labels | None = None) -> str:
     coords = ", ".join(lab(_label_kind(d), v) for d, v in node.coords)
     name = lab("process", node.process)
     return f"{name}, {coords}" if coords else name
+
+
+def _short_node_label(graph: Graph, index: int, heads: Mapping[str, str], labels: Labels) -> str:
+    """A node's label under its column head: its coords only when its process heads the column."""
+    node = graph.nodes[index]
+    if node.process in heads and node.coords:
+        return ", ".join(labels(_label_kind(d), v) for d, v in node.coords)
+    return node_label(graph, index, labels)
 
 
 def sankey(
@@ -449,21 +489,33 @@ def sankey(
             f"median [{lo_name}, {hi_name}]: %{{customdata[1]}}<extra></extra>"
         ),
     }
-    xs, ys, tallest = _node_positions(graph, used) if used else ([], [], 1)
-    node = {"label": [node_label(graph, i, lab) for i in used], "color": NODE_COLOR, "pad": 10, "thickness": 12,
-            "x": xs, "y": ys}
+    throughput: dict[int, float] = {}
+    for side in ("source_index", "target_index"):
+        sums = table.groupby(side)["median"].sum()
+        for n, v in sums.items():
+            throughput[int(n)] = max(throughput.get(int(n), 0.0), float(v))
+    xs, ys = _node_positions(graph, used, throughput) if used else ([], [])
+    heads = _column_heads(graph, used)
+    node = {"label": [_short_node_label(graph, i, heads, lab) for i in used], "color": NODE_COLOR, "pad": 8, "thickness": 12,
+            "x": xs, "y": ys, "customdata": [node_label(graph, i, lab) for i in used],
+            "hovertemplate": "%{customdata}<br>%{value}<extra></extra>"}
     period = table["period"].iloc[0] if len(table) else _year_positions(list(graph.system.years), year)[1]
-    fig = go.Figure(go.Sankey(arrangement="fixed", node=node, link=link, valueformat=",.3r", valuesuffix=f" {unit}"))
+    fig = go.Figure(go.Sankey(arrangement="snap", node=node, link=link, valueformat=",.3r", valuesuffix=f" {unit}",
+                              domain={"x": [0.0, 1.0], "y": [0.0, 0.93]}))
+    head_x = {graph.nodes[n].process: x for n, x in zip(used, xs)}
+    for process in heads:
+        fig.add_annotation(x=head_x[process], y=1.0, xref="paper", yref="paper", showarrow=False, text=f"<b>{lab('process', process)}</b>",
+                           xanchor="right" if head_x[process] > 0.9 else "left", yanchor="bottom", font={"size": 11})
     for name, colour in _sankey_legend(table):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True, hoverinfo="skip",
                                  marker={"size": 12, "symbol": "square", "color": colour}))
     fig.update_layout(
         title=title or f"{lab.title or graph.system.name}: flows {period}, {unit} (width: median; hover: {prob:.0%} interval)",
         font={"size": 11},
-        height=max(520, 34 * tallest + 140),
+        height=max(560, 30 * max(len(v) for v in _columns(graph, used).values()) + 220) if used else 560,
         legend={"orientation": "h", "yanchor": "top", "y": -0.02, "xanchor": "left", "x": 0.0},
         xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="rgba(0,0,0,0)",
-        margin={"l": 10, "r": 10, "t": 60, "b": 60},
+        margin={"l": 10, "r": 10, "t": 80, "b": 40},
     )
     return fig
 
@@ -477,7 +529,7 @@ def _sankey_legend(table: pd.DataFrame) -> list[tuple[str, str]]:
     for p in products:
         for trade in (False, True):
             if (p, trade, False) in present:
-                out.append((f"{p or 'other'} ({'trade' if trade else 'domestic'})", product_colour(p, trade=trade)))
+                out.append((f"{p or 'other flows'} ({'trade' if trade else 'domestic'})", product_colour(p, trade=trade)))
     if any(u for _, _, u in present):
         out.append(("unregistered (illegal mining, smuggling)", UNREGISTERED_COLOR))
     return out

@@ -11,7 +11,7 @@ import base64
 import html
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ from matplotlib.figure import Figure
 from bayesmfa import plots
 from bayesmfa.graph import Graph
 from bayesmfa.io import atomic_write
-from bayesmfa.summaries import WEAKLY_INFORMED
+from bayesmfa.summaries import (
+    PERIOD_COLUMNS,
+    WEAKLY_INFORMED,
+    annual,
+    cumulative,
+    normalise_summary,
+    period_label,
+    read_summary,
+)
 
 #: Quantities shown in the key-interval table when present (cumulative rows, else the last year).
 KEY_QUANTITIES = (
@@ -54,6 +62,12 @@ th { background: #f3f3f3; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; }
 .pass { color: #1a7f37; font-weight: bold; } .fail { color: #c62828; font-weight: bold; }
+.banner { border-radius: 4px; padding: .5em 1em; margin: 1em 0; border: 1px solid; }
+.banner ul { margin: .3em 0; } .banner.pass { background: #e8f5e9; border-color: #1a7f37; color: #14532d; }
+.banner.fail { background: #fdecea; border-color: #c62828; color: #7f1d1d; }
+.banner.unknown { background: #f3f3f3; border-color: #999; }
+.folder { color: #666; font-size: .85em; }
+.scroll { overflow-x: auto; } td { white-space: nowrap; } td.wrap { white-space: normal; }
 .notes li { color: #8a5a00; }
 .informed { background: #fff8e1; border-left: 4px solid #e0a800; padding: .4em .8em; }
 """
@@ -64,6 +78,7 @@ class _Report:
     """What the report collects before it is rendered."""
 
     title: str
+    labels: plots.Labels = field(default_factory=plots.Labels)
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (name, caption, base64 png)
     sankeys: list[tuple[str, str]] = field(default_factory=list)  # (caption, html div)
     notes: list[str] = field(default_factory=list)
@@ -78,15 +93,14 @@ class _Report:
 
 
 def _read_summary(path: Path, notes: list[str]) -> pd.DataFrame:
+    """``summary.csv`` with integer periods (:func:`bayesmfa.summaries.read_summary`; an earlier layout is converted)."""
     if not path.is_file():
         notes.append("summary.csv not found: no figures or key intervals from the summary")
         return pd.DataFrame(columns=["quantity"])
-    df = pd.read_csv(path, dtype={"year": str})
+    df = read_summary(path)
     if "quantity" not in df.columns:
         notes.append("summary.csv has no 'quantity' column: ignored")
         return pd.DataFrame(columns=["quantity"])
-    if "year" in df.columns:  # a year column with blanks is written as floats (2019.0)
-        df["year"] = df["year"].str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
     return df
 
 
@@ -147,73 +161,10 @@ def _has(summary: pd.DataFrame, quantity: str) -> bool:
     return bool((summary["quantity"].astype(str) == quantity).any())
 
 
-def _values(summary: pd.DataFrame, quantity: str, column: str) -> list[str]:
-    rows = summary[summary["quantity"].astype(str) == quantity]
-    if column not in rows.columns:
-        return []
-    vals = rows[column].dropna().astype(str).str.strip()
-    return list(dict.fromkeys(v for v in vals if v))
+FigureSpec = plots.FigureSpec
 
 
-def _ordered_regions(values: Sequence[str]) -> list[str]:
-    first = [r for r in ("World", "CN", "US", "RoW") if r in values]
-    return first + [r for r in values if r not in first]
-
-
-FigureSpec = tuple[str, str, tuple[str, ...], Callable[[], Figure]]
-
-
-def _summary_figures(summary: pd.DataFrame) -> list[FigureSpec]:
-    """(file name, caption, quantities needed, builder) of each figure drawn from the summary."""
-    specs: list[FigureSpec] = []
-    for region in _ordered_regions(_values(summary, "consumption", "region")) or ["World"]:
-        specs.append((f"consumption_{region}", f"Consumption by end use, {region}", ("consumption",),
-                      lambda r=region: plots.consumption_bands(summary, r)))
-    specs.append(("mining_share", "Share of world mining by region", ("mining_share",), lambda: plots.mining_share_bands(summary)))
-    regions = [r for r in _values(summary, "unregistered_mining", "region")] or ["CN", "RoW"]
-    specs.append(("unregistered_mining", "Unregistered mining", ("unregistered_mining",),
-                  lambda: plots.unregistered_mining_bands(summary, regions)))
-    for region in _ordered_regions(_values(summary, "net_export", "region")) or ["CN"]:
-        specs.append((f"net_trade_{region}", f"Net exports by product, {region}", ("net_export",),
-                      lambda r=region: plots.net_trade_bands(summary, r)))
-    dep = tuple(q for q in ("import_share_from", "mined_refined_in_cn_share") if _has(summary, q)) or ("import_share_from",)
-    dep_regions = _ordered_regions(_values(summary, "import_share_from", "region")) or [None]
-    for region in dep_regions:
-        name = f"dependence_{region}" if region else "dependence"
-        specs.append((name, f"Dependence shares{f', {region}' if region else ''}", dep,
-                      lambda r=region: plots.dependence_bands(summary, r)))
-    specs.append(("p_net_exporter", "Probability of being a net exporter", ("p_net_exporter",),
-                  lambda: plots.net_exporter_probability(summary)))
-    years = _values(summary, "no_trade_consumption", "year")
-    for year in years[:1] or ["?"]:
-        specs.append((f"counterfactual_{year}", f"Consumption with and without trade, {year}", ("consumption", "no_trade_consumption"),
-                      lambda y=year: plots.counterfactual(summary, y)))
-    if _has(summary, "net_trade"):
-        yrs = [y for y in _values(summary, "net_trade", "year") if y.isdigit()] or _values(summary, "net_trade", "year")
-        if yrs:
-            year = yrs[-1]
-            specs.append((f"trade_triangle_{year}", f"Net trade between regions, {year}", ("net_trade",),
-                          lambda y=year: plots.trade_triangle(summary, y)))
-    return specs
-
-
-def _generic_figures(summary: pd.DataFrame) -> list[FigureSpec]:
-    """Bands of every process input with a single dim (for summaries of other cases, e.g. the demo)."""
-    specs: list[FigureSpec] = []
-    for q in dict.fromkeys(summary["quantity"].astype(str)):
-        if not q.startswith("input_") or q.startswith("input_log"):
-            continue
-        rows = summary[summary["quantity"].astype(str) == q]
-        dims = plots._dim_columns(rows)
-        if len(dims) > 1 or plots._yearly(rows).empty:  # several dims, or not a yearly quantity (a sampler variable)
-            continue
-        by = dims[0] if dims else None
-        specs.append((q, f"Process input {q.removeprefix('input_')}" + (f" by {by}" if by else ""), (q,),
-                      lambda q=q, by=by: plots.bands(summary, q, by=by)))
-    return specs
-
-
-def _triangle_from_posterior(idata: az.InferenceData, prob: float) -> FigureSpec | None:
+def _triangle_from_posterior(idata: az.InferenceData, prob: float, unit: str = "") -> FigureSpec | None:
     names = [str(n) for n, da in idata.posterior.data_vars.items()
              if str(n).startswith("flow_") and "origin" in da.dims and "destination" in da.dims]
     if not names:
@@ -223,7 +174,7 @@ def _triangle_from_posterior(idata: az.InferenceData, prob: float) -> FigureSpec
         return None
     year = int(idata.posterior["year"].values[-1])
     return (f"trade_triangle_{year}", f"Net trade between regions, {year} (all traded flow types)", (),
-            lambda: plots.trade_triangle(plots.net_pair_flows(idata, names, prob, year=year), year))
+            lambda: plots.trade_triangle(plots.net_pair_flows(idata, names, prob, year=year), year, unit=unit))
 
 
 def _draw(report: _Report, specs: list[FigureSpec], summary: pd.DataFrame, fig_dir: Path) -> int:
@@ -259,7 +210,7 @@ def _sankeys(report: _Report, idata: az.InferenceData, graph: Graph, prob: float
         selections.append((None, f"Flows summed over {years[0]}-{years[-1]} (per draw, then quantiles)"))
     for year, caption in selections:
         try:
-            fig = plots.sankey(idata, graph, year, prob)
+            fig = plots.sankey(idata, graph, year, prob, labels=report.labels)
         except (ValueError, KeyError) as exc:
             report.notes.append(f"Sankey '{caption}' skipped: {exc}")
             continue
@@ -367,7 +318,7 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
     Parameters
     ----------
     summary : DataFrame
-        Tidy summary table.
+        Tidy summary table (``year_start``/``year_end``, or an in-memory ``year``).
     quantities : sequence of str
         Quantities to show; when none is present, the process inputs and
         outputs (``input_*``, ``output_*``) of the last year are used.
@@ -375,12 +326,15 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
     Returns
     -------
     DataFrame
-        ``quantity``, the dim columns that carry values, ``year`` and the
-        statistics (with the prior's interval, ``contraction`` and
+        ``quantity``, the dim columns that carry values, ``period`` (``2010`` or
+        ``2000-2022``, for reading only), ``unit`` (when the summary has one) and
+        the statistics (with the prior's interval, ``contraction`` and
         ``weakly_informed`` when the summary has them).
     """
     if summary.empty:
         return summary
+    if "year" in summary.columns and not set(PERIOD_COLUMNS) <= set(summary.columns):
+        summary = normalise_summary(summary)
     qcol = summary["quantity"].astype(str)
     present = [q for q in quantities if (qcol == q).any()]
     if not present:  # another case: its process totals (not sampler variables such as input_step_log__)
@@ -389,23 +343,34 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
     parts = []
     for q in present:
         rows = summary[qcol == q]
-        if "year" in rows.columns:
-            year = rows["year"].astype(str).str.strip()
-            cumulative = rows[~plots._blank(rows["year"]) & ~year.str.fullmatch(r"-?\d+(\.0+)?")]
-            if len(cumulative):
-                rows = cumulative
-            else:
-                num = pd.to_numeric(year, errors="coerce")
-                rows = rows[num == num.max()]
+        spans = cumulative(rows)
+        if len(spans):
+            rows = spans
+        else:
+            yearly = annual(rows)
+            rows = yearly[yearly["year"] == yearly["year"].max()].drop(columns="year")
         parts.append(rows)
     out = pd.concat(parts, ignore_index=True) if parts else summary.iloc[0:0]
+    if set(PERIOD_COLUMNS) <= set(out.columns) and len(out):
+        out = out.assign(period=[period_label(r) for _, r in out[list(PERIOD_COLUMNS)].iterrows()])
     stats = [c for c in out.columns if c in ("mean", "sd", "q50") or (isinstance(c, str) and c[:1] == "q" and c[1:].isdigit())]
     lo, hi = plots._quantile_columns(out) if len(out) else ("q05", "q95")
     stats = [c for c in ("mean", "sd", lo, "q50", hi) if c in stats]
     stats += [c for c in (f"prior_{lo}", "prior_q50", f"prior_{hi}", "contraction", "weakly_informed") if c in out.columns]
-    dims = [c for c in plots._dim_columns(out) if c not in stats]
-    cols = ["quantity", *dims, *(["year"] if "year" in out.columns else []), *stats]
+    dims = [c for c in plots._dim_columns(out) if c not in (*stats, "period")]
+    cols = ["quantity", *dims, *(["period"] if "period" in out.columns else []), *(["unit"] if "unit" in out.columns else []), *stats]
     return out[cols]
+
+
+def _display_key(key: pd.DataFrame, labels: plots.Labels) -> pd.DataFrame:
+    """The key-interval table as printed: labels for codes (``summary.md`` maps them back), no ``sd``, ``q50`` as ``median``."""
+    out = key.drop(columns=[c for c in ("sd",) if c in key.columns])
+    if "quantity" in out.columns:
+        out["quantity"] = [labels("quantity", q) for q in out["quantity"].astype(str)]
+    for col in ("region", "partner", "product", "end_use"):
+        if col in out.columns:
+            out[col] = [labels("region" if col == "partner" else col, v) if str(v).strip() else "" for v in out[col]]
+    return out.rename(columns={"q50": "median"})
 
 
 def _cell(value: Any) -> tuple[str, bool]:
@@ -432,7 +397,7 @@ def _table(df: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, css_class: str = ""
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>… {len(df) - max_rows} more rows not shown.</p>" if len(df) > max_rows else ""
     cls = f' class="{css_class}"' if css_class else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>{more}'
 
 
 def _flatten(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -459,18 +424,81 @@ def _method_banner(diag: dict[str, Any]) -> list[str]:
             f'{"n/a" if k is None else f"{k:.2f}"}: {verdict}). For iterating on priors and records; publish a NUTS fit.</p>']
 
 
+def _exact(value: Any, digits: int = 5) -> str:
+    """A diagnostic number printed exactly enough to judge it (R-hat 1.0044, not 1.00)."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.{digits}g}" if abs(value) < 1e4 else f"{float(value):,.0f}"
+    return str(value)
+
+
+def diagnostics_banner(diag: dict[str, Any]) -> str:
+    """The verdict of the convergence checks, for the top of the report, with the exact numbers and thresholds.
+
+    Parameters
+    ----------
+    diag : dict
+        ``diagnostics.json`` of a run (``max_rhat, min_ess_bulk, min_ess_tail,
+        divergences``, ``passed``, ``failures``, ``thresholds``).
+
+    Returns
+    -------
+    str
+        A ``<div class="banner pass|fail|unknown">`` naming each check and its value.
+    """
+    if not diag:
+        return '<div class="banner unknown" id="verdict"><strong>Diagnostics: none found</strong> (no diagnostics.json); ' \
+               "the convergence of this fit is unknown.</div>"
+    th = diag.get("thresholds") or {}
+    checks = [
+        ("max R-hat", diag.get("max_rhat"), f"≤ {_exact(th['max_rhat'])}" if "max_rhat" in th else "", diag.get("worst_rhat")),
+        ("min bulk ESS", diag.get("min_ess_bulk"), f"≥ {_exact(th['min_ess_bulk'])}" if "min_ess_bulk" in th else "",
+         diag.get("worst_ess")),
+        ("min tail ESS", diag.get("min_ess_tail"), f"≥ {_exact(th['min_ess_tail'])}" if "min_ess_tail" in th else "", None),
+        ("divergences", diag.get("divergences"), f"≤ {_exact(th['max_divergences'])}" if "max_divergences" in th else "", None),
+    ]
+    items = []
+    for name, value, bound, worst in checks:
+        if value is None:
+            continue
+        extra = f" (required {bound})" if bound else ""
+        where = f", worst: <code>{html.escape(str(worst))}</code>" if worst else ""
+        items.append(f"<li>{name} <strong>{html.escape(_exact(value))}</strong>{html.escape(extra)}{where}</li>")
+    passed = diag.get("passed")
+    verdict = {True: ("pass", "Diagnostics passed"), False: ("fail", "Diagnostics FAILED: do not publish these intervals")}.get(
+        passed, ("unknown", "Diagnostics: no verdict recorded"))
+    fails = "".join(f"<li>{html.escape(str(f))}</li>" for f in diag.get("failures") or [])
+    fails_html = f'<p>Failed checks:</p><ul class="failures">{fails}</ul>' if fails else ""
+    return (f'<div class="banner {verdict[0]}" id="verdict"><strong>{verdict[1]}</strong> '
+            f'(over every reported quantity; <a href="#diagnostics">details</a>)<ul>{"".join(items)}</ul>{fails_html}</div>')
+
+
 def _diagnostics_html(diag: dict[str, Any]) -> str:
     if not diag:
         return "<p>No diagnostics.</p>"
-    passed = diag.get("passed")
-    status = ""
-    if passed is True:
-        status = '<p class="pass">All convergence checks passed.</p>'
-    elif passed is False:
-        fails = "".join(f"<li>{html.escape(str(f))}</li>" for f in diag.get("failures", []))
-        status = f'<p class="fail">Convergence checks failed:</p><ul>{fails}</ul>'
-    rows = pd.DataFrame(_flatten({k: v for k, v in diag.items() if k not in ("failures",)}), columns=["item", "value"])
-    return status + _table(rows, css_class="diagnostics")
+    rows = pd.DataFrame([(k, _exact(v)) for k, v in _flatten({k: v for k, v in diag.items() if k != "failures"})],
+                        columns=["item", "value"])
+    return _table(rows, css_class="diagnostics")
+
+
+def _intro_html(labels: plots.Labels, prob: float) -> list[str]:
+    """Methods, data sources and caveats of the case (from its label table), and how to read the numbers."""
+    methods = labels.methods or ("Every flow of the system is a latent variable; mass balance holds in every posterior draw; "
+                                 "records observe sums of flows with learned noise.")
+    parts = ['<h2 id="methods">Methods</h2>',
+             f"<p>{html.escape(methods)} Numbers are posterior medians with {prob:.0%} equal-tailed intervals; every "
+             "aggregate (sums over years, regions or flow types, shares of sums) is computed per draw before its quantiles "
+             "are taken. Units are given in each table and on every figure.</p>"]
+    if labels.sources:
+        parts.append('<h2 id="sources">Data sources</h2><ul class="sources">'
+                     + "".join(f"<li>{html.escape(x)}</li>" for x in labels.sources) + "</ul>")
+    if labels.caveats:
+        parts.append('<h2 id="caveats">Caveats</h2><ul class="caveats">'
+                     + "".join(f"<li>{html.escape(x)}</li>" for x in labels.caveats) + "</ul>")
+    return parts
 
 
 # ---------------------------------------------------------------------------
@@ -478,42 +506,55 @@ def _diagnostics_html(diag: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: pd.DataFrame | None, prob: float) -> str:
+def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: pd.DataFrame | None, prob: float,
+            folder: str = "") -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(report.title)}</h1>",
         *_method_banner(diag),
-        f"<p>Posterior medians with {prob:.0%} equal-tailed intervals. Every aggregate (sums over years, regions or flow "
-        "types) is computed per draw before its quantiles are taken.</p>",
+        diagnostics_banner(diag),
     ]
+    if folder:
+        parts.append(f'<p class="folder">Result folder <code>{html.escape(folder)}</code>.</p>')
     if report.informed:
         parts.append(f'<p class="informed">{html.escape(report.informed)} Contraction = 1 - posterior {prob:.0%} interval width / '
                      "prior width, on the log scale for positive quantities: near 1 the records pin a quantity down, "
                      "near 0 its interval mostly restates the prior "
                      '(<a href="#contraction">per quantity</a>).</p>')
+    parts.extend(_intro_html(report.labels, prob))
     if report.notes:
         parts.append('<h2 id="notes">Notes</h2><ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
                      + "</ul>")
     parts.append('<h2 id="key">Key intervals</h2>')
-    parts.append(_table(key, css_class="key-intervals") if len(key) else "<p>No key quantities in the summary.</p>")
+    if len(key):
+        lo, hi = plots._quantile_columns(key)
+        parts.append(f"<p>Cumulative rows (period <code>start-end</code>: totals, or shares of totals, over those years) where "
+                     f"a quantity has them, else its last year. <code>median</code>, <code>{lo}</code> and <code>{hi}</code> "
+                     f"bound the posterior {prob:.0%} interval, <code>prior_*</code> the prior's; the unit of each row is in "
+                     "<code>unit</code>. Every quantity is described in <code>summary.md</code>.</p>")
+        parts.append(_table(_display_key(key, report.labels), css_class="key-intervals"))
+    else:
+        parts.append("<p>No key quantities in the summary.</p>")
     if report.contraction is not None and len(report.contraction):
         parts.append('<h2 id="contraction">How far the records moved each quantity</h2>')
-        parts.append(f"<p>Contraction of each summary row (1 - posterior / prior {prob:.0%} interval width), by quantity, least "
-                     f"informed first; rows below {WEAKLY_INFORMED:g} are flagged <code>weakly_informed</code> in summary.csv.</p>")
+        parts.append(f"<p>Contraction of each summary row (1 - posterior / prior {prob:.0%} interval width; no unit), by quantity, "
+                     f"least informed first; rows below {WEAKLY_INFORMED:g} are flagged <code>weakly_informed</code> in "
+                     "summary.csv.</p>")
         parts.append(_table(report.contraction, css_class="contraction"))
     parts.extend(_checks_html(report.checks))
     if report.sankeys:
         parts.append('<h2 id="sankey">System flows</h2>')
         for caption, div in report.sankeys:
             parts.append(f'<figure class="sankey">{div}<figcaption>{html.escape(caption)}; link width = posterior median, '
-                         f"hover for the interval; red links are unregistered flows.</figcaption></figure>")
+                         f"hover for the {prob:.0%} interval; colour = product (pale: within a region, strong: trade between "
+                         "regions), red = unregistered flows.</figcaption></figure>")
     if report.figures:
         parts.append('<h2 id="figures">Figures</h2>')
         for name, caption, b64 in report.figures:
             parts.append(f'<figure id="fig-{html.escape(name)}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                         f"<figcaption>{html.escape(caption)} (<code>figures/{html.escape(name)}.png</code>)</figcaption></figure>")
     parts.append('<h2 id="diagnostics">Diagnostics</h2>')
     parts.append(_diagnostics_html(diag))
     if coverage is not None:
@@ -564,14 +605,33 @@ def _checks_html(checks: dict[str, pd.DataFrame]) -> list[str]:
     return parts
 
 
+def case_labels(system_name: str) -> plots.Labels:
+    """The label table of a built-in case (``data/<name>/labels.yaml``); code names when there is none."""
+    from bayesmfa.cases import CASES, project_root
+
+    if system_name not in CASES:
+        return plots.Labels()
+    try:
+        return plots.load_labels(project_root() / "data" / system_name / "labels.yaml")
+    except FileNotFoundError:  # no data/ folder to be found: code names
+        return plots.Labels()
+
+
 def write_report(
     result_dir: str | Path,
     *,
     graph: Graph | None = None,
     prob: float = 0.9,
     title: str | None = None,
+    labels: plots.Labels | None = None,
 ) -> Path:
     """Write ``figures/*.png`` and a self-contained ``report.html`` into a result folder.
+
+    The report opens with the verdict of the convergence checks (exact R-hat,
+    ESS and divergences against their thresholds), then the case's methods,
+    data sources and caveats (from its label table), the key intervals with
+    their units, the record checks, the Sankeys and the figures (one file
+    each in ``figures/``, the same names ``bayesmfa run`` writes).
 
     Parameters
     ----------
@@ -585,7 +645,10 @@ def write_report(
     prob : float
         Interval mass for quantities computed here from the posterior.
     title : str, optional
-        Report title (default: the system name and the folder name).
+        Report title (default: the case's title from its label table, else "Results of the <case> case").
+    labels : Labels, optional
+        Display labels (default: the built-in case's ``data/<case>/labels.yaml``, the case named by
+        ``diagnostics.json`` or else by the system stored in ``posterior.nc``).
 
     Returns
     -------
@@ -616,21 +679,23 @@ def write_report(
     coverage = None
     if (result_dir / "data_coverage.csv").is_file():
         coverage = pd.read_csv(result_dir / "data_coverage.csv", keep_default_na=False)
-    name = graph.system.name if graph is not None else ""
-    report = _Report(title or (f"{name}: results in {result_dir.name}" if name else f"Results in {result_dir.name}"), notes=notes)
+    name = str(diag.get("case") or "") or (graph.system.name if graph is not None else "")
+    if labels is None:
+        labels = case_labels(name) if name else plots.Labels()
+    report = _Report(title or labels.title or (f"Results of the {name} case" if name else "Results"), labels=labels, notes=notes)
 
     if idata is not None and graph is not None:
         _sankeys(report, idata, graph, prob)
     fig_dir = result_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    specs = _summary_figures(summary)
+    specs = plots.summary_figures(summary, labels) if len(summary) else []
     if idata is not None and not _has(summary, "net_trade"):
-        tri = _triangle_from_posterior(idata, prob)
+        tri = _triangle_from_posterior(idata, prob, labels.unit or (graph.system.unit if graph is not None else ""))
         if tri is not None:
             specs.append(tri)
     if not any(needs and all(_has(summary, q) for q in needs) for _, _, needs, _ in specs):
         # not an REE-like summary: draw generic process bands, and only note the absence of the special figures once
-        specs = [s for s in specs if not s[2]] + _generic_figures(summary)
+        specs = [s for s in specs if not s[2]] + (plots.generic_figures(summary, labels) if len(summary) else [])
         notes.append("the summary has none of the quantities of the case figures (consumption, mining_share, net_export, ...): "
                      "process inputs drawn instead")
     _draw(report, specs, summary, fig_dir)
@@ -641,8 +706,9 @@ def write_report(
     if not report.informed and len(summary):
         notes.append("summary.csv has no contraction column (a fit without prior draws): how far the records moved each "
                      "quantity is not shown")
-    text = _render(report, key_intervals(summary), diag, coverage, prob)
+    text = _render(report, key_intervals(summary), diag, coverage, prob, result_dir.name)
     return atomic_write(result_dir / "report.html", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["KEY_QUANTITIES", "contraction_table", "graph_from_posterior", "key_intervals", "weakly_informed_sentence", "write_report"]
+__all__ = ["KEY_QUANTITIES", "case_labels", "contraction_table", "diagnostics_banner", "graph_from_posterior", "key_intervals",
+           "weakly_informed_sentence", "write_report"]

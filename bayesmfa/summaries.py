@@ -425,7 +425,7 @@ def normalise_summary(df: pd.DataFrame) -> pd.DataFrame:
         elif col == "weakly_informed":
             out[col] = out[col].astype(str).str.strip().str.lower() == "true"
         else:
-            out[col] = out[col].fillna("").astype(str)
+            out[col] = out[col].astype(object).where(out[col].notna(), "").astype(str)
     return out
 
 

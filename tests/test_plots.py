@@ -81,8 +81,12 @@ def test_sankey_links_are_the_nonzero_flow_instances(demo_graph):
     assert np.allclose(link.value, table["median"])
     assert (table["lo"] <= table["median"]).all() and (table["median"] <= table["hi"]).all()
     # node labels are the process instances used by the links
-    labels = set(fig.data[0].node.label)
-    assert {"mining, A", "refining, B", "final, A, magnets"} <= labels
+    full = set(fig.data[0].node.customdata)
+    assert {"mining, A", "refining, B", "final, A, magnets"} <= full
+    # on the figure a node under its column head (the stage's process) shows its coords only
+    heads = {a.text for a in fig.layout.annotations}
+    assert {"<b>mining</b>", "<b>refining</b>", "<b>final</b>"} <= heads
+    assert {"A", "B", "A, magnets"} <= set(fig.data[0].node.label)
 
 
 def test_sankey_interval_label_numbers(demo_graph):
@@ -158,7 +162,7 @@ def test_sankey_colours_by_product_and_sets_trade_apart(demo_graph):
     assert "concentrate (domestic)" in names and "concentrate (trade)" in names and "oxide (trade)" in names
     # nodes in fixed columns by stage: mining left of refining left of use; no two nodes of a column at one height
     node = fig.data[0].node
-    x = dict(zip(node.label, node.x))
+    x = dict(zip(node.customdata, node.x))
     assert x["mining, A"] < x["refining, A"] < x["use, A"] < x["final, A, magnets"]
     spots = list(zip(node.x, node.y))
     assert len(set(spots)) == len(spots)

@@ -40,12 +40,13 @@ def posterior(graph: Graph, draws: int = 100, seed: int = 0) -> xr.Dataset:
     return xr.Dataset(data, coords={"chain": [0, 1], "draw": range(draws), **coords})
 
 
-def summary_table() -> pd.DataFrame:
+def summary_table(legacy: bool = False) -> pd.DataFrame:
+    """A REE-like summary in the published layout (or, ``legacy``, the earlier one with a text ``year``)."""
     rows = []
 
-    def add(quantity, year, value, spread=0.2, **dims):
-        rows.append({"quantity": quantity, **dims, "year": year, "mean": value, "sd": spread * value,
-                     "q05": value * (1 - spread), "q50": value, "q95": value * (1 + spread)})
+    def add(quantity, year, value, spread=0.2, start=None, **dims):
+        rows.append({"quantity": quantity, **dims, "year_start": year if start is None else start, "year_end": year,
+                     "mean": value, "sd": spread * value, "q05": value * (1 - spread), "q50": value, "q95": value * (1 + spread)})
 
     for y in (2018, 2019, 2020):
         for r, base in (("CN", 120.0), ("US", 12.0), ("RoW", 40.0), ("World", 172.0)):
@@ -59,11 +60,20 @@ def summary_table() -> pd.DataFrame:
             add("mining_share", y, share, spread=0.1, region=r)
         add("unregistered_mining", y, 20.0, spread=0.5, region="CN")
     for r, base in (("CN", 120.0), ("US", 12.0), ("RoW", 40.0)):
-        add("mining", "2018-2020", 3 * base, region=r)
+        add("mining", 2020, 3 * base, start=2018, region=r)
         for u, share in (("magnets", 0.5), ("catalysts", 0.3), ("other", 0.2)):
             add("no_trade_consumption", 2020, base * share * 0.6, spread=0.3, region=r, end_use=u)
-    cols = ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
-    return pd.DataFrame(rows).reindex(columns=cols)
+    df = pd.DataFrame(rows)
+    df["unit"] = np.where(df["quantity"].isin(["mining_share"]), "share (0-1)",
+                          np.where(df["quantity"] == "p_net_exporter", "probability (0-1)", "kt REO"))
+    df["description"] = "a test quantity"
+    if legacy:
+        df["year"] = [f"{a}-{b}" if a != b else str(a) for a, b in zip(df["year_start"], df["year_end"])]
+        cols = ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95"]
+    else:
+        cols = ["quantity", "region", "partner", "product", "end_use", "year_start", "year_end", "unit", "description",
+                "mean", "sd", "q05", "q50", "q95"]
+    return df.reindex(columns=cols)
 
 
 DIAGNOSTICS = {
@@ -101,18 +111,27 @@ def test_full_report(result_dir):
     files = sorted(p.name for p in (result_dir / "figures").glob("*.png"))
     assert len(files) == len(pngs)
     assert {"consumption_World.png", "mining_share.png", "unregistered_mining.png", "p_net_exporter.png",
-            "counterfactual_2020.png", "trade_triangle_2020.png", "net_trade_CN.png"} <= set(files)
-    # the key-interval table: cumulative mining rows, formatted like the figures
+            "counterfactual_2020.png", "trade_triangle_2020.png", "net_export_CN.png"} <= set(files)
+    assert not [f for f in files if f.startswith("net_trade_")]  # one name per figure
+    # the key-interval table: cumulative mining rows, formatted like the figures, with their unit
     key = text[text.index('class="key-intervals"'):]
     key = key[: key.index("</table>")]
     assert "2018-2020" in key and plots.format_number(360.0) in key and "p_net_exporter" in key
+    assert "<th>unit</th>" in key and "<td>kt REO</td>" in key and "<th>median</th>" in key
+    # the title is the case's, not the folder's; the verdict opens the report with exact numbers
+    assert "<h1>Results of the tri case</h1>" in text and "<h1>run" not in text
+    banner = text[text.index('id="verdict"'):]
+    banner = banner[: banner.index("</div>")]
+    assert text.index('id="verdict"') < text.index('id="methods"') < text.index('id="key"')
+    assert "Diagnostics passed" in banner and "1.004" in banner and "812" in banner and "640" in banner
+    assert "divergences <strong>0</strong>" in banner
     # the Sankeys with plotly.js inlined (offline), no CDN
     assert text.count('class="sankey"') == 2
     assert not re.search(r"<script[^>]+src=", text)
     assert len(text) > 1_000_000  # plotly.js is inside
     assert "Plotly.newPlot" in text
     # diagnostics and data coverage
-    assert 'class="pass"' in text and "flow_smuggling" in text
+    assert 'class="banner pass"' in text and "flow_smuggling" in text
     assert 'class="coverage"' in text and "mine_production" in text
     # dependence shares are not in the summary: noted, not fatal
     assert "Dependence shares" in text and "import_share_from not in the summary" in text
@@ -152,13 +171,47 @@ def test_report_of_a_demo_like_summary(tmp_path):
     assert "input_step_log__" not in key and "2014.0" not in key
 
 
-def test_key_intervals_prefers_cumulative_rows():
-    key = key_intervals(summary_table())
+@pytest.mark.parametrize("legacy", [False, True])
+def test_key_intervals_prefers_cumulative_rows(legacy):
+    key = key_intervals(summary_table(legacy))
     mining = key[key["quantity"] == "mining"]
-    assert set(mining["year"].astype(str)) == {"2018-2020"}
+    assert set(mining["period"]) == {"2018-2020"}
     consumption = key[key["quantity"] == "consumption"]
-    assert set(consumption["year"].astype(str)) == {"2020"} and len(consumption) == 4 * 3
+    assert set(consumption["period"]) == {"2020"} and len(consumption) == 4 * 3
     assert "partner" not in key.columns  # blank for every key quantity
+    if not legacy:
+        assert set(consumption["unit"]) == {"kt REO"}
+
+
+def test_failed_diagnostics_open_the_report_with_the_exact_numbers(result_dir):
+    failed = {**DIAGNOSTICS, "max_rhat": 1.0231, "divergences": 3, "passed": False,
+              "failures": ["max R-hat 1.0231 > 1.01", "3 divergences > 0"],
+              "thresholds": {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0}}
+    (result_dir / "diagnostics.json").write_text(json.dumps(failed))
+    text = write_report(result_dir).read_text(encoding="utf-8")
+    banner = text[text.index('id="verdict"'):]
+    banner = banner[: banner.index("</div>")]
+    assert text.index('class="banner fail"') < text.index("<h2")  # before any section
+    assert "FAILED" in banner and "1.0231" in banner and "(required ≤ 1.01)" in banner
+    assert "divergences <strong>3</strong>" in banner and "3 divergences &gt; 0" in banner
+
+
+def test_case_labels_title_sources_and_caveats(result_dir):
+    labels = plots.Labels(names={"region": {"CN": "China"}, "quantity": {"mining": "Mine output"}}, title="Three regions",
+                          unit="kt X", methods="How it is modelled.", sources=("Source one",), caveats=("Caveat one",))
+    text = write_report(result_dir, labels=labels).read_text(encoding="utf-8")
+    assert "<h1>Three regions</h1>" in text and "How it is modelled." in text
+    assert "<li>Source one</li>" in text and "<li>Caveat one</li>" in text
+    key = text[text.index('class="key-intervals"'):]
+    key = key[: key.index("</table>")]
+    assert "<td>Mine output</td>" in key and "<td>China</td>" in key
+
+
+def test_shipped_ree_labels_are_found_by_case_name():
+    from bayesmfa.report import case_labels
+
+    assert case_labels("ree").title.startswith("Rare earth") and case_labels("ree")("region", "CN") == "China"
+    assert case_labels("no_such_case")("region", "CN") == "CN"
 
 
 def test_missing_folder(tmp_path):

@@ -54,7 +54,8 @@ def test_report_renders_offline_in_chromium(result_dir, tmp_path):  # noqa: F811
         table = dom[dom.index(f'class="{cls}"'):]
         table = table[: table.index("</table>")]
         assert table.count("<tr") >= 3, cls
-    assert 'class="pass"' in dom and "flow_smuggling" in dom
+    assert 'class="banner pass"' in dom and "flow_smuggling" in dom
+    assert dom.index('id="verdict"') < dom.index("<h2")  # the diagnostics verdict opens the report
     # the Sankeys: plotly.js ran (inlined, no network) and drew nodes and links as SVG in both figures
     figures = re.findall(r'<figure class="sankey">(.*?)</figure>', dom, flags=re.S)
     assert len(figures) == 2
@@ -62,6 +63,11 @@ def test_report_renders_offline_in_chromium(result_dir, tmp_path):  # noqa: F811
         assert 'class="main-svg"' in fig
         assert len(re.findall(r'class="sankey-node"', fig)) >= 6
         assert len(re.findall(r'class="sankey-link"', fig)) >= 6
+        # colours are explained by a legend, and no two node labels sit at the same place
+        assert "(domestic)" in fig and "(trade)" in fig
+        spots = re.findall(r'class="sankey-node" transform="translate\(([-\d.]+),([-\d.]+)\)', fig)
+        assert len(spots) == len(set(spots)) >= 6
+        assert all(float(y) >= 0 for _, y in spots)  # no node pushed above the plot
 
     shot = tmp_path / "report.png"
     browse(page, f"--screenshot={shot}", "--window-size=1200,2400")
