@@ -2,7 +2,9 @@
 
 1. Sphinx cross-reference roles (``:func:`x.y```, ``:class:`~a.B```), which mkdocstrings would
    print verbatim, become code spans (``~`` keeps the last component, as Sphinx shows it).
-2. A parameter entry that names several parameters (``draws, tune, chains : int``) is split into
+2. A paragraph that introduces a reST literal block (``Layout::``) ends with one colon: the
+   indented block after it is already a code block in Markdown.
+3. A parameter entry that names several parameters (``draws, tune, chains : int``) is split into
    one entry per name with the same type and description: griffe gives every name of a combined
    entry the default of the first one (``chains`` would show ``1000``), one entry each shows the
    default from the signature.
@@ -21,6 +23,7 @@ _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|data|attr|exc|obj|const):`(
 _COMBINED = re.compile(r"^(?P<names>[A-Za-z_*][\w*]*(?:\s*,\s*[A-Za-z_*][\w*]*)+)\s*:\s*(?P<rest>.*)$")
 _HEADER_RULE = re.compile(r"^-{3,}\s*$")
 _SPLIT_SECTIONS = {"parameters", "other parameters"}
+_LITERAL_INTRO = re.compile(r"(?<=\S)::[ \t]*$", flags=re.MULTILINE)
 
 
 def _role(match: re.Match[str]) -> str:
@@ -67,4 +70,4 @@ class NumpyDocstringFixes(griffe.Extension):
         doc = obj.docstring
         if doc is None or not doc.value:
             return
-        doc.value = _split_combined(_ROLE.sub(_role, doc.value))
+        doc.value = _split_combined(_LITERAL_INTRO.sub(":", _ROLE.sub(_role, doc.value)))
