@@ -142,20 +142,17 @@ def predictive_checks(
 
 
 def plot_predictive_checks(checks: pd.DataFrame, path: str | Path | None = None):
-    """Dot plot of the Bayesian p-values per record group and statistic (matplotlib, Agg-safe).
+    """Dot plot of the Bayesian p-values per record group and statistic (a matplotlib Figure; no backend is chosen).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # a Figure of its own: no pyplot state, no backend chosen here
 
     stats = list(dict.fromkeys(checks["statistic"])) or ["-"]
-    fig, axes = plt.subplots(1, len(stats), figsize=(4.5 * len(stats), 0.4 * max(4, checks["group"].nunique() * 2) + 1),
-                             squeeze=False, sharey=True)
+    fig = Figure(figsize=(4.5 * len(stats) + 1.5, 0.4 * max(4, checks["group"].nunique() * 2) + 1), layout="constrained")
+    axes = fig.subplots(1, len(stats), squeeze=False, sharey=True)
     for ax, stat in zip(axes[0], stats):
         sub = checks[checks["statistic"] == stat]
         for marker, check in zip("os", ("posterior", "prior")):
@@ -167,8 +164,9 @@ def plot_predictive_checks(checks: pd.DataFrame, path: str | Path | None = None)
         ax.set_xlim(0, 1)
         ax.set_xlabel("Bayesian p-value")
         ax.set_title(stat)
-    axes[0][0].legend(loc="best", fontsize="small")
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    if handles:  # outside the data, below the panels
+        fig.legend(handles, names, loc="outside lower center", ncols=len(names), fontsize="small", frameon=False)
     if path is not None:
         fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig

@@ -397,12 +397,10 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
+    from matplotlib.figure import Figure  # a Figure of its own: no pyplot state, no backend chosen here
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(values) + 1.2))
+    fig = Figure(figsize=(7, 0.45 * len(values) + 1.2), layout="constrained")
+    ax = fig.subplots()
     y = np.arange(len(values))[::-1]
     names = values.get("description", values["sweep"]).astype(str).to_numpy()
     base = values["sweep"].to_numpy() == "baseline"
@@ -413,7 +411,6 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
         ax.axvspan(b["q05"], b["q95"], color="grey", alpha=0.15)
     ax.set_yticks(y, names)
     ax.set_xlabel(label + " (90% interval, median)")
-    fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
@@ -521,9 +518,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     checks = predictive_checks(idata, problem, seed=seed, by=by, options=options)
     checks.to_csv(out / "predictive_checks.csv", index=False)
     if len(checks):
-        import matplotlib.pyplot as plt
-
-        plt.close(plot_predictive_checks(checks, out / "predictive_checks.png"))
+        plot_predictive_checks(checks, out / "predictive_checks.png")
     value_of_information(idata, problem, quantities, by=by).to_csv(out / "value_of_information.csv", index=False)
     write_scenarios(idata, problem, module.scenarios() if hasattr(module, "scenarios") else [NO_TRADE], out / "scenarios")
     executor = make_executor(scheduler, max_workers=max_workers)
@@ -533,8 +528,6 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         if hasattr(executor, "close"):
             executor.close()
     key_df = ds["key"].to_dataset(dim="stat").to_dataframe().reset_index()
-    import matplotlib.pyplot as plt
-
-    plt.close(plot_sweep_intervals(key_df, label, out / "unregistered_mining_sensitivity.png"))
+    plot_sweep_intervals(key_df, label, out / "unregistered_mining_sensitivity.png")
     return out
 
