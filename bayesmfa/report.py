@@ -574,7 +574,22 @@ def read_record_checks(result_dir: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for key, name in (("records", "record_checks.csv"), ("families", "record_families.csv"), ("conflicts", "record_conflicts.csv")):
         if (result_dir / name).is_file():
-            out[key] = pd.read_csv(result_dir / name, keep_default_na=False, dtype={"row": str, "year": str})
+            out[key] = _numbers_as_numbers(pd.read_csv(result_dir / name, keep_default_na=False, dtype=str))
+    return out
+
+
+def _numbers_as_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose every non-blank cell is a number become floats (printed like the figures: 0.515, not 0.5152279940180373);
+    identifiers (``row``, ``year``, ``record_id``, ...) stay text."""
+    out = df.copy()
+    for col in out.columns:
+        if col in ("row", "year", "record_id", "record_id_high", "record_id_low", "file", "misfit", "flag"):
+            continue
+        text = out[col].astype(str).str.strip()
+        num = pd.to_numeric(text, errors="coerce")
+        if (num.notna() | (text == "")).all() and num.notna().any():
+            whole = num.notna().all() and bool((num == num.round()).all()) and bool((num.abs() < 2**53).all())
+            out[col] = num.astype(int) if whole else num
     return out
 
 

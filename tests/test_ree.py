@@ -72,8 +72,18 @@ def test_quick_fit_balances_in_every_draw(quick_fit, problem):
 
 def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
     table = ree.summary_table(quick_fit, problem)
-    assert list(table.columns) == ["quantity", "region", "partner", "product", "end_use", "year", "mean", "sd", "q05", "q50", "q95",
-                                   "prior_q05", "prior_q50", "prior_q95", "contraction", "weakly_informed"]
+    assert list(table.columns) == ["quantity", "region", "partner", "product", "end_use", "year_start", "year_end", "unit",
+                                   "description", "mean", "sd", "q05", "q50", "q95", "prior_q05", "prior_q50", "prior_q95",
+                                   "contraction", "weakly_informed"]
+    # integer periods, never text; every quantity has a unit and a sentence
+    assert table["year_start"].dtype.kind == "i" and table["year_end"].dtype.kind == "i"
+    assert (table["year_start"] <= table["year_end"]).all()
+    assert set(table["year_start"]) | set(table["year_end"]) <= set(range(2000, 2023))
+    assert (table["unit"].isin(["kt REO", "share (0-1)", "probability (0-1)"])).all()
+    assert table.groupby("quantity")["description"].nunique().eq(1).all() and (table["description"].str.len() > 30).all()
+    assert set(table.loc[table["quantity"].isin(SHARES) & (table["quantity"] != "p_net_exporter"), "unit"]) == {"share (0-1)"}
+    # no zero self-pairs (imports of CN from CN)
+    assert not ((table["partner"] != "") & (table["partner"] == table["region"])).any()
     assert set(REQUIRED) <= set(table["quantity"])
     num = table[["q05", "q50", "q95"]].astype(float)
     assert (num["q05"] <= num["q50"] + 1e-12).all() and (num["q50"] <= num["q95"] + 1e-12).all()
@@ -81,12 +91,13 @@ def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
     assert shares[["mean", "q05", "q95"]].astype(float).stack().between(0, 1).all()
     masses = table[table["quantity"].isin(["mining", "refining", "consumption", "smuggling", "unregistered_mining"])]
     assert (masses["q05"].astype(float) >= 0).all()
-    cumulative = table[(table["quantity"] == "unregistered_mining") & (table["year"] == "2000-2022")]
+    cumulative = table[(table["quantity"] == "unregistered_mining") & (table["year_start"] == 2000) & (table["year_end"] == 2022)]
     assert set(cumulative["region"]) == {"CN", "RoW", "World"}
     assert set(table.loc[table["quantity"] == "exports", "product"]) == {"concentrate", "salt", "oxide", "metal"}
-    assert set(table.loc[table["quantity"] == "no_trade_consumption", "year"]) == {"2022"}
+    no_trade = table[table["quantity"] == "no_trade_consumption"]
+    assert set(no_trade["year_start"]) == set(no_trade["year_end"]) == {2022}
     # world mining is the sum of the regions in every draw, hence in the mean
-    m = table[(table["quantity"] == "mining") & (table["year"] == "2010")].set_index("region")["mean"].astype(float)
+    m = table[(table["quantity"] == "mining") & (table["year_start"] == 2010) & (table["year_end"] == 2010)].set_index("region")["mean"]
     assert m["World"] == pytest.approx(m[["CN", "US", "RoW"]].sum(), rel=1e-9)
 
 
@@ -121,7 +132,7 @@ def test_summary_names_the_new_rows_and_compares_with_the_prior(quick_fit, probl
     table = ree.summary_table(quick_fit, problem)
     shares = table[table["quantity"].str.startswith("cumulative_")]
     assert set(shares["quantity"]) == set(ree.CUMULATIVE_SHARES)
-    assert set(shares["year"]) == {"2000-2022"} and set(shares["region"]) == {"CN", "US", "RoW"}
+    assert set(zip(shares["year_start"], shares["year_end"])) == {(2000, 2022)} and set(shares["region"]) == {"CN", "US", "RoW"}
     assert (shares[["partner", "product", "end_use"]] == "").all().all()
     trade = table[table["quantity"] == "imports_by_product"]
     assert set(trade["product"]) == {"concentrate", "salt", "oxide", "metal"} and (trade["partner"] == "").all()
@@ -133,6 +144,27 @@ def test_summary_names_the_new_rows_and_compares_with_the_prior(quick_fit, probl
     assert (table.loc[defined, "weakly_informed"] == (table.loc[defined, "contraction"] < 0.3)).all()
     fig = ree.prior_posterior_figure(table)
     assert len(fig.axes) == len(ree.PRIOR_POSTERIOR_PANELS)
+    assert "kt REO" in fig.axes[0].get_ylabel() and "90%" in fig.axes[0].get_ylabel()
+
+
+def test_every_quantity_has_a_unit_and_a_description_with_its_convention():
+    from bayesmfa.cases.ree import QUANTITY_INFO
+
+    for name, info in QUANTITY_INFO.items():
+        assert info.unit and info.description.endswith("."), name
+        if "share" in name:
+            assert "divided by" in info.description, name  # numerator and denominator named
+    assert "into `region` from `partner`" in QUANTITY_INFO["imports"].description
+    assert "out of `region` into `partner`" in QUANTITY_INFO["exports"].description
+
+
+def test_figures_one_file_each_with_units(quick_fit, problem, tmp_path):
+    table = ree.summary_table(quick_fit, problem)
+    written = ree.write_figures(table, quick_fit, problem, tmp_path)
+    names = sorted(p.name for p in written)
+    assert len(names) == len(set(names)) and all(p.is_file() for p in written)
+    assert "net_export_CN.png" in names and not [n for n in names if n.startswith("net_trade_")]
+    assert {"consumption_World.png", "counterfactual_2022.png", "dependence_US.png", "prior_posterior.png"} <= set(names)
 
 
 def test_posterior_predictive_check_per_family(quick_fit, problem):
