@@ -937,9 +937,13 @@ def net_exporter_probability(
     summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
 ) -> Figure:
     """Posterior probability that each region is a net exporter (quantity ``p_net_exporter``, the ``mean`` column)."""
-    fig = bands(summary, "p_net_exporter", by="region", filters=filters, ax=ax, center="mean", band=False, ylim=(0.0, 1.0),
+    fig = bands(summary, "p_net_exporter", by="region", filters=filters, ax=ax, center="mean", band=False, ylim=(-0.04, 1.04),
                 unit="probability", labels=labels, title="Probability of being a net exporter (all products)")
-    (ax or fig.axes[0]).axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    axes = ax or fig.axes[0]
+    axes.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    for line in axes.get_lines()[:-1]:  # lines at exactly 0 or 1 would hide in the frame: widen and mark them
+        line.set_linewidth(1.8)
+        line.set_marker(".")
     return fig
 
 
@@ -1106,20 +1110,21 @@ def trade_triangle(
         mid = (start + end) / 2
         normal = np.array([-d[1], d[0]])
         outward = normal if np.dot(normal, mid) > 0 else -normal
-        shift = 0.18 + 0.22 * abs(outward[0])  # labels are wide: push them further off slanted edges
+        shift = 0.22 + 0.3 * abs(outward[0])  # labels are wide: push them further off slanted edges
         txt = ax.text(*(mid + shift * outward), f"{a} → {b}\n{format_interval(med, lo, hi, unit)}", ha="center", va="center",
                       fontsize=9, bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
         txt.set_gid(f"net:{a}->{b}")
     for r, c in corner.items():
         ax.scatter([c[0]], [c[1]], s=1800, color="#f0f0f0", edgecolor="black", zorder=3)
         ax.text(c[0], c[1], r, ha="center", va="center", fontsize=12, fontweight="bold", zorder=4)
-    ax.set_xlim(-1.5, 1.5)
+    ax.set_xlim(-1.7, 1.7)
     ax.set_ylim(-1.0, 1.35)
     ax.set_aspect("equal")
     ax.axis("off")
     yr = f" {year}" if year is not None else ""
     in_unit = f", {unit}" if unit else ""
-    ax.set_title(title or f"Net trade{yr}{in_unit}: median [{_interval_label(lo_col, hi_col)} interval]; grey = direction uncertain")
+    ax.set_title(title or f"Net trade{yr}{in_unit}\nmedian [{_interval_label(lo_col, hi_col)} interval]; grey dashed = direction uncertain",
+                 fontsize="medium")
     return fig
 
 
