@@ -70,8 +70,9 @@ def default_quantities(ds: xr.Dataset) -> dict[str, Quantity]:
     return {
         str(name): (lambda d, n=name: d[n])
         for name in ds.data_vars
-        if str(name).startswith(prefixes) and str(name) not in ("input_log_level", "input_level_z", "input_step")
-        and not str(name).startswith("input_log_") and not str(name).endswith("__")
+        if str(name).startswith(prefixes) and str(name) not in ("input_log_level", "input_level_z")
+        # sampler variables: step scales (``input_step``, and ``input_step_lognormal``... when the step priors mix families)
+        and not str(name).startswith(("input_log_", "input_step")) and not str(name).endswith("__")
     }
 
 
@@ -539,7 +540,7 @@ def _years_text(rows: pd.DataFrame) -> str:
         first, last = int(yearly["year"].min()), int(yearly["year"].max())
         n = yearly["year"].nunique()
         span = f"{first}" if first == last else f"{first}-{last}"
-        parts.append(f"{span} yearly" if n == last - first + 1 else f"{n} years in {span}")
+        parts.append(span if first == last else f"{span} yearly" if n == last - first + 1 else f"{n} years in {span}")
     spans = cumulative(rows)
     for (start, end), _ in spans.groupby(["year_start", "year_end"]):
         parts.append(f"{int(start)}-{int(end)} total")

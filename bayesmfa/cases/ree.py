@@ -306,7 +306,7 @@ CUMULATIVE_SHARES = {"cumulative_mining_share", "cumulative_refining_share", "cu
 UNIT = "kt REO"
 SHARE = "share (0-1)"
 PROBABILITY = "probability (0-1)"
-_PER_YEAR = " per year (a cumulative row: the total over year_start-year_end)"
+_PER_YEAR = ", per year (a cumulative row: the total over year_start-year_end)"
 #: Unit and one plain sentence per quantity of ``summary.csv`` (the direction conventions of
 #: ``region`` and ``partner`` included; shares name their numerator and denominator).
 QUANTITY_INFO: dict[str, QuantityInfo] = {
