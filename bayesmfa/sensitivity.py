@@ -357,8 +357,15 @@ def _case_sweeps(case: str, problem: Problem, by: str) -> list[Sweep]:
                      likelihood_sweep("lognormal")]
 
 
-def _case_quantities(case: str) -> tuple[dict[str, Quantity], Quantity, str]:
-    """Quantities swept for a case, the key cumulative quantity of the plot, and its label."""
+def _case_quantities(case: str, problem: Problem) -> tuple[dict[str, Quantity], Quantity, str, str]:
+    """Quantities swept for a case, the key cumulative quantity of the plot, its label, and the plot's file name.
+
+    The REE case sweeps its questions (unregistered mining, consumption); any other
+    case, built in or a folder, sweeps what its system declares: the cumulative
+    output of every boundary input, the input of every sink, and every trade flow
+    (a flow that crosses a dim). The key is the first boundary input's cumulative
+    output, summed over every dim.
+    """
     if case == "ree":
         qs: dict[str, Quantity] = {
             "unregistered_mining_cum": partial(_cum_unregistered, region=None),
@@ -366,14 +373,21 @@ def _case_quantities(case: str) -> tuple[dict[str, Quantity], Quantity, str]:
             "mining": lambda p: p["output_mining"] + p["output_mining_unregistered"],
             "consumption_total": lambda p: p["flow_end_use"].sum("end_use"),
         }
-        return qs, partial(_cum_unregistered, region="CN"), "cumulative unregistered mining, CN (kt REO)"
-    qs = {
-        "mining_cum": lambda p: p["output_mining"].sum("year"),
-        "flow_ore_trade": lambda p: p["flow_ore_trade"],
-        "flow_refined_trade": lambda p: p["flow_refined_trade"],
-        "consumption": lambda p: p["input_final"].sum("end_use"),
-    }
-    return qs, lambda p: p["output_mining"].isel(region=0).sum("year"), "cumulative mining, first region (kt)"
+        return (qs, partial(_cum_unregistered, region="CN"), "cumulative unregistered mining, CN (kt REO)",
+                "unregistered_mining_sensitivity.png")
+    system = problem.system
+    time = system.time_dim
+    qs = {f"{p}_cum": (lambda d, p=p: d[f"output_{p}"].sum(time)) for p in system.inputs}
+    qs.update({f"input_{s}": (lambda d, s=s: d[f"input_{s}"]) for s in system.sinks})
+    qs.update({f"flow_{f}": (lambda d, f=f: d[f"flow_{f}"]) for f, spec in system.flows.items() if spec.cross})
+    first = system.inputs[0]
+    years = f"{system.years[0]}-{system.years[-1]}"
+
+    def key(d: xr.Dataset) -> xr.DataArray:
+        da = d[f"output_{first}"]
+        return da.sum([dim for dim in da.dims if dim not in ("chain", "draw")])
+
+    return qs, key, f"{first}, cumulative {years}, total ({system.unit})", "key_sensitivity.png"
 
 
 def _cum_unregistered(post: xr.Dataset, region: str | None) -> xr.DataArray:
@@ -494,9 +508,9 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         fit_kwargs.update({"draws": 200, "tune": 300, "chains": 2, "thin": 1})
         fit_kwargs.pop("min_tree_depth", None)
     fit_kwargs["seed"] = seed
-    quantities, key, label = _case_quantities(case)
+    quantities, key, label, key_png = _case_quantities(str(case), problem)
     by = "family" if case == "ree" else "source_type"
-    sweeps = _case_sweeps(case, problem, by)
+    sweeps = _case_sweeps(str(case), problem, by)
     if only is not None:
         names = [s.name for s in sweeps]
         unknown = [n for n in only if n not in names]
@@ -528,6 +542,6 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         if hasattr(executor, "close"):
             executor.close()
     key_df = ds["key"].to_dataset(dim="stat").to_dataframe().reset_index()
-    plot_sweep_intervals(key_df, label, out / "unregistered_mining_sensitivity.png")
+    plot_sweep_intervals(key_df, label, out / key_png)
     return out
 

@@ -319,7 +319,7 @@ def test_sbc_calibrated_on_100_datasets():
 @pytest.mark.slow
 def test_run_sensitivity_demo_quick(tmp_path):
     out = sens.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT)
-    for name in ("sweeps.nc", "sweeps.csv", "power_scaling.csv", "predictive_checks.csv", "unregistered_mining_sensitivity.png",
+    for name in ("sweeps.nc", "sweeps.csv", "power_scaling.csv", "predictive_checks.csv", "key_sensitivity.png",
                  "scenarios/scenarios.csv", "scenarios/no_trade.png"):
         assert (out / name).exists(), name
     table = pd.read_csv(out / "sweeps.csv")
@@ -349,7 +349,7 @@ def test_run_sensitivity_only_some_sweeps_on_a_saved_baseline(demo_fit, tmp_path
     table = pd.read_csv(out / "sweeps.csv")
     assert set(table["sweep"]) == {"baseline", "noise_x2"}
     # the baseline is the saved fit, not a refit: its summary equals the one computed from that fit
-    quantities, key, _ = sens._case_quantities("demo")
+    quantities, key, _, _ = sens._case_quantities("demo", bm.load_case("demo", ROOT))
     expected = sens.sweep_summary(demo_fit, {**quantities, "key": key})
     got = xr.open_dataset(out / "sweeps.nc").sel(sweep="baseline")
     np.testing.assert_allclose(got["key"].values, expected["key"].values)
