@@ -295,6 +295,11 @@ def _dims(doc: dict, time_dim: str, file: str) -> dict[str, tuple[Any, ...]]:
     return dims
 
 
+#: Process names whose ``input_<name>`` array would clash with a parameter of the model
+#: (``input_step``, ``input_log_level``...; ``input_step_<family>`` when step priors mix families).
+RESERVED_PROCESS_NAMES = frozenset({"step", "level_z", "log", "log_level", "log_innovation", "log_walk", "node"})
+
+
 def _processes(doc: dict, dims: dict, file: str) -> dict[str, Process]:
     procs: dict[str, Process] = {}
     for name, body in _named_entries(_need(doc, "processes", (dict, list), file), file, "processes"):
@@ -304,6 +309,9 @@ def _processes(doc: dict, dims: dict, file: str) -> dict[str, Process]:
         unknown = set(body) - {"dims", "coords", "yield", "description"}
         if unknown:
             raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
+        if name in RESERVED_PROCESS_NAMES or name.startswith("step_"):
+            raise SpecError(f"process name {name!r} is reserved: the model's parameter 'input_{name}' has that name; "
+                            "rename the process", file=file, field=key)
         pdims = tuple(str(d) for d in body.get("dims", []) or [])
         for d in pdims:
             if d not in dims:

@@ -74,3 +74,17 @@ def test_restricted_coords_and_dense_named_flows(tiny_system_dict):
 def test_demo_system_file_loads(demo_problem):
     assert demo_problem.system.name == "demo"
     assert demo_problem.graph.n_edges == 12
+
+
+@pytest.mark.parametrize("name", ["step", "log_level", "level_z", "step_lognormal"])
+def test_process_names_that_clash_with_model_parameters_are_refused(name):
+    """A process 'step' would make an array 'input_step', the name of the step-scale parameter: refused up front."""
+    from bayesmfa.errors import SpecError
+    from bayesmfa.system import system_from_dict
+
+    doc = {"name": "x", "unit": "kt", "time": {"dim": "year", "start": 2000, "end": 2001}, "dims": {},
+           "processes": {"mining": {}, name: {}}, "boundary": {"inputs": ["mining"], "sinks": [name]},
+           "flows": {"ore": {"from": "mining", "to": name}}}
+    with pytest.raises(SpecError, match="reserved") as err:
+        system_from_dict(doc, file="system.yaml")
+    assert err.value.field == f"processes.{name}"
