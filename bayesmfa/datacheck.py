@@ -5,7 +5,9 @@ lists (regions, products, units, statuses, quantities per table, ...), the
 required columns, the year span, plausible value ranges, the duplicate-key
 columns and the files to read or skip are read from a ``schema.yaml`` placed
 in the data directory (or passed explicitly); generic defaults are used when
-no schema file exists.  A case's loader runs the same check first
+no schema file exists, except in a case folder (one holding ``system.yaml``),
+whose record tables are checked against the system's own dims, years, units
+and names (:func:`case_schema`).  A case's loader runs the same check first
 (:func:`require_valid`), so that ``bayesmfa data check`` and the loader
 accept and reject the same tables.
 
@@ -316,7 +318,62 @@ def _is_pair(val: Any) -> bool:
 def _resolve_schema(root: Path, schema: dict[str, Any] | str | Path | None) -> dict[str, Any]:
     if isinstance(schema, dict):
         return _merge_schema(_defaults(), schema, "<schema>")
+    if schema is None:
+        folder = root if root.is_dir() else root.parent
+        if not (folder / SCHEMA_FILE).is_file() and (folder / "system.yaml").is_file():
+            return case_schema(folder / "system.yaml")
     return load_schema(root if schema is None else schema)
+
+
+def case_schema(system_file: str | Path) -> dict[str, Any]:
+    """The rules for the record tables of a case folder that has no ``schema.yaml``: its system's own.
+
+    The record format's required columns (``quantity, year, value, unit,
+    source_type, source``); the system's years (ranges such as ``2015-2018``
+    allowed); its coords as the codes of every dim column (``origin`` and
+    ``destination`` of a crossed dim too); its units, and ``share``,
+    ``percent`` and ``ratio``; its processes (also ``<process>.input``) and
+    flows as quantity codes, summed terms allowed. No ``region``/``product``/
+    ``status`` columns are asked for: those are the REE tables' conventions.
+
+    Parameters
+    ----------
+    system_file : str or Path
+        The case's ``system.yaml``.
+
+    Raises
+    ------
+    SpecError
+        When the system file itself is invalid.
+    """
+    from bayesmfa.records import REQUIRED, SHARE_UNITS
+    from bayesmfa.system import load_system
+
+    system = load_system(system_file)
+    codes: dict[str, list[str]] = {dim: [str(c) for c in coords] for dim, coords in system.dims.items()}
+    for flow in system.flows.values():
+        if flow.cross:
+            for name in system.cross_dim_names(flow.cross):
+                codes[name] = codes[flow.cross]
+    quantities = [*system.processes, *(f"{p}.input" for p in system.processes), *system.flows]
+    codes["quantity"] = quantities
+    codes["unit"] = sorted({*system.units, *SHARE_UNITS})
+    schema = _defaults()
+    schema.update({
+        "required_columns": list(REQUIRED),
+        "codes": codes,
+        "missing_value_status": [],
+        "share_units": ["share"],
+        "years": [system.years[0], system.years[-1]],
+        "year_ranges": True,
+        "quantity_sums": True,
+        "region_or_partners": False,
+        # a duplicate is the same record in every column but the value (as bayesmfa.plausibility rules):
+        # mirror records of one flow differ in factor and note
+        "key_columns": ["quantity", *[d for d in codes if d not in ("quantity", "unit")], "year", "share_of", "denominator",
+                        "factor", "bound", "source_type", "source", "note"],
+    })
+    return schema
 
 
 # ----------------------------------------------------------------------------- reading

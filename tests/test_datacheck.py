@@ -405,3 +405,28 @@ def test_messages_are_one_line(tmp_path: Path) -> None:
     problems = check_data(f, schema=SCHEMA)
     assert [(p.row, p.field) for p in problems] == [(2, "value")]
     assert "\n" not in str(problems[0]) and "'1\\n2'" in problems[0].message
+
+
+# ----------------------------------------------------------------------------- a case folder without schema.yaml
+
+
+def test_a_case_folder_without_schema_is_checked_against_its_own_system(tmp_path: Path) -> None:
+    """Not the REE defaults (region, product, basis, status, 2000-2022): the system's dims, years, units and names."""
+    from bayesmfa.starter import init_case
+
+    case = init_case(tmp_path / "mine")
+    assert check_data(case) == []  # what the loader accepts, the check accepts (mirror records are not duplicates)
+    header, rows = _read(case / "records.csv")
+    rows[0][header.index("region")] = "west"
+    rows[1][header.index("year")] = "2031"
+    rows[2][header.index("quantity")] = "minning + use"
+    rows[4][header.index("year")] = "2016-2018"  # a range is a valid year here
+    rows[5] = list(rows[6])  # the same record twice
+    _write(case / "records.csv", header, rows)
+    found = {(p.row, p.field): p.message for p in check_data(case)}
+    assert "unknown region code 'west'" in found[(2, "region")]
+    assert "2031" in found[(3, "year")]
+    assert "'minning'" in found[(4, "quantity")]
+    assert (6, "year") not in found
+    assert "duplicate key of line 7" in found[(8, "key")]
+    assert len(found) == 4, found
