@@ -26,7 +26,7 @@ from matplotlib.patches import Patch
 
 from bayesmfa.balance import edge_values
 from bayesmfa.graph import Graph
-from bayesmfa.summaries import PERIOD_COLUMNS, SAMPLE_DIMS, annual, interval_columns, summarize_array
+from bayesmfa.summaries import PERIOD_COLUMNS, SAMPLE_DIMS, annual, interval_columns, summarize_array, with_period
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -976,15 +976,15 @@ def net_pair_flows(
         Mass of the equal-tailed interval.
     year : "each", int, (start, end) or None
         ``"each"``: one row per pair and year; an int: that year; a period
-        (or ``None`` for the whole fit) summed per draw, labelled ``start-end``.
+        (or ``None`` for the whole fit) summed per draw.
     regions : sequence of str, optional
         Only pairs within these regions.
 
     Returns
     -------
     DataFrame
-        ``quantity`` (``net_trade``), ``region``, ``partner``, ``year``,
-        ``mean, sd, qNN, q50, qNN``: one row per unordered pair (region before
+        ``quantity`` (``net_trade``), ``region``, ``partner``, ``year_start``,
+        ``year_end`` (integers, as in ``summary.csv``), ``mean, sd, qNN, q50, qNN``: one row per unordered pair (region before
         partner in coord order); positive means region exports to partner on net.
     """
     ds = _posterior(idata)
@@ -1006,21 +1006,23 @@ def net_pair_flows(
         total = total.sel(origin=list(regions), destination=list(regions))
     back = total.rename({"origin": "destination", "destination": "origin"})
     net = (total - back.transpose(*total.dims)).rename({"origin": "region", "destination": "partner"})
+    years = [int(y) for y in net["year"].values]
+    span = (years[0], years[-1])
     if not (isinstance(year, str) and year == "each"):
-        years = [int(y) for y in net["year"].values]
-        pos, label = _year_positions(years, year)  # type: ignore[arg-type]
-        net = net.isel(year=pos).sum("year").expand_dims(year=[label])
-    df = summarize_array(net, prob, "net_trade")
+        pos, _ = _year_positions(years, year)  # type: ignore[arg-type]
+        span = (years[pos[0]], years[pos[-1]])
+        net = net.isel(year=pos).sum("year")
+    df = with_period(summarize_array(net, prob, "net_trade"), *span)
     order = {str(r): i for i, r in enumerate(net["region"].values)}
     keep = [order[str(r)] < order[str(p)] for r, p in zip(df["region"], df["partner"])]
     df = df[keep].reset_index(drop=True)
     lo, hi = interval_columns(prob)
-    return df[["quantity", "region", "partner", "year", "mean", "sd", lo, "q50", hi]]
+    return df[["quantity", "region", "partner", *PERIOD_COLUMNS, "mean", "sd", lo, "q50", hi]]
 
 
 def trade_triangle(
     net: pd.DataFrame,
-    year: int | str | None = None,
+    year: int | tuple[int, int] | None = None,
     *,
     regions: Sequence[str] | None = None,
     ax: Axes | None = None,
@@ -1040,8 +1042,9 @@ def trade_triangle(
         (``q05, q95``), optionally ``year``; positive = region exports to
         partner on net (as from :func:`net_pair_flows`). Either order of a
         pair may be given.
-    year : int or str, optional
-        Selects rows on the ``year`` column (required when it has several values).
+    year : int or (start, end), optional
+        Selects the rows of one year, or of a period (``year_start``, ``year_end``);
+        required when the table has several.
     regions : sequence of three str, optional
         The corners (default: the three regions in the table).
     ax : matplotlib Axes, optional
@@ -1060,9 +1063,12 @@ def trade_triangle(
     if "quantity" in rows.columns and (rows["quantity"].astype(str) == "net_trade").any():
         rows = rows[rows["quantity"].astype(str) == "net_trade"]
     if "year" not in rows.columns and set(PERIOD_COLUMNS) <= set(rows.columns):
-        rows = annual(rows)
+        if isinstance(year, tuple | list):  # a period summed per draw
+            rows = rows[(rows["year_start"] == int(year[0])) & (rows["year_end"] == int(year[1]))]
+        else:
+            rows = annual(rows)
     if "year" in rows.columns:
-        if year is not None:
+        if year is not None and not isinstance(year, tuple | list):
             rows = rows[_matches(rows["year"], year)]
         elif rows["year"].astype(str).nunique() > 1:
             raise ValueError("net table has several years: pass year")
@@ -1121,7 +1127,7 @@ def trade_triangle(
     ax.set_ylim(-1.0, 1.35)
     ax.set_aspect("equal")
     ax.axis("off")
-    yr = f" {year}" if year is not None else ""
+    yr = f" {year[0]}-{year[1]}" if isinstance(year, tuple | list) else f" {year}" if year is not None else ""
     in_unit = f", {unit}" if unit else ""
     ax.set_title(title or f"Net trade{yr}{in_unit}\nmedian [{_interval_label(lo_col, hi_col)} interval]; grey dashed = direction uncertain",
                  fontsize="medium")

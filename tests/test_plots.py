@@ -381,7 +381,10 @@ def test_net_pair_flows_per_draw():
     each = plots.net_pair_flows(ds, ["oxide_trade"])
     assert len(each) == 3 * 3
     period = plots.net_pair_flows(ds, ["oxide_trade"], year=(2000, 2002))
-    assert set(period["year"]) == {"2000-2002"}
+    assert set(zip(period["year_start"], period["year_end"])) == {(2000, 2002)} and period["year_start"].dtype.kind == "i"
+    assert set(each["year_start"]) == {2000, 2001, 2002} and (each["year_start"] == each["year_end"]).all()
+    fig = plots.trade_triangle(period, (2000, 2002))
+    assert "Net trade 2000-2002" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="origin/destination"):
         plots.net_pair_flows(ds, ["ore"])
 
