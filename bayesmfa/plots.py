@@ -1320,7 +1320,7 @@ def _prior_posterior_bars(ax: Axes, row: pd.Series, post: tuple[str, str, str], 
     return _contraction_text(*(np.array([float(row[c])]) for c in (post[0], post[2], prior[0], prior[2])), several=False)
 
 
-def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "") -> list[Panel]:
+def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "", labels: Labels | None = None) -> list[Panel]:
     """Panels of the process inputs (``input_<process>``) of a generic summary, one per coordinate of their first dim.
 
     Parameters
@@ -1331,6 +1331,8 @@ def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "") -
         At most this many panels.
     unit : str
         Y-axis label of every panel (the system unit).
+    labels : Labels, optional
+        Display names of processes and coords in the panel titles.
 
     Returns
     -------
@@ -1349,7 +1351,8 @@ def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "") -
         coords = list(dict.fromkeys(rows[dims[0]].astype(str))) if dims else [None]
         for c in coords:
             filters = {dims[0]: c} if dims else {}
-            title = f"{q.removeprefix('input_')} input" + (f", {c}" if c is not None else "")
+            lab = labels or Labels()
+            title = f"Input of {lab('process', q.removeprefix('input_'))}" + (f", {lab(_label_kind(dims[0]), c)}" if dims else "")
             panels.append(Panel(q, filters, title, unit))
     return panels[:max_panels]
 

@@ -230,7 +230,7 @@ def _prior_posterior_figure(report: _Report, summary: pd.DataFrame, fig_dir: Pat
     else:
         if not len(_contraction_values(summary)):
             return
-        panels = plots.default_panels(summary)
+        panels = plots.default_panels(summary, labels=report.labels)
         if not panels:
             return
         try:

@@ -99,7 +99,7 @@ def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Probl
     outdir.mkdir(parents=True, exist_ok=True)
     lab = labels() if problem.system.name == "demo" else plots.Labels()
     figures = [(name, build) for name, _, _, build in plots.generic_figures(summary, lab)]
-    panels = plots.default_panels(summary, unit=problem.system.unit)
+    panels = plots.default_panels(summary, unit=problem.system.unit, labels=lab)
     if "prior" in idata.groups() and panels:
         figures.append(("prior_posterior", lambda: plots.prior_posterior_bands(summary, panels)))
     written = []
