@@ -497,6 +497,10 @@ class ResolvedPriors:
     yields: list[DistSpec]
 
 
+#: The step "prior" of a system with one year: a constant the model never uses (there is no step to take).
+UNUSED_STEP = PriorEntry("steps", "<single year>", "steps", (), DistSpec("Fixed", (("value", 1.0),)))
+
+
 def resolve_priors(priors: Priors, graph: Graph, errors: list[BayesMFAError] | None = None) -> ResolvedPriors | None:
     """Resolve the structural priors onto the nodes and edges of ``graph``.
 
@@ -532,12 +536,16 @@ def resolve_priors(priors: Priors, graph: Graph, errors: list[BayesMFAError] | N
         attempt(lambda n=n: _last_match(priors, "inputs", system, n.process, dict(n.coords), f"input node {n.label}").dist)
         for n in graph.input_nodes
     ]
+    # one year has no year-on-year steps: a system of one year needs no step priors (one given is unused)
+    single_year = len(system.years) == 1
     step_entries = [
+        UNUSED_STEP if single_year else
         attempt(lambda n=n: _last_match(priors, "steps", system, n.process, dict(n.coords), f"input steps of {n.label}",
                                         {"target": "input"}))
         for n in graph.input_nodes
     ]
     share_step = [
+        UNUSED_STEP.dist if single_year else
         attempt(lambda n=n: _last_match(priors, "steps", system, n.process, dict(n.coords), f"share steps of {n.label}",
                                         {"target": "share"}).dist)
         for n in graph.share_nodes

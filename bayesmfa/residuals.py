@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayesmfa.io import stored_options
 from bayesmfa.model import ModelOptions, record_predictions, replicate_records
@@ -72,6 +73,22 @@ class RecordChecks:
         return bad.reindex(bad["z"].abs().sort_values(ascending=False).index)
 
 
+def stack_draws(post: xr.Dataset) -> xr.Dataset:
+    """``chain`` x ``draw`` stacked into ``sample``, also for variables with an empty dim.
+
+    (xarray cannot stack a variable of size 0, such as the year-on-year innovations
+    of a system with one year; those come back as empty arrays with a ``sample`` dim.)
+    """
+    empty = [name for name, da in post.data_vars.items() if 0 in da.shape]
+    stacked = post.drop_vars(empty).stack(sample=("chain", "draw"))
+    n = post.sizes["chain"] * post.sizes["draw"]
+    for name in empty:
+        da = post[name]
+        dims = [d for d in da.dims if d not in ("chain", "draw")]
+        stacked[name] = (tuple(dims) + ("sample",), np.zeros([da.sizes[d] for d in dims] + [n]))
+    return stacked
+
+
 def check_records(
     idata: az.InferenceData,
     problem: Problem,
@@ -105,7 +122,7 @@ def check_records(
     RecordChecks
     """
     options = options or stored_options(idata)
-    post = idata.posterior.stack(sample=("chain", "draw"))
+    post = stack_draws(idata.posterior)
     n = post.sizes["sample"]
     post = post.isel(sample=np.unique(np.linspace(0, n - 1, min(n, max_draws)).astype(int)))
     post = post.drop_vars(["sample", "chain", "draw"], errors="ignore").assign_coords(sample=np.arange(post.sizes["sample"]))
