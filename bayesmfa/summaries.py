@@ -1,6 +1,14 @@
 """Derived quantities computed per draw, summarised into tidy tables.
 
 Aggregate per draw first, then summarise: never add up quantiles.
+
+Every case writes ``summary.csv`` in one layout (:func:`summary_columns`, built by
+:func:`publish`): ``quantity``, the dims ``region, partner, product, end_use``,
+integer ``year_start``/``year_end`` (equal for a yearly row; the first and last
+year of a cumulative row), ``unit``, ``description``, the posterior statistics,
+the prior's and the contraction. Read it back with :func:`read_summary`, pick
+yearly or cumulative rows with :func:`annual` / :func:`cumulative`, and describe
+it in ``summary.md`` with :func:`write_summary_markdown`.
 """
 
 from __future__ import annotations
