@@ -62,17 +62,25 @@ _PUBLIC: dict[str, str] = {
     "run_case": "bayesmfa.runner",
     "RunResult": "bayesmfa.runner",
     "RunSettings": "bayesmfa.runner",
+    "bands": "bayesmfa.plots",
+    "default_panels": "bayesmfa.plots",
+    "prior_posterior_bands": "bayesmfa.plots",
+    "sankey": "bayesmfa.plots",
     "parse_restriction": "bayesmfa.scenariorun",
     "run_scenarios": "bayesmfa.scenariorun",
     "ScenarioSpec": "bayesmfa.scenariorun",
     "write_scenarios": "bayesmfa.scenariorun",
     "export_restriction": "bayesmfa.scenarios",
     "no_trade": "bayesmfa.scenarios",
+    "summarize_scenario": "bayesmfa.scenarios",
     "run_sensitivity": "bayesmfa.sensitivity",
     "run_sweep": "bayesmfa.sensitivity",
     "scale_prior_widths": "bayesmfa.sensitivity",
     "scale_step_priors": "bayesmfa.sensitivity",
     "Sweep": "bayesmfa.sensitivity",
+    "leave_one_out": "bayesmfa.sensitivity",
+    "likelihood_sweep": "bayesmfa.sensitivity",
+    "noise_multiplier": "bayesmfa.sensitivity",
     "simulate_records": "bayesmfa.simulate",
     "prior_posterior_width": "bayesmfa.summaries",
     "summarize": "bayesmfa.summaries",
@@ -123,6 +131,7 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.io import load, save  # noqa: F401
     from bayesmfa.model import ModelOptions, build_model  # noqa: F401
     from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning  # noqa: F401
+    from bayesmfa.plots import bands, default_panels, prior_posterior_bands, sankey  # noqa: F401
     from bayesmfa.powerscaling import power_scaling  # noqa: F401
     from bayesmfa.priors import Priors, load_priors, priors_from_dict  # noqa: F401
     from bayesmfa.problem import Problem, load_problem, make_problem  # noqa: F401
@@ -131,8 +140,17 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.residuals import RecordChecks, check_records  # noqa: F401
     from bayesmfa.runner import RunResult, RunSettings, run_case  # noqa: F401
     from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios  # noqa: F401
-    from bayesmfa.scenarios import export_restriction, no_trade  # noqa: F401
-    from bayesmfa.sensitivity import Sweep, run_sensitivity, run_sweep, scale_prior_widths, scale_step_priors  # noqa: F401
+    from bayesmfa.scenarios import export_restriction, no_trade, summarize_scenario  # noqa: F401
+    from bayesmfa.sensitivity import (  # noqa: F401
+        Sweep,
+        leave_one_out,
+        likelihood_sweep,
+        noise_multiplier,
+        run_sensitivity,
+        run_sweep,
+        scale_prior_widths,
+        scale_step_priors,
+    )
     from bayesmfa.simulate import simulate_records  # noqa: F401
     from bayesmfa.summaries import prior_posterior_width, summarize, summarize_array, summarize_with_prior  # noqa: F401
     from bayesmfa.sweeps import DaskExecutor, LocalExecutor  # noqa: F401
