@@ -290,7 +290,8 @@ def _named_arrays(graph: Graph, edge_flow, throughput, output, u) -> None:
 
 def _gather(matrix, state: pt.TensorVariable, n_obs: int) -> pt.TensorVariable:
     coo = matrix.tocoo()
-    return pt.inc_subtensor(pt.zeros(n_obs)[coo.row], state[coo.col])
+    weighted = state[coo.col] if np.all(coo.data == 1.0) else state[coo.col] * coo.data
+    return pt.inc_subtensor(pt.zeros(n_obs)[coo.row], weighted)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ A record table is a CSV with one row per record and these columns:
 
 ``quantity`` (required)
     A flow name (the flow instances it selects), a process name (the output
-    of the process instances it selects) or ``<process>.input`` (their input);
-    or a sum of such terms, ``salt_trade + oxide_trade``.
+    of the process instances it selects), ``<process>.input`` (their input)
+    or, for a boundary input process, ``<process>.external`` (the inflow from
+    outside the system alone, without the flows it also receives); or a sum
+    of such terms, ``salt_trade + oxide_trade``.
 ``year`` (required)
     A year, or a range ``2007-2015`` (the record is the sum over the years).
 ``value``, ``unit`` (required)
@@ -284,8 +286,9 @@ class _Builder:
         self.system = graph.system
         self.state = StateIndex(graph)
         self.dim_cols = dim_cols
-        self.num: list[tuple[int, int]] = []
-        self.den: list[tuple[int, int]] = []
+        #: (record, state index, weight) entries of the numerator and denominator operators
+        self.num: list[tuple[int, int, float]] = []
+        self.den: list[tuple[int, int, float]] = []
         self.values: list[float] = []
         self.is_share: list[bool] = []
         self.stypes: list[str] = []
@@ -335,14 +338,14 @@ class _Builder:
         num = [i for slots, _ in parts.values() for i in self._select(slots, selection, years)]
         if not num:
             raise self._err(rec, "quantity", "the record matches no flow (check the coords)")
-        self.num.extend((obs, i) for i in num)
+        self.num.extend((obs, i, w) for i, w in num)
         if is_share:
             den_sel = {d: v for d, v in selection.items() if d not in share_of}
             for name, (slots, dims) in den_parts.items():
                 missing = [d for d in den_sel if d not in dims]
                 if missing:
                     raise self._err(rec, "denominator", f"quantity {name!r} has no dim {missing[0]!r}")
-                self.den.extend((obs, i) for i in self._select(slots, den_sel, years))
+                self.den.extend((obs, i, w) for i, w in self._select(slots, den_sel, years))
         bound = str(rec.get("bound", "")).strip()
         if bound not in BOUNDS:
             raise self._err(rec, "bound", f"bound must be blank, 'upper' or 'lower', got {bound!r}")
@@ -356,8 +359,8 @@ class _Builder:
     def drop_partial(self) -> None:
         """Forget what a record that failed half-way added (its operator entries); the lists end with the last good record."""
         n = len(self.values)
-        self.num = [pair for pair in self.num if pair[0] < n]
-        self.den = [pair for pair in self.den if pair[0] < n]
+        self.num = [entry for entry in self.num if entry[0] < n]
+        self.den = [entry for entry in self.den if entry[0] < n]
 
     def _factors(self, rec: dict) -> list[tuple[str, float]]:
         """``(name, power)`` of each factor: +1 after ``*`` (or first), -1 after ``/``."""
@@ -393,28 +396,46 @@ class _Builder:
         if quantity in system.flows:
             return [(dict(e.coords), "edge", e.index) for e in g.edges_of(quantity)], system.flow_dims(quantity)
         proc, _, part = quantity.partition(".")
+        if proc in system.processes and part == "external":
+            if proc not in system.inputs:
+                raise self._err(rec, column, f"{quantity!r}: process {proc!r} has no external inflow (it is not a boundary input; "
+                                             f"boundary inputs: {', '.join(system.inputs)})")
+            return [(dict(n.coords), "external", n.index) for n in g.nodes_of(proc)], system.processes[proc].dims
         if proc in system.processes and part in ("", "input", "output"):
             kind = "input" if part == "input" else "output"
             return [(dict(n.coords), kind, n.index) for n in g.nodes_of(proc)], system.processes[proc].dims
         raise self._err(rec, column, f"unknown quantity {quantity!r}: not a flow or process of system {system.name!r}")
 
-    def _select(self, slots: list[tuple[dict, str, int]], selection: dict[str, str], years: list[int]) -> list[int]:
-        out = []
+    def _select(self, slots: list[tuple[dict, str, int]], selection: dict[str, str], years: list[int]) -> list[tuple[int, float]]:
+        """(state index, weight) of the selected slots in the selected years.
+
+        A process's external inflow is its total input less the flows into it:
+        weight +1 on its input, -1 on each entering flow (positive in every draw,
+        as the external input is).
+        """
+        out: list[tuple[int, float]] = []
         for coords, kind, idx in slots:
-            if all(str(coords.get(d)) == v for d, v in selection.items()):
-                at = getattr(self.state, kind)
-                out.extend(at(t, idx) for t in years)
+            if not all(str(coords.get(d)) == v for d, v in selection.items()):
+                continue
+            if kind == "external":
+                entering = [e.index for e in self.graph.edges if e.target == idx]
+                for t in years:
+                    out.append((self.state.input(t, idx), 1.0))
+                    out.extend((self.state.edge(t, e), -1.0) for e in entering)
+                continue
+            at = getattr(self.state, kind)
+            out.extend((at(t, idx), 1.0) for t in years)
         return out
 
     def finish(self, table: pd.DataFrame) -> CompiledRecords:
         n = len(self.values)
         size = self.state.size
 
-        def matrix(pairs: list[tuple[int, int]]) -> sp.csr_matrix:
-            if not pairs:
+        def matrix(entries: list[tuple[int, int, float]]) -> sp.csr_matrix:
+            if not entries:
                 return sp.csr_matrix((n, size))
-            rows, cols = np.array(pairs).T
-            return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, size))
+            rows, cols, weights = zip(*entries, strict=True)
+            return sp.csr_matrix((np.asarray(weights, dtype=float), (rows, cols)), shape=(n, size))
 
         stypes = sorted(set(self.stypes))
         factors = sorted({f for fl in self.factor_lists for f, _ in fl})
