@@ -17,6 +17,7 @@ from bayesmfa.io import save
 from bayesmfa.model import ModelOptions
 from bayesmfa.outputs import check_out, staged_dir
 from bayesmfa.residuals import check_records
+from bayesmfa.summaries import write_summary_markdown
 
 #: NUTS backends a run may ask for.
 BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
@@ -196,6 +197,7 @@ def run_case(
         save(idata, tmp / "posterior.nc")
         summary = module.summary_table(idata, problem, settings.prob)
         summary.to_csv(tmp / "summary.csv", index=False)
+        write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({case_label(case)})")
         diag = _diagnostics(idata, module, wall)
         _write_record_checks(tmp, idata, problem, settings)
         if hasattr(module, "write_extras"):
