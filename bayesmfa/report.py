@@ -52,10 +52,10 @@ KEY_QUANTITIES = (
 MAX_TABLE_ROWS = 400
 
 _CSS = """
-body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1150px;
+body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1250px;
        color: #222; line-height: 1.4; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; font-size: .85em; margin: .5em 0 1em; }
+table { border-collapse: collapse; font-size: .8em; margin: .5em 0 1em; }
 th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f3f3f3; }
@@ -67,7 +67,7 @@ figcaption { font-size: .9em; color: #555; }
 .banner.fail { background: #fdecea; border-color: #c62828; color: #7f1d1d; }
 .banner.unknown { background: #f3f3f3; border-color: #999; }
 .folder { color: #666; font-size: .85em; }
-.scroll { overflow-x: auto; } td { white-space: nowrap; } td.wrap { white-space: normal; }
+.scroll { overflow-x: auto; } td.num { white-space: nowrap; }
 .notes li { color: #8a5a00; }
 .informed { background: #fff8e1; border-left: 4px solid #e0a800; padding: .4em .8em; }
 """
@@ -363,14 +363,38 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
 
 
 def _display_key(key: pd.DataFrame, labels: plots.Labels) -> pd.DataFrame:
-    """The key-interval table as printed: labels for codes (``summary.md`` maps them back), no ``sd``, ``q50`` as ``median``."""
-    out = key.drop(columns=[c for c in ("sd",) if c in key.columns])
+    """The key-interval table as printed: labels for codes (``summary.md`` maps them back), the dims in one ``where`` column,
+    the median and its interval first, no ``sd`` or prior median, ``q50`` as ``median``."""
+    out = key.drop(columns=[c for c in ("sd", "prior_q50") if c in key.columns])
     if "quantity" in out.columns:
         out["quantity"] = [labels("quantity", q) for q in out["quantity"].astype(str)]
-    for col in ("region", "partner", "product", "end_use"):
-        if col in out.columns:
-            out[col] = [labels("region" if col == "partner" else col, v) if str(v).strip() else "" for v in out[col]]
-    return out.rename(columns={"q50": "median"})
+    dims = [c for c in ("region", "partner", "product", "end_use") if c in out.columns]
+    if dims:  # one compact column: "China, partner: United States, Oxides"
+        def where(row: pd.Series) -> str:
+            parts = []
+            for col in dims:
+                value = str(row[col]).strip()
+                if value:
+                    text = labels("region" if col == "partner" else col, value)
+                    parts.append(f"partner: {text}" if col == "partner" else text)
+            return ", ".join(parts)
+
+        out.insert(out.columns.get_loc(dims[0]), "where", [where(r) for _, r in out.iterrows()])
+        out = out.drop(columns=dims)
+    if "period" in out.columns:  # 2000-2022 on one line
+        out["period"] = out["period"].astype(str).str.replace("-", "\u2011")
+    if "unit" in out.columns:  # a probability is the mean of a 0/1 indicator: its quantiles (0 or 1) say nothing
+        prob_rows = out["unit"].astype(str).str.startswith("probability")
+        stats = [c for c in out.columns if plots._is_stat(c) and c not in ("mean", "weakly_informed")]
+        out[stats] = out[stats].astype(object)
+        out.loc[prob_rows, stats] = None
+    if "q50" in out.columns:  # the median first, then its interval, then the mean
+        lo, hi = plots._quantile_columns(out)
+        rest = [c for c in out.columns if c not in ("q50", lo, hi, "mean")]
+        at = rest.index("unit") + 1 if "unit" in rest else len([c for c in rest if not plots._is_stat(c)])
+        order = [*rest[:at], "q50", lo, hi, *(["mean"] if "mean" in out.columns else []), *rest[at:]]
+        out = out[order]
+    return out.rename(columns={"q50": "median", "weakly_informed": "weak"})
 
 
 def _cell(value: Any) -> tuple[str, bool]:

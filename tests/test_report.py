@@ -116,7 +116,7 @@ def test_full_report(result_dir):
     # the key-interval table: cumulative mining rows, formatted like the figures, with their unit
     key = text[text.index('class="key-intervals"'):]
     key = key[: key.index("</table>")]
-    assert "2018-2020" in key and plots.format_number(360.0) in key and "p_net_exporter" in key
+    assert "2018\u20112020" in key and plots.format_number(360.0) in key and "p_net_exporter" in key  # a non-breaking hyphen
     assert "<th>unit</th>" in key and "<td>kt REO</td>" in key and "<th>median</th>" in key
     # the title is the case's, not the folder's; the verdict opens the report with exact numbers
     assert "<h1>Results of the tri case</h1>" in text and "<h1>run" not in text
