@@ -629,6 +629,8 @@ def _checks_html(checks: dict[str, pd.DataFrame]) -> list[str]:
              "the fit on the wrong side by more than 3 sd). z = (log record - mean replicated) / sd replicated, from posterior "
              "draws with fresh record noise. All records: <code>record_checks.csv</code>.</p>"]
     if len(bad):
+        if "file" in bad.columns:  # the table's name; record_checks.csv keeps the full path
+            bad = bad.assign(file=[Path(str(f)).name if str(f) else "" for f in bad["file"]])
         parts.append(_table(bad[[c for c in MISFIT_COLUMNS if c in bad]], css_class="misfits"))
     if "families" in checks and len(checks["families"]):
         parts.append("<h3>Predictive checks per record family</h3><p>Mean standardised residual of each family (its bias) and "

@@ -246,3 +246,21 @@ def test_report_flags_weakly_informed_rows_and_draws_prior_vs_posterior(tmp_path
 def test_report_without_contraction_says_so(result_dir):
     text = write_report(result_dir).read_text(encoding="utf-8")
     assert "no contraction column" in text and 'class="informed"' not in text
+
+
+def test_record_checks_print_file_names_and_rounded_numbers(result_dir):
+    pd.DataFrame({"record_id": ["mine_production:244", "us_trade:12"], "file": ["/abs/data/ree/mine_production.csv", "/abs/us_trade.csv"],
+                  "row": ["244", "12"], "family": ["mine_production", "us_trade"], "quantity": ["mining", "use.input"],
+                  "year": ["2017", "2012"], "observed": [5.0, 15.0], "model_q05": [20.123456789, 1.0], "model_q50": [25.0, 5.0],
+                  "model_q95": [30.0, 9.0], "z": [-4.5152279940180373, 1.0], "misfit": [True, False]}).to_csv(
+        result_dir / "record_checks.csv", index=False)
+    pd.DataFrame({"family": ["mine_production"], "n_records": [240], "mean_z": [-0.13028943472032656],
+                  "p_value": [0.09000000000000008]}).to_csv(result_dir / "record_families.csv", index=False)
+    text = write_report(result_dir).read_text(encoding="utf-8")
+    misfits = text[text.index('class="misfits"'):]
+    misfits = misfits[: misfits.index("</table>")]
+    assert "<td>mine_production.csv</td>" in misfits and "/abs/" not in misfits and "us_trade:12" not in misfits
+    assert ">-4.52<" in misfits and ">20.1<" in misfits
+    families = text[text.index('class="families"'):]
+    families = families[: families.index("</table>")]
+    assert ">240<" in families and ">-0.13<" in families and ">0.09<" in families and "0000000" not in families
