@@ -55,8 +55,8 @@ OPTIONS = ModelOptions(share_knots_every=4, floor=0.1, centred_inputs=("mining",
 #: kt REO on a log axis (their priors span orders of magnitude), shares on a linear one.
 PRIOR_POSTERIOR_PANELS = (
     ("unregistered_mining", {"region": "CN"}, "Unregistered mining, China", "kt REO"),
-    ("smuggling", {"partner": "RoW"}, "Smuggling, China to RoW", "kt REO"),
-    ("smuggling", {"partner": "US"}, "Smuggling, China to US", "kt REO"),
+    ("smuggling", {"partner": "RoW"}, "Smuggling, China to rest of world", "kt REO"),
+    ("smuggling", {"partner": "US"}, "Smuggling, China to United States", "kt REO"),
     ("consumption_total", {"region": "CN"}, "Consumption, China", "kt REO"),
     ("consumption_total", {"region": "World"}, "Consumption, world", "kt REO"),
     ("mined_refined_in_cn_share", {"region": "US"}, "US-mined REO refined in China", "share (0-1)"),
