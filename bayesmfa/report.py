@@ -721,6 +721,8 @@ def write_report(
     if (result_dir / "data_coverage.csv").is_file():
         coverage = pd.read_csv(result_dir / "data_coverage.csv", keep_default_na=False)
     name = str(diag.get("case") or "") or (graph.system.name if graph is not None else "")
+    if labels is None and (result_dir / "labels.yaml").is_file():  # the case's label table, copied by the run
+        labels = plots.load_labels(result_dir / "labels.yaml")
     if labels is None:
         labels = case_labels(name) if name else plots.Labels()
     report = _Report(title or labels.title or (f"Results of the {name} case" if name else "Results"), labels=labels, notes=notes)

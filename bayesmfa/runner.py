@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import arviz as az
 
-from bayesmfa.cases import case_label, get_case, project_root
+from bayesmfa.cases import case_label, get_case, labels_file, project_root
 from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference import METHODS, fit
 from bayesmfa.io import save
@@ -197,6 +198,9 @@ def run_case(
         save(idata, tmp / "posterior.nc")
         summary = module.summary_table(idata, problem, settings.prob)
         summary.to_csv(tmp / "summary.csv", index=False)
+        labels = labels_file(case, root)
+        if labels.is_file():  # the report reads the case's title, methods, sources and caveats from the result folder
+            shutil.copyfile(labels, tmp / "labels.yaml")
         write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({case_label(case)})")
         diag = _diagnostics(idata, module, wall)
         _write_record_checks(tmp, idata, problem, settings)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-KEY = ["quantity", "region", "partner", "product", "end_use", "year"]
+KEY = ["quantity", "region", "partner", "product", "end_use", "year_start", "year_end"]
 
 
 def _keyed(df: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +41,9 @@ def _keyed(df: pd.DataFrame) -> pd.DataFrame:
 
 def compare(approx: pd.DataFrame, nuts: pd.DataFrame) -> dict:
     """Agreement of an approximate summary with a NUTS summary of the same case."""
-    j = _keyed(nuts).merge(_keyed(approx), on=KEY, suffixes=("_nuts", "_approx"))
+    from bayesmfa.summaries import normalise_summary  # either layout: integer year_start/year_end, or an older 'year'
+
+    j = _keyed(normalise_summary(nuts)).merge(_keyed(normalise_summary(approx)), on=KEY, suffixes=("_nuts", "_approx"))
     j = j[j["q50_nuts"].abs() >= 0.5]
     ratio = j["q50_approx"] / j["q50_nuts"]
     width = (j["q95_approx"] - j["q05_approx"]) / (j["q95_nuts"] - j["q05_nuts"])

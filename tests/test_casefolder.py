@@ -168,6 +168,11 @@ def test_run_a_case_folder_from_an_empty_working_directory(starter, tmp_path, mo
     assert len(checks) == len(pd.read_csv(starter / "records.csv"))
     idata = bm.load(out / "posterior.nc")
     assert "flow_stockpile_addition" in idata.posterior and "stock_change_stockpile" in idata.posterior
+    # the case's label table travels with the result: the report's title and the figures' names come from it
+    assert (out / "labels.yaml").read_text() == (starter / "labels.yaml").read_text()
+    html = bm.write_report(out).read_text()
+    assert "<title>Starter: two regions, 2015-2022</title>" in html and "North" in html
+    assert "summary.md" in {p.name for p in out.iterdir()}
 
 
 def test_unknown_case_arguments_are_refused_by_the_parser(tmp_path, capsys):

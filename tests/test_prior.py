@@ -128,7 +128,8 @@ def test_contraction_of_pinned_and_untouched_quantities(pinned_fit):
 
 
 def test_summary_columns_and_flag(demo_fit, demo_problem):
-    table = demo.summary_table(demo_fit, demo_problem)
+    # every named array with its prior: positive flows and zero self-pairs (A->A trade), so both contraction rules apply
+    table = bm.summarize_with_prior(demo_fit)
     stats = ["mean", "sd", "q05", "q50", "q95", "prior_q05", "prior_q50", "prior_q95", "contraction", "weakly_informed"]
     assert list(table.columns[-len(stats):]) == stats
     assert table["weakly_informed"].dtype == bool
@@ -141,6 +142,8 @@ def test_summary_columns_and_flag(demo_fit, demo_problem):
     assert (table["prior_q05"] <= table["prior_q50"]).all() and (table["prior_q50"] <= table["prior_q95"]).all()
     # other interval masses name the prior columns alike
     assert {"prior_q10", "prior_q50", "prior_q90"} <= set(demo.summary_table(demo_fit, demo_problem, prob=0.8).columns)
+    published = demo.summary_table(demo_fit, demo_problem)
+    assert list(published.columns[-len(stats):]) == stats and published["weakly_informed"].dtype == bool
 
 
 def test_zero_prior_width_gives_nan_not_a_crash():
@@ -185,14 +188,15 @@ def test_plot_has_one_axes_per_quantity(demo_fit, demo_problem):
     table = demo.summary_table(demo_fit, demo_problem)
     panels = plots.default_panels(table, unit="kt")
     assert [p.filters for p in panels[:2]] == [{"region": "A"}, {"region": "B"}]
-    cumulative = table[(table["quantity"] == "input_use") & (table["region"] == "A") & (table["year"] == 2019)]
+    cumulative = table[(table["quantity"] == "input_use") & (table["region"] == "A") & (table["year_start"] == 2019)
+                       & (table["year_end"] == 2019)]
     panels = [*panels[:4], plots.Panel("input_use", {"region": "A", "year": 2019}, "use A, 2019", "kt")]
     fig = plots.prior_posterior_bands(table, panels, ncols=3)
     assert len(fig.axes) == len(panels) == 5
     assert "90% intervals" in fig._suptitle.get_text()
     series = fig.axes[0]
     assert len([c for c in series.collections if isinstance(c, PolyCollection)]) == 2  # prior and posterior bands
-    assert series.get_ylabel() == "kt" and series.get_xlabel() == "year"
+    assert series.get_ylabel().startswith("kt") and "90%" in series.get_ylabel() and series.get_xlabel() == "year"
     assert [t.get_text() for t in fig.axes[4].get_xticklabels()] == ["prior", "posterior"]
     assert len(cumulative) == 1
     log = plots.prior_posterior_bands(table, [plots.Panel("input_mining", {"region": "A"}, unit="kt", log=True)])

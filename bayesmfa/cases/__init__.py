@@ -40,6 +40,7 @@ class FolderCase:
           priors/*.yaml       prior files (or one priors.yaml)
           records.csv         records (or records*.csv, or records/*.csv)
           schema.yaml         optional: column rules for ``bayesmfa data check``
+          labels.yaml         optional: report title, methods, sources, caveats, display names
 
     Attributes
     ----------
@@ -102,11 +103,16 @@ class FolderCase:
 
         return demo.summary_table(idata, problem, prob)
 
-    def write_figures(self, summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-        """The generic figures (as the demo's)."""
-        from bayesmfa.cases import demo
+    def labels_file(self) -> Path:
+        """The folder's optional ``labels.yaml`` (title, methods, sources, caveats, display names)."""
+        return self.folder / "labels.yaml"
 
-        return demo.write_figures(summary, idata, problem, outdir)
+    def write_figures(self, summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
+        """The generic figures (as the demo's), labelled from the folder's ``labels.yaml`` when there is one."""
+        from bayesmfa.cases import demo
+        from bayesmfa.plots import load_labels
+
+        return demo.write_figures(summary, idata, problem, outdir, label_table=load_labels(self.labels_file()))
 
 
 def is_case_folder(text: str | Path) -> bool:
@@ -148,6 +154,14 @@ def load_case(name: str | Path, root: str | Path | None = None) -> Problem:
         see :func:`project_root`). Ignored for a case folder.
     """
     return get_case(name).load(project_root(root))
+
+
+def labels_file(name: str | Path, root: str | Path | None = None) -> Path:
+    """Where a case keeps its optional ``labels.yaml``: in a case folder, or ``data/<name>/`` for a built-in case."""
+    case = get_case(name)
+    if isinstance(case, FolderCase):
+        return case.labels_file()
+    return project_root(root) / "data" / str(name) / "labels.yaml"
 
 
 def case_label(name: str | Path) -> str:

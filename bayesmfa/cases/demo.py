@@ -86,18 +86,29 @@ def summary_table(idata: az.InferenceData, problem: Problem, prob: float = 0.9) 
 
 def labels(root: Path | None = None) -> Labels:
     """Display labels, title and caveats of the demo (``data/demo/labels.yaml``)."""
-    from bayesmfa.cases import project_root
     from bayesmfa.plots import load_labels
 
-    return load_labels(project_root(root) / "data" / "demo" / "labels.yaml")
+    return load_labels(labels_file(root))
 
 
-def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-    """Bands of each process input (:func:`bayesmfa.plots.generic_figures`) and, with a prior, ``prior_posterior.png``."""
+def labels_file(root: Path | None = None) -> Path:
+    """The demo's ``labels.yaml``."""
+    from bayesmfa.cases import project_root
+
+    return project_root(root) / "data" / "demo" / "labels.yaml"
+
+
+
+def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path,
+                  label_table: Labels | None = None) -> list[Path]:
+    """Bands of each process input (:func:`bayesmfa.plots.generic_figures`) and, with a prior, ``prior_posterior.png``.
+
+    ``label_table``: display names (default: the demo's for the demo system, else code names).
+    """
     from bayesmfa import plots
 
     outdir.mkdir(parents=True, exist_ok=True)
-    lab = labels() if problem.system.name == "demo" else plots.Labels()
+    lab = label_table if label_table is not None else (labels() if problem.system.name == "demo" else plots.Labels())
     figures = [(name, build) for name, _, _, build in plots.generic_figures(summary, lab)]
     panels = plots.default_panels(summary, unit=problem.system.unit, labels=lab)
     if "prior" in idata.groups() and panels:
