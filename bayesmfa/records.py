@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -455,3 +455,24 @@ class _Builder:
             factor_matrix=fmat,
             bound=np.array(self.bounds, dtype=int),
         )
+
+
+def mirror_trade_rows(flows: Sequence[str], pairs: Sequence[tuple[str, str]], year: int, *, source_type: str = "customs",
+                      factor: str = "exporter_reporting") -> list[dict[str, object]]:
+    """Record-template rows of mirror trade statistics: each flow and (origin, destination) pair twice in ``year``.
+
+    The exporter's record carries the reporting ``factor`` (its bias against the
+    importer's), the importer's record none; values are left to the simulation.
+
+    Returns
+    -------
+    list of dict
+        Rows with ``quantity, origin, destination, year, source_type, factor, note``.
+    """
+    rows: list[dict[str, object]] = []
+    for origin, destination in pairs:
+        for flow in flows:
+            base = {"quantity": flow, "origin": origin, "destination": destination, "year": year, "source_type": source_type}
+            rows.append({**base, "factor": factor, "note": "exporter's record"})
+            rows.append({**base, "note": "importer's record"})
+    return rows

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayesmfa.errors import OutputError
+from bayesmfa.records import mirror_trade_rows
 
 #: The starter case's files.
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "starter"
@@ -75,12 +76,7 @@ def record_template(years: range) -> pd.DataFrame:
                 for flow in ("stockpile_addition", "stockpile_release"):
                     rows.append({"quantity": flow, "region": r, "year": y, "source_type": "survey",
                                  "note": "stock survey: material put into / taken out of store"})
-        for o, d in (("north", "south"), ("south", "north")):
-            for flow in ("ore_trade", "product_trade"):
-                rows.append({"quantity": flow, "origin": o, "destination": d, "year": y, "source_type": "customs",
-                             "factor": "exporter_reporting", "note": "exporter's record"})
-                rows.append({"quantity": flow, "origin": o, "destination": d, "year": y, "source_type": "customs",
-                             "note": "importer's record"})
+        rows.extend(mirror_trade_rows(("ore_trade", "product_trade"), (("north", "south"), ("south", "north")), y))
     df = pd.DataFrame(rows)
     df["unit"] = "kt"
     df["value"] = 1.0

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, load_problem, make_problem
+from bayesmfa.records import mirror_trade_rows
 from bayesmfa.simulate import simulate_records
 from bayesmfa.summaries import summarize_system
 from bayesmfa.system import load_system
@@ -43,12 +44,7 @@ def template(years: range) -> pd.DataFrame:
             rows.append({"quantity": "mining", "region": r, "year": y, "source_type": "production"})
             rows.append({"quantity": "refining", "region": r, "year": y, "source_type": "production"})
             rows.append({"quantity": "use", "region": r, "year": y, "source_type": "survey"})
-        for o, d in (("A", "B"), ("B", "A")):
-            for f in ("ore_trade", "refined_trade"):
-                rows.append({"quantity": f, "origin": o, "destination": d, "year": y, "source_type": "customs",
-                             "factor": "exporter_reporting", "note": "exporter's record"})
-                rows.append({"quantity": f, "origin": o, "destination": d, "year": y, "source_type": "customs",
-                             "note": "importer's record"})
+        rows.extend(mirror_trade_rows(("ore_trade", "refined_trade"), (("A", "B"), ("B", "A")), y))
         if y % 3 == 0:
             for r in "AB":
                 rows.append({"quantity": "end_use", "region": r, "end_use": "magnets", "share_of": "end_use", "year": y,
