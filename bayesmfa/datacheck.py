@@ -356,7 +356,7 @@ def case_schema(system_file: str | Path) -> dict[str, Any]:
             for name in system.cross_dim_names(flow.cross):
                 codes[name] = codes[flow.cross]
     quantities = [*system.processes, *(f"{p}.input" for p in system.processes), *(f"{p}.external" for p in system.inputs),
-                  *system.flows]
+                  *system.flows, *system.groups, *(f"{g}.input" for g in system.groups)]
     codes["quantity"] = quantities
     codes["unit"] = sorted({*system.units, *SHARE_UNITS})
     schema = _defaults()

@@ -425,7 +425,17 @@ def named_dataset(
         if pname in system.inputs:
             data[f"external_{pname}"] = dense(u[..., [input_pos[i] for i in ids]], coords, proc.dims)
     data.update(stock_arrays(system, data))
+    data.update(group_arrays(system, data))
     return xr.Dataset(data)
+
+
+def group_arrays(system: System, named: dict[str, xr.DataArray] | xr.Dataset) -> dict[str, xr.DataArray]:
+    """``input_<group>`` and ``output_<group>`` of every process group: the sums of its members' arrays (system unit)."""
+    out: dict[str, xr.DataArray] = {}
+    for group, members in system.groups.items():
+        for kind in ("input", "output"):
+            out[f"{kind}_{group}"] = sum(named[f"{kind}_{m}"] for m in members[1:]) + named[f"{kind}_{members[0]}"]
+    return out
 
 
 def stock_arrays(system: System, named: dict[str, xr.DataArray] | xr.Dataset) -> dict[str, xr.DataArray]:

@@ -7,7 +7,9 @@ A record table is a CSV with one row per record and these columns:
     of the process instances it selects), ``<process>.input`` (their input)
     or, for a boundary input process, ``<process>.external`` (the inflow from
     outside the system alone, without the flows it also receives); or a sum
-    of such terms, ``salt_trade + oxide_trade``.
+    of such terms, ``salt_trade + oxide_trade``. A process group (``groups`` in
+    the system) stands for the sum of its members: ``<group>`` (outputs) or
+    ``<group>.input``.
 ``year`` (required)
     A year, or a range ``2007-2015`` (the record is the sum over the years).
 ``value``, ``unit`` (required)
@@ -396,6 +398,11 @@ class _Builder:
         if quantity in system.flows:
             return [(dict(e.coords), "edge", e.index) for e in g.edges_of(quantity)], system.flow_dims(quantity)
         proc, _, part = quantity.partition(".")
+        if proc in system.groups and part in ("", "input", "output"):
+            kind = "input" if part == "input" else "output"
+            members = system.groups[proc]
+            slots = [(dict(n.coords), kind, n.index) for m in members for n in g.nodes_of(m)]
+            return slots, system.processes[members[0]].dims
         if proc in system.processes and part == "external":
             if proc not in system.inputs:
                 raise self._err(rec, column, f"{quantity!r}: process {proc!r} has no external inflow (it is not a boundary input; "

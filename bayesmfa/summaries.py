@@ -589,6 +589,9 @@ def system_quantity_info(system: System, names: Sequence[str], unit: str | None 
                 text = f"Flow `{rest}`{product} from process `{f.source}` to process `{f.target}`, {_PER_YEAR}."
         elif kind in ("input", "output") and rest in system.processes:
             text = f"Total {kind} of process `{rest}`, {_PER_YEAR}."
+        elif kind in ("input", "output") and rest in system.groups:
+            members = ", ".join(f"`{m}`" for m in system.groups[rest])
+            text = f"Total {kind} of the process group `{rest}` ({members}), {_PER_YEAR}."
         elif kind == "external" and rest in system.processes:
             text = f"Input into process `{rest}` from outside the system, {_PER_YEAR}."
         else:

@@ -154,6 +154,11 @@ class System:
     stocks : dict
         :class:`Stock` by name (their generated processes and flows are in
         ``processes``, ``flows``, ``inputs`` and ``sinks``).
+    groups : dict
+        Process groups: name -> member processes (same dims). A group is one
+        quantity in records (``<group>``: the members' summed output;
+        ``<group>.input``: their summed input) and in the fit
+        (``input_<group>``, ``output_<group>``).
     source_text : str
         The YAML the system was read from (kept for provenance).
     """
@@ -170,6 +175,7 @@ class System:
     trade_dim: str | None
     units: dict[str, float]
     stocks: dict[str, Stock] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source_text: str = ""
 
     def process_coords(self, name: str) -> dict[str, tuple[Any, ...]]:
@@ -388,7 +394,8 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
     """
     if not isinstance(doc, dict):
         raise SpecError("the system definition must be a mapping", file=file)
-    unknown = set(doc) - {"name", "unit", "time", "dims", "processes", "boundary", "flows", "trade_dim", "units", "description", "stocks"}
+    unknown = set(doc) - {"name", "unit", "time", "dims", "processes", "boundary", "flows", "trade_dim", "units", "description", "stocks",
+                        "groups"}
     if unknown:
         raise SpecError(f"unknown top-level keys {sorted(unknown)}", file=file)
     name = str(_need(doc, "name", str, file))
@@ -430,6 +437,7 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
         if not isinstance(f, (int, float)) or f <= 0:
             raise SpecError("unit factors must be positive numbers", file=file, field=f"units.{u}")
         units[str(u)] = float(f)
+    groups = _groups(doc, procs, flows, stocks, file)
     text = source_text if source_text is not None else yaml.safe_dump(json.loads(json.dumps(doc, default=float)), sort_keys=False)
     return System(
         name=name,
@@ -444,8 +452,41 @@ def system_from_dict(doc: dict, *, file: str = "<dict>", source_text: str | None
         trade_dim=trade_dim,
         units=units,
         stocks=stocks,
+        groups=groups,
         source_text=text,
     )
+
+
+def _groups(doc: dict, procs: dict[str, Process], flows: dict[str, FlowType], stocks: dict[str, Stock],
+            file: str) -> dict[str, tuple[str, ...]]:
+    """Parse ``groups``: ``{name: {processes: [...], description: ...}}`` or ``{name: [...]}``."""
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, body in _named_entries(doc.get("groups") or {}, file, "groups"):
+        key = f"groups.{name}"
+        if isinstance(body, list):
+            body = {"processes": body}
+        if not isinstance(body, dict):
+            raise SpecError("expected a mapping with 'processes' (or a list of processes)", file=file, field=key)
+        unknown = set(body) - {"processes", "description"}
+        if unknown:
+            raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
+        if name in procs or name in flows or name in stocks:
+            raise SpecError(f"group name {name!r} is already a process, flow or stock name", file=file, field=key)
+        members = body.get("processes")
+        if not isinstance(members, list) or not members:
+            raise SpecError("expected a non-empty list of processes", file=file, field=f"{key}.processes")
+        members = [str(m) for m in members]
+        for m in members:
+            if m not in procs:
+                raise SpecError(f"unknown process {m!r}", file=file, field=f"{key}.processes")
+        if len(set(members)) != len(members):
+            raise SpecError("a process is listed twice", file=file, field=f"{key}.processes")
+        dims = {procs[m].dims for m in members}
+        if len(dims) > 1:
+            raise SpecError(f"the processes of a group must have the same dims, got {sorted(map(list, dims))}", file=file,
+                            field=f"{key}.processes")
+        groups[name] = tuple(members)
+    return groups
 
 
 def _stocks(
