@@ -87,7 +87,11 @@ def check_case(case: str | Path, root: str | Path | None = None) -> CaseCheck:
         found.errors.extend(_data_problem(p) for p in check_data(data_folder))
     if system is None:
         return found
-    graph = Graph(system)
+    try:
+        graph = Graph(system)
+    except SpecError as err:  # the expansion: a process instance left without incoming or outgoing flow instances
+        found.errors.append(err)
+        return found
     if records is None:  # a built-in case: its loader compiles its records
         if found.errors:
             return found
@@ -141,7 +145,6 @@ def _priors(path: Path, found: CaseCheck) -> Priors | None:
     except PriorError as err:
         found.errors.append(err)
         return None
-    texts = []
     for f in files:
         try:
             doc = read_yaml(f, PriorError)
@@ -149,8 +152,6 @@ def _priors(path: Path, found: CaseCheck) -> Priors | None:
             found.errors.append(err)
             continue
         add_prior_doc(priors, doc, file=str(f), errors=found.errors)
-        texts.append(f.read_text(encoding="utf-8-sig"))
-    priors.text = "\n".join(texts)
     unreadable = any(isinstance(e, PriorError) and not e.field for e in found.errors[before:])  # a whole file is bad
     return None if unreadable else priors
 

@@ -173,6 +173,7 @@ def run_case(
             chosen.pop("thin", None)
         settings = replace(settings, **chosen)
     problem = module.load(root)
+    name = case_label(case)  # a built-in name, or the case folder's name
     with staged_dir(out, "run", force=force) as stage:
         tmp = stage.path
         start = time.perf_counter()
@@ -201,14 +202,14 @@ def run_case(
         labels = labels_file(case, root)
         if labels.is_file():  # the report reads the case's title, methods, sources and caveats from the result folder
             shutil.copyfile(labels, tmp / "labels.yaml")
-        write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({case_label(case)})")
+        write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({name})")
         diag = _diagnostics(idata, module, wall)
         _write_record_checks(tmp, idata, problem, settings)
         if hasattr(module, "write_extras"):
             module.write_extras(tmp, root)
         failures = diag.failures(thresholds)
         _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings,
-                    case=case_label(case))
+                    case=name)
         if hasattr(module, "write_figures"):
             module.write_figures(summary, idata, problem, tmp / "figures")
         if failures and divert_failed:

@@ -143,6 +143,17 @@ def test_check_collects_bad_prior_entries_across_files(starter):
     assert {"inputs[0].source", "yields[0].colour"} <= fields
 
 
+def test_a_process_instance_left_without_flows_is_reported_not_raised(starter):
+    """The system file is valid, but the ore leaves only the north's mines: the south's mining instance sends nothing."""
+    doc = yaml.safe_load((starter / "system.yaml").read_text())
+    for flow in ("ore_domestic", "ore_trade"):
+        doc["flows"][flow]["from_coords"] = {"region": ["north"]}
+    (starter / "system.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    found = check_case(starter)
+    assert [e.field for e in found.errors] == ["processes.mining"]
+    assert "no outgoing flow instance" in str(found.errors[0])
+
+
 def test_a_corrupt_system_is_reported_with_the_prior_and_record_files_still_read(starter):
     (starter / "system.yaml").write_text("name: x\nunit: kt\n")
     (starter / "priors" / "priors.yaml").write_text("inputs: 3\n")
