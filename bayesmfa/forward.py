@@ -229,11 +229,17 @@ def join_walks(ops: Ops, order: np.ndarray, noncentred: Any | None, centred: Any
     return ops.xp.concatenate(parts, axis=-1)[..., order]
 
 
+def year_logits(ops: Ops, layout: Layout, free_logits: Any) -> Any:
+    """Free logits per year (..., year, free edge) from their values at the knots (linear interpolation)."""
+    if layout.interp is None:
+        return free_logits
+    return ops.xp.matmul(layout.interp, free_logits)
+
+
 def shares(ops: Ops, layout: Layout, free_logits: Any) -> Any:
-    """Transfer coefficients (..., year, edge) from the free logits (..., year, free edge); reference logits are 0."""
+    """Transfer coefficients (..., year, edge) from the free logits at the knots (..., knot, free edge); reference logits are 0."""
     xp, g = ops.xp, layout.graph
-    if layout.interp is not None:
-        free_logits = xp.matmul(layout.interp, free_logits)
+    free_logits = year_logits(ops, layout, free_logits)
     n_ref = g.n_edges - len(g.free_edges)
     ref = xp.zeros((*tuple(free_logits.shape)[:-1], n_ref))
     logits = xp.concatenate([ref, free_logits], axis=-1)[..., layout.logit_order]

@@ -15,28 +15,29 @@ from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
-from bayesmfa.kernel import KernelData, logp_and_grad
+from bayesmfa.kernel import KernelData, logp_and_grad_logits
 
 
 class FusedLikelihood(Op):
-    """Summed record log-likelihood of (u, share, yields, sigma, factor) and its gradient.
+    """Summed record log-likelihood of (u, logits, yields, sigma, factor) and its gradient.
 
-    Inputs: the five tensors, then the arrays of :class:`~bayesmfa.kernel.KernelData`
-    as constants (so the compiled function depends on no captured global and
+    ``logits`` are the free share logits per year (year, free edge); the softmax
+    per node runs in the kernel. Inputs: the five tensors, the free edges' indices,
+    then the arrays of :class:`~bayesmfa.kernel.KernelData` as constants (so the compiled function depends on no captured global and
     numba can cache it on disk). Outputs: ``logp`` (scalar), then the gradient
     with respect to each of the five tensors (same shapes).
     """
 
     __props__ = ()
 
-    def make_node(self, u, share, yields, sigma, factor, *data) -> Apply:  # noqa: ANN001, ANN002
-        inputs = [pt.as_tensor_variable(x).astype("float64") for x in (u, share, yields, sigma, factor)]
+    def make_node(self, u, logits, yields, sigma, factor, *data) -> Apply:  # noqa: ANN001, ANN002
+        inputs = [pt.as_tensor_variable(x).astype("float64") for x in (u, logits, yields, sigma, factor)]
         consts = [d if isinstance(d, Variable) else pt.constant(np.asarray(d)) for d in data]
         outputs = [pt.dscalar(), *(x.type() for x in inputs)]
         return Apply(self, inputs + consts, outputs)
 
     def perform(self, node, inputs, output_storage) -> None:  # noqa: ANN001
-        results = logp_and_grad(*(np.asarray(x, dtype=float) for x in inputs[:5]), *(np.asarray(d)[()] for d in inputs[5:]))
+        results = logp_and_grad_logits(*(np.asarray(x, dtype=float) for x in inputs[:5]), *(np.asarray(d)[()] for d in inputs[5:]))
         output_storage[0][0] = np.asarray(results[0])
         for store, value in zip(output_storage[1:], results[1:], strict=True):
             store[0] = value
@@ -56,7 +57,7 @@ class FusedLikelihood(Op):
 
 
 #: Bump when the kernel's numerics change, so numba's on-disk cache is not reused across versions.
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 
 
 @register_funcify_and_cache_key(FusedLikelihood)
@@ -64,16 +65,19 @@ def _numba_fused(op: FusedLikelihood, node=None, **kwargs):  # noqa: ANN001, ANN
     import numba
 
     @numba.njit
-    def fused(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN202
-              den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
-        total, du, dshare, dyields, dsigma, dlf = logp_and_grad(
-            u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,
+    def fused(u, logits, yields, sigma, factor, free_edges, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx,  # noqa: ANN001, ANN202
+              num_val, den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
+        total, du, dlogits, dyields, dsigma, dlf = logp_and_grad_logits(
+            u, logits, yields, sigma, factor, free_edges, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,
             den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale.item())
-        return np.asarray(total), du, dshare, dyields, dsigma, dlf
+        return np.asarray(total), du, dlogits, dyields, dsigma, dlf
 
     return fused, f"bayesmfa.FusedLikelihood.v{KERNEL_VERSION}"
 
 
-def fused_loglik(data: KernelData, u, share, yields, sigma, factor) -> pt.TensorVariable:  # noqa: ANN001
-    """The summed record log-likelihood as a PyTensor scalar (differentiable in its first five inputs)."""
-    return FusedLikelihood()(u, share, yields, sigma, factor, *data.arrays())[0]
+def fused_loglik(data: KernelData, free_edges: np.ndarray, u, logits, yields, sigma, factor) -> pt.TensorVariable:  # noqa: ANN001
+    """The summed record log-likelihood as a PyTensor scalar (differentiable in its first five tensor inputs).
+
+    ``logits`` (year, free edge) are the free share logits per year; ``free_edges`` their edge indices.
+    """
+    return FusedLikelihood()(u, logits, yields, sigma, factor, np.asarray(free_edges, dtype=np.int64), *data.arrays())[0]

@@ -272,6 +272,54 @@ def logp_and_grad(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, 
 
 
 @numba.njit(cache=True, error_model="numpy")
+def softmax_shares(logits, free_edges, src, n_edges, n_nodes):  # noqa: ANN001, ANN201
+    """Transfer coefficients (year, edge) from the free logits (year, free edge): a softmax per source node, the
+    other (reference) edges at logit 0 (as :func:`bayesmfa.forward.shares` after interpolation)."""
+    n_years = logits.shape[0]
+    share = np.empty((n_years, n_edges))
+    full = np.zeros(n_edges)
+    top = np.empty(n_nodes)
+    total = np.empty(n_nodes)
+    for t in range(n_years):
+        full[:] = 0.0
+        for i in range(free_edges.shape[0]):
+            full[free_edges[i]] = logits[t, i]
+        top[:] = -np.inf
+        for e in range(n_edges):
+            top[src[e]] = max(top[src[e]], full[e])
+        total[:] = 0.0
+        for e in range(n_edges):
+            share[t, e] = math.exp(full[e] - top[src[e]])
+            total[src[e]] += share[t, e]
+        for e in range(n_edges):
+            share[t, e] /= total[src[e]]
+    return share
+
+
+@numba.njit(cache=True, error_model="numpy")
+def logp_and_grad_logits(u, logits, yields, sigma, factor, free_edges, topo, in_ptr, in_edges, src, input_col,  # noqa: ANN001, ANN201
+                         num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu,
+                         t_const, source_index, noise_scale):
+    """:func:`logp_and_grad` with the shares given by their free logits (year, free edge); the gradient is with
+    respect to ``u, logits, yields, sigma, factor``. The softmax and its reverse pass run here, not in PyTensor."""
+    n_edges, n_nodes = src.shape[0], yields.shape[0]
+    share = softmax_shares(logits, free_edges, src, n_edges, n_nodes)
+    total, d_u, d_share, d_yields, d_sigma, d_lf = logp_and_grad(
+        u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,
+        den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale)
+    d_logits = np.empty_like(logits)
+    dot = np.empty(n_nodes)
+    for t in range(logits.shape[0]):
+        dot[:] = 0.0
+        for e in range(n_edges):
+            dot[src[e]] += share[t, e] * d_share[t, e]
+        for i in range(free_edges.shape[0]):
+            e = free_edges[i]
+            d_logits[t, i] = share[t, e] * (d_share[t, e] - dot[src[e]])
+    return total, d_u, d_logits, d_yields, d_sigma, d_lf
+
+
+@numba.njit(cache=True, error_model="numpy")
 def predicted(u, share, yields, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
               den_ptr, den_idx, den_val, is_share, floor):
     """Log model value of every record (log of total x factors + floor) for a batch of draws: (draw, record)."""

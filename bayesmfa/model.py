@@ -157,10 +157,11 @@ def build_model(problem: Problem, options: ModelOptions | None = None, *, fused:
     ops = forward.pytensor_ops()
     with pm.Model(coords=coords) as model:
         u = _inputs(graph, resolved, layout, ops)
-        share = _shares(graph, resolved, layout, ops)
+        eta = _share_logits(graph, resolved, layout, ops)
+        share = pm.Deterministic("share", forward.shares(ops, layout, eta), dims=("year", "edge"))
         yields = forward.full_yields(ops, layout, vector_variable("yield", resolved.yields, "yield_node") if graph.yield_nodes else None)
-        if fused:
-            _fused_likelihood(problem, u, share, yields, options)
+        if fused:  # the kernel takes the logits and does the softmax itself (``share`` stays out of the log density)
+            _fused_likelihood(problem, u, forward.year_logits(ops, layout, eta), yields, options)
             return model
         throughput, output = forward.propagate(ops, layout, u, share, yields)
         edge_flow = forward.edge_flows(layout, output, share)
@@ -230,8 +231,8 @@ def _inputs(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.Tens
     return pt.exp(forward.join_walks(ops, layout.walk_order, *walks))
 
 
-def _shares(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.TensorVariable:
-    """Transfer coefficients (year, edge): softmax per node of logits that follow random walks over knots."""
+def _share_logits(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.TensorVariable:
+    """Free share logits at the knots (knot, free edge): random walks (see :func:`forward.shares` for the coefficients)."""
     if graph.free_edges:
         z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims="share_edge")
         level = pm.Deterministic("share_logit_level", resolved.share_mean + resolved.share_sd * z0, dims="share_edge")
@@ -249,8 +250,9 @@ def _shares(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.Tens
                 walks.append(_random_walk("share_logit", level[idx], step[idx], dim, ops, step_dim, centred=flag))
             eta = forward.join_walks(ops, layout.share_walk_order, *walks)
     else:
-        eta = pt.zeros((len(layout.years), 0))
-    return pm.Deterministic("share", forward.shares(ops, layout, eta), dims=("year", "edge"))
+        n_knots = len(layout.years) if layout.interp is None else layout.interp.shape[1]
+        eta = pt.zeros((n_knots, 0))
+    return eta
 
 
 def _scatter(values: pt.TensorVariable, positions: np.ndarray, shape: tuple[int, ...]) -> pt.TensorVariable:
@@ -368,13 +370,15 @@ def fused_data(problem: Problem, terms: RecordTerms, options: ModelOptions):  # 
     return kernel_data(problem.graph, problem.records, terms.floor, terms.log_obs, kind, terms.nu, 1.0)
 
 
-def _fused_likelihood(problem: Problem, u, share, yields, options: ModelOptions) -> None:  # noqa: ANN001
-    """The same likelihood as :func:`_likelihood`, as one compiled kernel with its own gradient (for sampling)."""
+def _fused_likelihood(problem: Problem, u, logits, yields, options: ModelOptions) -> None:  # noqa: ANN001
+    """The same likelihood as :func:`_likelihood`, as one compiled kernel with its own gradient (for sampling);
+    ``logits`` are the free share logits per year (year, free edge)."""
     from bayesmfa.fusedop import fused_loglik
 
     terms = _record_terms(problem, options)
     data = fused_data(problem, terms, options)
-    pm.Potential("records_loglik", fused_loglik(data, u, share, yields, terms.sigma, pt.exp(terms.log_factor)))
+    free = np.array(problem.graph.free_edges, dtype=np.int64)
+    pm.Potential("records_loglik", fused_loglik(data, free, u, logits, yields, terms.sigma, pt.exp(terms.log_factor)))
 
 
 #: Below this z the standard normal log-cdf uses its asymptotic series.
