@@ -105,6 +105,11 @@ def interpolation_matrix(years: list[int], knots: list[int]) -> np.ndarray:
     return w
 
 
+def selects(names: tuple[str, ...], node: Any) -> bool:
+    """Whether ``names`` (process names, or process-instance labels such as ``use[region=US]``) name ``node``."""
+    return node.process in names or node.label in names
+
+
 class Layout:
     """Index arrays of a graph for the forward map (computed once per graph and options).
 
@@ -115,9 +120,9 @@ class Layout:
     share_knots_every : int
         Spacing in years of the knots of the share random walks.
     centred_inputs : tuple of str
-        Input processes whose log-input walks are centred (see ``ModelOptions``).
+        Input processes (or process instances) whose log-input walks are centred (see ``ModelOptions``).
     centred_shares : tuple of str
-        Processes whose share-logit walks are centred (see ``ModelOptions``).
+        Processes (or process instances) whose share-logit walks are centred (see ``ModelOptions``).
     """
 
     def __init__(self, graph: Graph, share_knots_every: int = 1, centred_inputs: tuple[str, ...] = (),
@@ -125,8 +130,8 @@ class Layout:
         self.graph = graph
         self.years = list(graph.system.years)
         self.share_knots_every = share_knots_every
-        self.centred = np.array([n.process in centred_inputs for n in graph.input_nodes], dtype=bool)
-        self.centred_share = np.array([graph.nodes[graph.edges[e].source].process in centred_shares for e in graph.free_edges],
+        self.centred = np.array([selects(centred_inputs, n) for n in graph.input_nodes], dtype=bool)
+        self.centred_share = np.array([selects(centred_shares, graph.nodes[graph.edges[e].source]) for e in graph.free_edges],
                                       dtype=bool)
 
     @classmethod

@@ -60,7 +60,7 @@ class ModelOptions:
         knots mean fewer parameters where no record resolves annual changes.
         The step prior then applies per knot interval.
     centred_inputs : tuple of str
-        Input processes whose log-input random walks are centred: the walk
+        Input processes, or their instances (``mining[region=CN]``), whose log-input random walks are centred: the walk
         itself is sampled (``input_log_walk``, dims (centred_input,
         year_step)) instead of standardised innovations
         (``input_log_innovation``). The prior is the same either way.
@@ -70,7 +70,7 @@ class ModelOptions:
         weakly observed series non-centred (a centred walk with little data
         makes a funnel with its step scale).
     centred_shares : tuple of str
-        Processes whose share-logit walks are centred: the knot values
+        Processes, or process instances (``use[region=US]``), whose share-logit walks are centred: the knot values
         (``share_logit_walk``, dims (share_edge, share_knot_step)) are
         sampled instead of standardised innovations. The prior is the same.
         Centre the splits whose flows records see only through sums (the sum
@@ -144,13 +144,17 @@ def build_model(problem: Problem, options: ModelOptions | None = None, *, fused:
     graph = problem.graph
     if fused and graph.depth is None:
         raise ValueError("fused=True needs an acyclic system; this one has a cycle")
-    unknown = set(options.centred_inputs) - set(graph.system.inputs)
+    inputs = set(graph.system.inputs) | {n.label for n in graph.input_nodes}
+    unknown = set(options.centred_inputs) - inputs
     if unknown:
-        raise ValueError(f"centred_inputs {sorted(unknown)} are not input processes; input processes: {sorted(graph.system.inputs)}")
-    splitters = {graph.nodes[n].process for n, edges in graph.out_edges.items() if len(edges) > 1}
-    unknown = set(options.centred_shares) - splitters
+        raise ValueError(f"centred_inputs {sorted(unknown)} are not input processes or their instances; input processes: "
+                         f"{sorted(graph.system.inputs)}")
+    splitting = [graph.nodes[n] for n, edges in graph.out_edges.items() if len(edges) > 1]
+    splitters = {n.process for n in splitting}
+    unknown = set(options.centred_shares) - splitters - {n.label for n in splitting}
     if unknown:
-        raise ValueError(f"centred_shares {sorted(unknown)} are not processes that split their output; those are: {sorted(splitters)}")
+        raise ValueError(f"centred_shares {sorted(unknown)} are not processes (or process instances) that split their output; "
+                         f"those are: {sorted(splitters)}")
     resolved = resolve_priors(problem.priors, graph)
     coords = model_coords(graph, options)
     layout = Layout.from_options(graph, options)

@@ -160,3 +160,21 @@ def test_centred_shares_must_name_processes_that_split():
     problem = demo.load(REPO)
     with pytest.raises(ValueError, match="centred_shares"):
         bm.build_model(problem, bm.ModelOptions(centred_shares=("no_such_process",)))
+
+
+def test_centred_shares_and_inputs_take_process_instances(ree_problem):
+    """An instance label centres that instance's walks only; an unknown label is refused with the processes that split."""
+    graph = ree_problem.graph
+    layout = forward.Layout(graph, 4, centred_inputs=("mining[region=CN]",), centred_shares=("use[region=US]", "mining"))
+    sources = [graph.nodes[graph.edges[e].source] for e in graph.free_edges]
+    expected = [n.label == "use[region=US]" or n.process == "mining" for n in sources]
+    assert layout.centred_share.tolist() == expected
+    assert any(n.process == "use" and n.label != "use[region=US]" for n in sources)  # the other regions' use stays non-centred
+    assert layout.centred.tolist() == [n.label == "mining[region=CN]" for n in graph.input_nodes]
+    assert layout.centred.sum() == 1
+    model = bm.build_model(ree_problem, bm.ModelOptions(share_knots_every=4, centred_shares=("use[region=US]",)))
+    assert "share_logit_walk" in {v.name for v in model.free_RVs}
+    with pytest.raises(ValueError, match=r"centred_shares \['use\[region=XX\]'\]"):
+        bm.build_model(ree_problem, bm.ModelOptions(centred_shares=("use[region=XX]",)))
+    with pytest.raises(ValueError, match="centred_inputs"):
+        bm.build_model(ree_problem, bm.ModelOptions(centred_inputs=("consumption[region=US]",)))
