@@ -110,6 +110,96 @@ def selects(names: tuple[str, ...], node: Any) -> bool:
     return node.process in names or node.label in names
 
 
+def share_groups(graph: Graph, share_sums: tuple[tuple[str, ...], ...]) -> list[np.ndarray]:
+    """Groups of free share edges (positions among ``graph.free_edges``) named by ``share_sums``.
+
+    Each entry of ``share_sums`` names free share edges by label (one group:
+    exactly those edges) or flow types (one group per set of coords shared by
+    at least two free edges of those types, e.g. ``("salt_trade",
+    "oxide_trade")`` pairs the salt and oxide trade of each origin and
+    destination).
+
+    Raises
+    ------
+    ValueError
+        A name that is neither a flow type nor a free share edge, an entry
+        that forms no group, or an edge in two groups.
+    """
+    position = {e: i for i, e in enumerate(graph.free_edges)}
+    by_label = {graph.edges[e].label: i for e, i in position.items()}
+    groups: list[np.ndarray] = []
+    used: set[int] = set()
+    for entry in share_sums:
+        names = tuple(entry)
+        if names and all(n in by_label for n in names):
+            found = [[by_label[n] for n in names]]
+        else:
+            unknown = [n for n in names if n not in graph.system.flows]
+            if unknown:
+                raise ValueError(f"share_sums entry {list(names)}: {unknown} are neither flow types nor free share edges "
+                                 f"(a process's first edge is its reference and has no free logit)")
+            by_coords: dict[tuple, list[int]] = {}
+            for e, i in position.items():
+                if graph.edges[e].flow in names:
+                    by_coords.setdefault(graph.edges[e].coords, []).append(i)
+            found = [members for members in by_coords.values() if len(members) >= 2]
+        found = [g for g in found if len(g) >= 2]
+        if not found:
+            raise ValueError(f"share_sums entry {list(names)}: no two free share edges of it share their coords")
+        for members in found:
+            if used & set(members):
+                raise ValueError(f"share_sums entry {list(names)}: an edge is already in another group")
+            used |= set(members)
+            groups.append(np.array(members, dtype=int))
+    return groups
+
+
+@dataclass(frozen=True)
+class SumSplit:
+    """Logits of groups of edges <-> each group's log-sum-exp and split: a volume-preserving bijection.
+
+    For a group with logits ``eta_1..eta_k`` the coordinates are ``tau =
+    logsumexp(eta)`` (stored at the first member) and ``delta_i = eta_i -
+    eta_1`` (the others); back, ``eta_i = tau + delta_i - logsumexp(delta)``
+    with ``delta_1 = 0``. The Jacobian determinant is 1, so a density on the
+    logits is the same density on the new coordinates. Flows that records see
+    only through their sum get ``tau`` pinned and ``delta`` free: a product of
+    a narrow and a wide direction instead of a curved corner in the logits.
+    Arrays are (..., member, knot).
+    """
+
+    group_of: np.ndarray
+    first: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.first)
+
+    def _onehot(self) -> np.ndarray:
+        m = np.zeros((self.n_groups, len(self.group_of)))
+        m[self.group_of, np.arange(len(self.group_of))] = 1.0
+        return m
+
+    def to_logits(self, ops: Ops, coords: Any) -> Any:
+        """Logits (..., member, knot) from (tau, delta) coordinates of the same shape."""
+        xp = ops.xp
+        tau = coords[..., self.first, :]
+        mask = np.ones((len(self.group_of), 1))
+        mask[self.first] = 0.0
+        delta = coords * mask
+        lse = xp.log(xp.matmul(self._onehot(), xp.exp(delta)))
+        return tau[..., self.group_of, :] + delta - lse[..., self.group_of, :]
+
+    def to_coords(self, ops: Ops, logits: Any) -> Any:
+        """(tau, delta) coordinates (..., member, knot) from logits of the same shape."""
+        xp = ops.xp
+        lse = xp.log(xp.matmul(self._onehot(), xp.exp(logits)))
+        delta = logits - logits[..., self.first[self.group_of], :]
+        first = np.zeros((len(self.group_of), 1))
+        first[self.first] = 1.0
+        return delta * (1.0 - first) + lse[..., self.group_of, :] * first
+
+
 class Layout:
     """Index arrays of a graph for the forward map (computed once per graph and options).
 
@@ -126,24 +216,52 @@ class Layout:
     """
 
     def __init__(self, graph: Graph, share_knots_every: int = 1, centred_inputs: tuple[str, ...] = (),
-                 centred_shares: tuple[str, ...] = ()) -> None:
+                 centred_shares: tuple[str, ...] = (), share_sums: tuple[tuple[str, ...], ...] = ()) -> None:
         self.graph = graph
         self.years = list(graph.system.years)
         self.share_knots_every = share_knots_every
         self.centred = np.array([selects(centred_inputs, n) for n in graph.input_nodes], dtype=bool)
+        self.share_groups = share_groups(graph, share_sums)
+        summed = np.zeros(len(graph.free_edges), dtype=bool)
+        for group in self.share_groups:
+            summed[group] = True
+        #: Free share edges whose logits are sampled as their group's log-sum-exp and split (see ``ModelOptions.share_sums``).
+        self.summed_share = summed
         self.centred_share = np.array([selects(centred_shares, graph.nodes[graph.edges[e].source]) for e in graph.free_edges],
-                                      dtype=bool)
+                                      dtype=bool) & ~summed
 
     @classmethod
     def from_options(cls, graph: Graph, options: Any) -> Layout:
         """The layout of ``graph`` under model ``options`` (a :class:`~bayesmfa.model.ModelOptions`)."""
-        return cls(graph, options.share_knots_every, tuple(options.centred_inputs), tuple(getattr(options, "centred_shares", ())))
+        return cls(graph, options.share_knots_every, tuple(options.centred_inputs), tuple(getattr(options, "centred_shares", ())),
+                   tuple(tuple(g) for g in getattr(options, "share_sums", ())))
+
+    @cached_property
+    def plain_share(self) -> np.ndarray:
+        """Positions (among the free edges) of the share edges sampled as plain random walks (not in a summed group)."""
+        return np.flatnonzero(~self.summed_share)
+
+    @cached_property
+    def summed_edges(self) -> np.ndarray:
+        """Positions (among the free edges) of the summed share edges, group after group (the order of ``summed_share_edge``)."""
+        return np.concatenate(self.share_groups) if self.share_groups else np.zeros(0, dtype=int)
+
+    @cached_property
+    def share_join_order(self) -> np.ndarray:
+        """Gather index that puts ``[plain share edges, summed share edges]`` into free-edge order."""
+        return np.argsort(np.concatenate([self.plain_share, self.summed_edges]))
 
     @cached_property
     def share_walk_order(self) -> np.ndarray:
-        """Gather index that puts ``[non-centred share edges, centred share edges]`` into free-edge order."""
-        c = self.centred_share
+        """Gather index that puts the plain share edges' ``[non-centred, centred]`` walks into plain-edge order."""
+        c = self.centred_share[self.plain_share]
         return np.argsort(np.concatenate([np.flatnonzero(~c), np.flatnonzero(c)]))
+
+    @cached_property
+    def sum_split(self) -> SumSplit:
+        """The bijection between the summed edges' logits and their groups' (log-sum-exp, split) coordinates."""
+        sizes = [len(g) for g in self.share_groups]
+        return SumSplit(np.repeat(np.arange(len(sizes)), sizes), np.cumsum([0, *sizes[:-1]]).astype(int))
 
     @cached_property
     def interp(self) -> np.ndarray | None:
@@ -364,11 +482,19 @@ def parameter_arrays(
 
     u = np.exp(log_inputs_numpy(post, layout, sample_dims))
     if g.free_edges:
-        level = arr("share_logit_level", "share_edge")
-        step = arr("share_step", "share_node")[..., layout.share_step_index]
+        plain = layout.plain_share
+        level = arr("share_logit_level", "share_edge")[..., plain]
+        step = arr("share_step", "share_node")[..., layout.share_step_index[plain]]
         inner = "year_step" if layout.interp is None else "share_knot_step"
-        eta = _walk_numpy(post, sample_dims, "share_logit", level, step, layout.centred_share, layout.share_walk_order,
-                          ("share_edge", "noncentred_share_edge", "centred_share_edge"), inner)
+        parts = []
+        if len(plain):
+            all_dim = "share_edge" if len(plain) == len(g.free_edges) else "plain_share_edge"
+            parts.append(_walk_numpy(post, sample_dims, "share_logit", level, step, layout.centred_share[plain],
+                                     layout.share_walk_order, (all_dim, "noncentred_share_edge", "centred_share_edge"), inner))
+        if len(layout.summed_edges):  # stored as the logits themselves (the sampler's coordinates are a transform of them)
+            knot = "year" if layout.interp is None else "share_knot"
+            parts.append(arr("share_logit_summed", knot, "summed_share_edge"))
+        eta = np.concatenate(parts, axis=-1)[..., layout.share_join_order]
     else:
         eta = np.zeros((*batch, len(layout.years), 0))
     share = shares(NUMPY, layout, eta)

@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import arviz as az
 import yaml
@@ -149,7 +150,11 @@ def _check_provenance(idata: az.InferenceData, path: str | Path, problem: Proble
 def stored_options(idata: az.InferenceData) -> ModelOptions:
     """The model options a fit was made with (from its provenance attrs)."""
     raw = json.loads(idata.posterior.attrs.get("model_options", "{}"))
-    return ModelOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+    def frozen(value: Any) -> Any:  # JSON lists back to the tuples (of tuples) the options hold
+        return tuple(frozen(v) for v in value) if isinstance(value, list) else value
+
+    return ModelOptions(**{k: frozen(v) for k, v in raw.items()})
 
 
 def load_result(path: str | Path, problem: Problem, options: ModelOptions | None = None, *, what: str = "fit") -> az.InferenceData:

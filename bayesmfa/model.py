@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
 
 from bayesmfa import forward
 from bayesmfa.distributions import vector_variable
@@ -76,6 +77,19 @@ class ModelOptions:
         Centre the splits whose flows records see only through sums (the sum
         pins each knot, and non-centred innovations become correlated across
         knots); safe where the share step is ``Fixed`` (no funnel).
+    share_sums : tuple of tuple of str
+        Groups of share edges whose flows records see only through their sum
+        (e.g. ``("salt_trade", "oxide_trade")``: every origin-destination
+        pair's salt and oxide trade, which customs record as one "compounds"
+        figure). Each entry names flow types (one group per set of coords that
+        at least two free edges of those types share) or edge labels (one
+        group). A group's logit walks are centred and sampled in the
+        coordinates of :class:`bayesmfa.forward.SumSplit`: per knot, their
+        log-sum-exp and their split. The map has a unit Jacobian, so the prior
+        is the same random walk on each logit; the sampler sees the sum pinned
+        and the split free (a straight ridge) instead of the corner that two
+        flows with a known sum make in their logits. Stored as
+        ``share_logit_summed`` (summed_share_edge, share_knot).
     """
 
     likelihood: str = "auto"
@@ -86,12 +100,14 @@ class ModelOptions:
     share_knots_every: int = 1
     centred_inputs: tuple[str, ...] = ()
     centred_shares: tuple[str, ...] = ()
+    share_sums: tuple[tuple[str, ...], ...] = ()
 
     def as_dict(self) -> dict:
-        """The options as a dict (``centred_shares`` only when set, so content hashes of earlier fits hold)."""
+        """The options as a dict (``centred_shares`` and ``share_sums`` only when set, so content hashes of earlier fits hold)."""
         out = dict(self.__dict__)
-        if not out["centred_shares"]:
-            del out["centred_shares"]
+        for name in ("centred_shares", "share_sums"):
+            if not out[name]:
+                del out[name]
         return out
 
 
@@ -110,6 +126,7 @@ def model_coords(graph: Graph, options: ModelOptions | None = None) -> dict[str,
             "share_node": graph.node_labels(graph.share_nodes),
             "yield_node": graph.node_labels(graph.yield_nodes),
             "share_knot_step": knot_years(years, (options or ModelOptions()).share_knots_every)[1:],
+            "share_knot": knot_years(years, (options or ModelOptions()).share_knots_every),
         }
     )
     return coords
@@ -236,27 +253,77 @@ def _inputs(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.Tens
 
 
 def _share_logits(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> pt.TensorVariable:
-    """Free share logits at the knots (knot, free edge): random walks (see :func:`forward.shares` for the coefficients)."""
-    if graph.free_edges:
-        z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims="share_edge")
-        level = pm.Deterministic("share_logit_level", resolved.share_mean + resolved.share_sd * z0, dims="share_edge")
-        step = vector_variable("share_step", resolved.share_step, "share_node")[layout.share_step_index]
-        step_dim = "year_step" if layout.interp is None else "share_knot_step"
-        centred = layout.centred_share
-        if not centred.any() or centred.all():
-            eta = _random_walk("share_logit", level, step, "share_edge", ops, step_dim, centred=bool(centred.all()))
-        else:
-            model = pm.modelcontext(None)
-            walks = []
-            for flag, dim in ((False, "noncentred_share_edge"), (True, "centred_share_edge")):
-                idx = np.flatnonzero(centred == flag)
-                model.add_coord(dim, graph.edge_labels([graph.free_edges[i] for i in idx]))
-                walks.append(_random_walk("share_logit", level[idx], step[idx], dim, ops, step_dim, centred=flag))
-            eta = forward.join_walks(ops, layout.share_walk_order, *walks)
-    else:
+    """Free share logits at the knots (knot, free edge): random walks (see :func:`forward.shares` for the coefficients).
+
+    Plain edges walk non-centred (or centred, ``ModelOptions.centred_shares``)
+    from ``share_logit_z``; the edges of ``ModelOptions.share_sums`` groups are
+    one centred walk variable, ``share_logit_summed``, sampled in sum-split
+    coordinates. ``share_logit_level`` holds every free edge's start.
+    """
+    if not graph.free_edges:
         n_knots = len(layout.years) if layout.interp is None else layout.interp.shape[1]
-        eta = pt.zeros((n_knots, 0))
-    return eta
+        return pt.zeros((n_knots, 0))
+    model = pm.modelcontext(None)
+    step = vector_variable("share_step", resolved.share_step, "share_node")[layout.share_step_index]
+    step_dim = "year_step" if layout.interp is None else "share_knot_step"
+    plain, summed = layout.plain_share, layout.summed_edges
+    labels = graph.edge_labels(graph.free_edges)
+    parts, levels = [], []
+    if len(plain):
+        dim = "share_edge"
+        if len(summed):
+            dim = "plain_share_edge"
+            model.add_coord(dim, [labels[i] for i in plain])
+        z0 = pm.Normal("share_logit_z", 0.0, 1.0, dims=dim)
+        level = resolved.share_mean[plain] + resolved.share_sd[plain] * z0
+        centred = layout.centred_share[plain]
+        if not centred.any() or centred.all():
+            eta = _random_walk("share_logit", level, step[plain], dim, ops, step_dim, centred=bool(centred.all()))
+        else:
+            walks = []
+            for flag, sub in ((False, "noncentred_share_edge"), (True, "centred_share_edge")):
+                idx = np.flatnonzero(centred == flag)
+                model.add_coord(sub, [labels[plain[i]] for i in idx])
+                walks.append(_random_walk("share_logit", level[idx], step[plain][idx], sub, ops, step_dim, centred=flag))
+            eta = forward.join_walks(ops, layout.share_walk_order, *walks)
+        parts.append(eta)
+        levels.append(level)
+    if len(summed):
+        model.add_coord("summed_share_edge", [labels[i] for i in summed])
+        knot = "year" if layout.interp is None else "share_knot"
+        values = pm.RandomWalk(
+            "share_logit_summed",
+            init_dist=pm.Normal.dist(mu=resolved.share_mean[summed], sigma=resolved.share_sd[summed]),
+            innovation_dist=pm.Normal.dist(mu=0.0, sigma=step[summed]),
+            steps=len(model.coords[knot]) - 1, shape=(len(summed), len(model.coords[knot])),
+            dims=("summed_share_edge", knot), transform=SumSplitTransform(layout.sum_split),
+        )
+        parts.append(values.T)
+        levels.append(values[:, 0])
+    if not len(summed):
+        pm.Deterministic("share_logit_level", levels[0], dims="share_edge")
+        return parts[0]
+    pm.Deterministic("share_logit_level", pt.concatenate(levels)[layout.share_join_order], dims="share_edge")
+    return pt.concatenate(parts, axis=-1)[:, layout.share_join_order]
+
+
+class SumSplitTransform(Transform):
+    """PyMC transform of ``share_logit_summed`` (member, knot) to the sum-split coordinates of :class:`forward.SumSplit`."""
+
+    name = "sumsplit"
+    ndim_supp = 1
+
+    def __init__(self, split: forward.SumSplit) -> None:
+        self.split = split
+
+    def forward(self, value, *inputs):  # noqa: ANN001, ANN201  (logits -> coordinates)
+        return self.split.to_coords(forward.pytensor_ops(), value)
+
+    def backward(self, value, *inputs):  # noqa: ANN001, ANN201  (coordinates -> logits)
+        return self.split.to_logits(forward.pytensor_ops(), value)
+
+    def log_jac_det(self, value, *inputs):  # noqa: ANN001, ANN201
+        return pt.zeros(value.shape[:-1])  # volume-preserving (see SumSplit)
 
 
 def _scatter(values: pt.TensorVariable, positions: np.ndarray, shape: tuple[int, ...]) -> pt.TensorVariable:

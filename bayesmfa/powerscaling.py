@@ -32,7 +32,7 @@ THRESHOLD = 0.05
 PRIOR_SECTIONS: dict[str, tuple[str, ...]] = {
     "inputs": ("input_level_z",),
     "steps": ("input_step", "share_step"),
-    "shares": ("share_logit_z",),
+    "shares": ("share_logit_z", "share_logit_summed"),  # the summed groups' (ModelOptions.share_sums) whole walks
     "yields": ("yield",),
     "noise": ("noise",),
     "factors": ("record_factor",),
