@@ -50,7 +50,12 @@ PRODUCTS = {
 #: get 0.1 kt added before logs are taken, because the tables print zeros for "nil", "not reported"
 #: and "< 0.05 kt" alike (US mining 2003-2011, compilations) and such zeros must not pin a flow to 1e-5 kt;
 #: registered mining, recorded every year by several sources, has a centred random walk.
-OPTIONS = ModelOptions(share_knots_every=4, floor=0.1, centred_inputs=("mining",))
+#: Geometry (a reparametrisation each; the prior is unchanged): the end-use splits and the mines' shipments,
+#: which records pin knot by knot, have centred share walks; customs record salts and oxides as one
+#: "compounds" figure, so each origin-destination pair's salt and oxide trade is sampled as its sum and
+#: its split (ModelOptions.share_sums), which NUTS crosses with short trajectories.
+OPTIONS = ModelOptions(share_knots_every=4, floor=0.1, centred_inputs=("mining",), centred_shares=("use", "mining"),
+                       share_sums=(("salt_trade", "oxide_trade"),))
 #: Key quantities of ``figures/prior_posterior.png``: (quantity, filters, title, unit); flows in
 #: kt REO on a log axis (their priors span orders of magnitude), shares on a linear one.
 PRIOR_POSTERIOR_PANELS = (
@@ -85,33 +90,25 @@ def scenarios() -> list[ScenarioSpec]:
 
 
 def sampler_defaults() -> dict[str, float]:
-    """Sampler settings of the REE case.
+    """Sampler settings of the REE case: target_accept 0.9, tune 500, 4 x 1000 draws, at least 255 leapfrog steps per draw.
 
-    At least 255 leapfrog steps per draw (nutpie's ``min_tree_depth`` 8): the U-turn
-    criterion stops after ~80-110 steps, too short to travel along the ridges of flows
-    seen only through sums (the US imports of salts, oxides and smuggled oxides: one
-    importer record covers them all), and target_accept 0.97 against rare divergences
-    in the tail of that ridge. 2000 draws per chain thinned by 2 (tail ESS of small
-    salt-trade flows 250-380 with 1000 draws).
+    With the geometry of :data:`OPTIONS` (salt and oxide trade sampled as sum and split,
+    centred end-use and mine-shipment walks) the ridges of flows seen only through sums
+    no longer diverge, so the cheaper settings that used to end with one divergence on
+    the US-import ridge pass. The forced depth (nutpie's ``min_tree_depth`` 8) stays for
+    one reason: China's unregistered mining after 2019, which records bound only from
+    above and whose walk has Student-t(2) steps, has a heavy left tail in log space that
+    only long trajectories cross. On NUTS's own U-turn criterion (~107 steps per draw)
+    its tail ESS was 140 in 4 x 3000 draws thinned by 3 (seed 0, 318 s), while the salt
+    trade, the old failure, reached 657.
 
-    Measured and not adopted (2026-11-29, seed 0 unless said; gate: R-hat <= 1.01,
-    bulk and tail ESS >= 400 on every reported quantity, 0 divergences):
-
-    * no forced depth, 4 x 4000 draws thinned by 4, target_accept 0.95: seed 1 passed
-      (380 s; bulk 1051, tail 689), seed 0 failed (300 s; bulk 389, tail 163 on
-      RoW->US salt exports 2003, 82 steps per draw);
-    * depth 8, target_accept 0.9, tune 500, 4 x 2000 thinned by 2: passed (426 s; bulk
-      2161, tail 1285, 345 steps per draw); with 4 x 1000 unthinned: 1 divergence
-      (260 s; bulk 1770, tail 867); at target_accept 0.95, tune 500, 4 x 1000: 1
-      divergence (329 s; bulk 1362, tail 714). Both divergences sat far out on the
-      US-import ridge (the CN->US oxide share level at 7 sd; a RoW->US metal share);
-    * these defaults with a 25 % cheaper gradient (softmax in the kernel, reverted):
-      1 divergence (594 s); at target_accept 0.99 tail ESS 253 (561 s).
-
-    The ESS margins say 1000 draws would do; the rare divergences on that ridge say the
-    geometry, not the sampler settings, has to change before the run gets much cheaper.
+    Measured on 2 cores, ``bayesmfa run ree --seed N``: seeds 0-4 all pass the gate (max
+    R-hat <= 1.004, min bulk ESS 1269-1812, min tail ESS 539-1256, 0 divergences; ~370
+    steps per draw; sampling 329-358 s, the whole command 362-394 s). The old defaults
+    (no share sums, target_accept 0.97, tune 1000, 4 x 2000 thinned by 2) sampled for 753 s
+    on seed 0. Details: benchmarks/README.md.
     """
-    return {"target_accept": 0.97, "tune": 1000, "min_tree_depth": 8, "draws": 2000, "thin": 2}
+    return {"target_accept": 0.9, "tune": 500, "min_tree_depth": 8, "draws": 1000}
 
 
 def load(root: Path, families: list[str] | None = None) -> Problem:
