@@ -142,7 +142,7 @@ def share_groups(graph: Graph, share_sums: tuple[tuple[str, ...], ...]) -> list[
             for e, i in position.items():
                 if graph.edges[e].flow in names:
                     by_coords.setdefault(graph.edges[e].coords, []).append(i)
-            found = [members for members in by_coords.values() if len(members) >= 2]
+            found = list(by_coords.values())
         found = [g for g in found if len(g) >= 2]
         if not found:
             raise ValueError(f"share_sums entry {list(names)}: no two free share edges of it share their coords")
@@ -262,6 +262,16 @@ class Layout:
         """The bijection between the summed edges' logits and their groups' (log-sum-exp, split) coordinates."""
         sizes = [len(g) for g in self.share_groups]
         return SumSplit(np.repeat(np.arange(len(sizes)), sizes), np.cumsum([0, *sizes[:-1]]).astype(int))
+
+    @property
+    def share_knot_dim(self) -> str:
+        """Dim of the share walks' knots: ``year`` with a knot every year, else ``share_knot``."""
+        return "year" if self.share_knots_every <= 1 else "share_knot"
+
+    @property
+    def share_step_dim(self) -> str:
+        """Dim of the share walks' steps between knots: ``year_step`` or ``share_knot_step``."""
+        return "year_step" if self.share_knots_every <= 1 else "share_knot_step"
 
     @cached_property
     def interp(self) -> np.ndarray | None:
@@ -485,15 +495,14 @@ def parameter_arrays(
         plain = layout.plain_share
         level = arr("share_logit_level", "share_edge")[..., plain]
         step = arr("share_step", "share_node")[..., layout.share_step_index[plain]]
-        inner = "year_step" if layout.interp is None else "share_knot_step"
         parts = []
         if len(plain):
             all_dim = "share_edge" if len(plain) == len(g.free_edges) else "plain_share_edge"
             parts.append(_walk_numpy(post, sample_dims, "share_logit", level, step, layout.centred_share[plain],
-                                     layout.share_walk_order, (all_dim, "noncentred_share_edge", "centred_share_edge"), inner))
+                                     layout.share_walk_order, (all_dim, "noncentred_share_edge", "centred_share_edge"),
+                                     layout.share_step_dim))
         if len(layout.summed_edges):  # stored as the logits themselves (the sampler's coordinates are a transform of them)
-            knot = "year" if layout.interp is None else "share_knot"
-            parts.append(arr("share_logit_summed", knot, "summed_share_edge"))
+            parts.append(arr("share_logit_summed", layout.share_knot_dim, "summed_share_edge"))
         eta = np.concatenate(parts, axis=-1)[..., layout.share_join_order]
     else:
         eta = np.zeros((*batch, len(layout.years), 0))

@@ -265,7 +265,7 @@ def _share_logits(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> p
         return pt.zeros((n_knots, 0))
     model = pm.modelcontext(None)
     step = vector_variable("share_step", resolved.share_step, "share_node")[layout.share_step_index]
-    step_dim = "year_step" if layout.interp is None else "share_knot_step"
+    step_dim = layout.share_step_dim
     plain, summed = layout.plain_share, layout.summed_edges
     labels = graph.edge_labels(graph.free_edges)
     parts, levels = [], []
@@ -290,7 +290,7 @@ def _share_logits(graph: Graph, resolved, layout: Layout, ops: forward.Ops) -> p
         levels.append(level)
     if len(summed):
         model.add_coord("summed_share_edge", [labels[i] for i in summed])
-        knot = "year" if layout.interp is None else "share_knot"
+        knot = layout.share_knot_dim
         values = pm.RandomWalk(
             "share_logit_summed",
             init_dist=pm.Normal.dist(mu=resolved.share_mean[summed], sigma=resolved.share_sd[summed]),
