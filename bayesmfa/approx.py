@@ -15,7 +15,14 @@ parameters, with the Jacobian in the density):
 4. the stored draws: resampled from the pool in proportion to the smoothed
    weights, so every quantity computed from them carries the correction;
    where ``k > 0.7`` the weights are not to be trusted either, and the stored
-   draws are the plain Gaussian ones (a rough picture, flagged).
+   draws are the plain Gaussian ones (a rough picture, flagged), those where
+   the model's density is finite: far in the Gaussian's tails (e.g. along
+   directions the mode leaves flat) the forward model overflows.
+
+Draws where the log density overflows or is undefined are expected on the
+way (the optimiser's trial steps, the pool's tails): they are handled by value
+(no step there, zero weight), so NumPy's floating-point warnings about them
+are not raised.
 
 The result has the layout of a NUTS fit's posterior (chain, draw, the
 parameters the sampler would store), so everything downstream runs on it.
@@ -23,7 +30,11 @@ parameters the sampler would store), so everything downstream runs on it.
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +72,9 @@ class LaplaceInfo:
         Seconds in each step.
     converged : bool
         Whether L-BFGS reported convergence.
+    finite_share : float
+        Share of the pool draws where the log density is finite (the others
+        have weight 0 and are not stored).
     """
 
     pareto_k: float
@@ -74,6 +88,7 @@ class LaplaceInfo:
     hessian_s: float
     sample_s: float
     converged: bool
+    finite_share: float = 1.0
 
 
 def laplace(
@@ -141,13 +156,27 @@ def laplace(
     if corrected:
         picked = rng.choice(n_pool, size=chains * draws, replace=True, p=weights)
     else:  # the weights are not to be trusted either: keep the plain Gaussian draws, flagged by k
-        picked = np.arange(chains * draws)
+        picked = _plain_draws(np.isfinite(log_p), chains * draws, rng)
     posterior = _dataset(model, var_names, unravel, pool[picked], chains, draws)
     sample_s = time.perf_counter() - start
     info = LaplaceInfo(float(k), ess, n_pool, corrected, float(-res.fun), n_grad, clipped, optimise_s, hessian_s, sample_s,
-                       bool(res.success))
+                       bool(res.success), float(np.isfinite(log_p).mean()))
     lp = xr.DataArray(log_p[picked].reshape(chains, draws), dims=("chain", "draw"), coords=posterior[["chain", "draw"]].coords)
     return posterior, xr.Dataset({"lp": lp}), info
+
+
+def _plain_draws(finite: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``n`` plain (unweighted) pool draws: the first ``n`` with a finite log density, in pool order.
+
+    When fewer are finite, all of them plus a uniform choice among them (with
+    replacement) fill the rest; when none is, the first ``n`` draws.
+    """
+    ok = np.flatnonzero(finite)
+    if not ok.size:
+        return np.arange(n)
+    if ok.size >= n:
+        return ok[:n]
+    return np.concatenate([ok, rng.choice(ok, size=n - ok.size, replace=True)])
 
 
 def _flat_logp(model: pm.Model, seed: int):  # noqa: ANN202
@@ -162,11 +191,13 @@ def _flat_logp(model: pm.Model, seed: int):  # noqa: ANN202
     logp = model.logp(jacobian=True)
     grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     (logp_flat, grad_flat), joined = join_nonshared_inputs(point, [logp, grad], value_vars)
-    fn = compile_fn([joined], [logp_flat, grad_flat], mode=None)
+    with _quiet_blas_check():
+        fn = compile_fn([joined], [logp_flat, grad_flat], mode=None)
     x0 = DictToArrayBijection.map({v.name: point[v.name] for v in value_vars}).data
 
     def logp_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        lp, g = fn(x)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):  # non-finite results are handled by value
+            lp, g = fn(x)
         return float(lp), np.asarray(g, dtype=float)
 
     def unravel(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -179,6 +210,27 @@ def _flat_logp(model: pm.Model, seed: int):  # noqa: ANN202
         return out
 
     return logp_grad, x0, unravel
+
+
+@contextmanager
+def _quiet_blas_check() -> Iterator[None]:
+    """Silence PyTensor's notice, on its first compilation in a process, that it found no BLAS library to link.
+
+    The notice (a ``UserWarning`` from ``pytensor.link.c.cmodule`` and a log
+    line from ``pytensor.tensor.blas``) is PyTensor's advice on how it was
+    installed, about speed: the fallback it takes (NumPy's BLAS through its C
+    API) computes the same values. Other warnings pass.
+    """
+    log = logging.getLogger("pytensor.tensor.blas")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning,
+                                    module="pytensor")
+            yield
+    finally:
+        log.setLevel(level)
 
 
 def _hessian(logp_grad, x: np.ndarray) -> np.ndarray:  # noqa: ANN001
