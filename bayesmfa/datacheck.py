@@ -84,6 +84,7 @@ from typing import Any
 
 import yaml
 
+from bayesmfa import expressions
 from bayesmfa.errors import LocatedError
 
 __all__ = [
@@ -333,7 +334,8 @@ def case_schema(system_file: str | Path) -> dict[str, Any]:
     allowed); its coords as the codes of every dim column (``origin`` and
     ``destination`` of a crossed dim too); its units, and ``share``,
     ``percent`` and ``ratio``; its processes (also ``<process>.input``) and
-    flows as quantity codes, summed terms allowed. No ``region``/``product``/
+    flows, groups and stocks (``<stock>.change``, ``<stock>.level``) as quantity codes, in linear expressions
+    (``a + b``, ``a - 2*b``; a negative value only where the expression can take either sign). No ``region``/``product``/
     ``status`` columns are asked for: those are the REE tables' conventions.
 
     Parameters
@@ -356,7 +358,8 @@ def case_schema(system_file: str | Path) -> dict[str, Any]:
             for name in system.cross_dim_names(flow.cross):
                 codes[name] = codes[flow.cross]
     quantities = [*system.processes, *(f"{p}.input" for p in system.processes), *(f"{p}.external" for p in system.inputs),
-                  *system.flows, *system.groups, *(f"{g}.input" for g in system.groups)]
+                  *system.flows, *system.groups, *(f"{g}.input" for g in system.groups),
+                  *(f"{s}.{part}" for s in system.stocks for part in ("change", "level"))]
     codes["quantity"] = quantities
     codes["unit"] = sorted({*system.units, *SHARE_UNITS})
     schema = _defaults()
@@ -753,10 +756,21 @@ def _check_blank(out: _Problems, line: int, r: Row, rules: _Rules) -> None:
 
 
 def _terms(col: str, cell: str, rules: _Rules) -> list[str]:
-    """The codes in a cell: the terms of a quantity sum, else the cell itself."""
+    """The codes in a cell: the names of a quantity expression (``a + b``, ``a - 2*b``), else the cell itself."""
     if col == "quantity" and rules.quantity_sums:
-        return [t.strip() for t in cell.split("+")]
+        return expressions.names(cell)
     return [cell]
+
+
+def _signed(r: Row, rules: _Rules) -> bool:
+    """Whether the row's quantity can take either sign (a negative coefficient, a stock change or level)."""
+    if not rules.quantity_sums:
+        return False
+    try:
+        terms = expressions.parse(r.get("quantity", ""))
+    except expressions.ExpressionError:
+        return False
+    return expressions.is_signed(terms) or any(name.endswith((".change", ".level")) for _, name in terms)
 
 
 def _check_codes(out: _Problems, line: int, r: Row, rules: _Rules) -> None:
@@ -818,15 +832,24 @@ def _check_values(out: _Problems, line: int, r: Row, rules: _Rules) -> None:
                 out.add(line, "value", "missing value (allowed only with status "
                         + (", ".join(sorted(rules.missing_ok)) or "<none>") + ")")
         else:
-            nums["value"] = _check_number(out, line, "value", r["value"], is_share, rules)
+            nums["value"] = _check_number(out, line, "value", r["value"], is_share, rules, signed=_signed(r, rules))
+    for col in ("sd", "cv"):
+        if r.get(col, "") != "":
+            try:
+                x = float(r[col])
+            except ValueError:
+                x = math.nan
+            if not (math.isfinite(x) and x > 0):
+                out.add(line, col, f"{col} must be a positive number, got '{r[col]}'")
     for col in rules.bound_columns:
         if r[col] != "":
             nums[col] = _check_number(out, line, col, r[col], is_share, rules)
     _check_bounds(out, line, nums)
 
 
-def _check_number(out: _Problems, line: int, col: str, text: str, is_share: bool, rules: _Rules) -> float:
-    """The number in a cell (NaN when it is not a finite number), reporting what is wrong with it."""
+def _check_number(out: _Problems, line: int, col: str, text: str, is_share: bool, rules: _Rules, signed: bool = False) -> float:
+    """The number in a cell (NaN when it is not a finite number), reporting what is wrong with it; ``signed``:
+    the row's quantity can take either sign, so a negative number is allowed."""
     try:
         x = float(text)
     except ValueError:
@@ -836,7 +859,7 @@ def _check_number(out: _Problems, line: int, col: str, text: str, is_share: bool
         out.add(line, col, f"non-finite {col} {text}")
         return math.nan
     low, high = rules.ranges.get(col, (-math.inf, math.inf))
-    if x < 0:
+    if x < 0 and not signed:
         out.add(line, col, f"negative {col} {x}")
     elif is_share and x > 1:
         out.add(line, col, f"share {col} {x} outside [0, 1]")

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmfa.graph import Graph
-from bayesmfa.system import System
+from bayesmfa.system import Stock, System
 
 #: Names of the arrays derived from the parameters (flows, process totals, shares).
 DERIVED_PREFIXES = ("flow_", "input_", "output_", "external_", "stock_")
@@ -589,12 +589,27 @@ def stock_arrays(system: System, named: dict[str, xr.DataArray] | xr.Dataset) ->
 
     ``stock_change_<S>`` = ``flow_<S>_addition`` - ``flow_<S>_release`` (dims: sample dims, year,
     the holding process's dims; system unit per year, e.g. kt REO/yr; either sign), and
-    ``stock_<S>`` its running sum over years: the change of the stock since the start of the
-    first year (the opening stock is not modelled). Coords outside the stock's restriction are 0.
+    ``stock_<S>`` its level at the end of each year: the stock's ``initial`` level plus the running
+    sum of the changes (without ``initial``: the change since the start of the first year). Coords
+    outside the stock's restriction are 0.
     """
     out: dict[str, xr.DataArray] = {}
     for stock in system.stocks.values():
         change = named[f"flow_{stock.addition}"] - named[f"flow_{stock.release}"]
         out[f"stock_change_{stock.name}"] = change
-        out[f"stock_{stock.name}"] = change.cumsum(system.time_dim)
+        level = change.cumsum(system.time_dim)
+        if stock.initial is not None:
+            level = level + stock.initial * stock_mask(system, stock, change)
+        out[f"stock_{stock.name}"] = level
     return out
+
+
+def stock_mask(system: System, stock: Stock, like: xr.DataArray) -> xr.DataArray:
+    """1 on the coords of the holding process where ``stock`` exists, 0 elsewhere (the dims of the process among ``like``'s)."""
+    dims = system.processes[stock.process].dims
+    mask = xr.DataArray(1.0)
+    for d in dims:
+        allowed = stock.coords.get(d)
+        if allowed is not None:
+            mask = mask * xr.DataArray(np.isin(like[d].astype(str).values, allowed).astype(float), dims=d, coords={d: like[d].values})
+    return mask

@@ -57,7 +57,7 @@ class FusedLikelihood(Op):
 
 
 #: Bump when the kernel's numerics change, so numba's on-disk cache is not reused across versions.
-KERNEL_VERSION = 2
+KERNEL_VERSION = 3
 
 
 @register_funcify_and_cache_key(FusedLikelihood)
@@ -66,10 +66,12 @@ def _numba_fused(op: FusedLikelihood, node=None, **kwargs):  # noqa: ANN001, ANN
 
     @numba.njit
     def fused(u, logits, yields, sigma, factor, free_edges, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx,  # noqa: ANN001, ANN202
-              num_val, den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
+              num_val, den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind, nu, t_const, source_index, fixed_sd,
+              noise_scale):
         total, du, dlogits, dyields, dsigma, dlf = logp_and_grad_logits(
             u, logits, yields, sigma, factor, free_edges, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,
-            den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale.item())
+            den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind, nu, t_const, source_index, fixed_sd,
+            noise_scale.item())
         return np.asarray(total), du, dlogits, dyields, dsigma, dlf
 
     return fused, f"bayesmfa.FusedLikelihood.v{KERNEL_VERSION}"

@@ -19,6 +19,7 @@ import xarray as xr
 
 from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
 from bayesmfa.forward import Layout, derived_arrays, is_derived
+from bayesmfa.likelihoods import FAMILIES
 from bayesmfa.model import ModelOptions, build_model, pointwise_loglik, record_predictions, replicate_records
 from bayesmfa.problem import Problem
 
@@ -320,7 +321,8 @@ def sample_prior(
     arviz.InferenceData
         Groups ``prior`` (dims chain=1, draw, parameter dims) and
         ``prior_predictive`` (``records`` over ``obs``, ``records_t`` over
-        ``obs_t``; log of record value + floor, system unit or fraction).
+        ``obs_t``: log of record value + floor, system unit or fraction;
+        ``records_n`` over ``obs_n``: normal records' values).
     """
     options = options or ModelOptions()
     acyclic = problem.graph.depth is not None
@@ -368,12 +370,13 @@ def _unconstrained(model: pm.Model, prior: xr.Dataset) -> dict[str, xr.DataArray
 def _replicated_records(prior: xr.Dataset, problem: Problem, options: ModelOptions, seed: int) -> xr.Dataset:
     """Replicated point records of each prior draw, from the fused kernel plus fresh noise (acyclic systems)."""
     rec = problem.records
-    log_model, scale, _, kind, nu = record_predictions(prior, problem, options)
+    pred = record_predictions(prior, problem, options)
+    kind = pred.kind
     rng = np.random.default_rng([seed, 1])  # a stream of its own, apart from the parameters'
-    rep = replicate_records(log_model, scale, kind, nu, rng).reshape(prior.sizes["chain"], prior.sizes["draw"], -1)
+    rep = replicate_records(pred.model, pred.scale, kind, pred.nu, rng).reshape(prior.sizes["chain"], prior.sizes["draw"], -1)
     coords = {d: prior[d].values for d in ("chain", "draw")}
     out = {}
-    for flag, name, dim in ((0, "records", "obs"), (1, "records_t", "obs_t")):
+    for flag, (_, name, dim) in enumerate(FAMILIES):
         idx = np.flatnonzero((np.asarray(rec.bound) == 0) & (kind == flag))
         if len(idx):
             out[name] = xr.DataArray(rep[..., idx], dims=("chain", "draw", dim), coords=coords | {dim: [rec.labels[i] for i in idx]})

@@ -7,7 +7,7 @@ evaluates several hundred small array operations. For sampling, the part from
 (external inputs, shares, yields, noise scales, record factors) to the summed
 record log-likelihood is one numba function here: sparse propagation through
 the acyclic graph in topological order, the sparse record operators, the
-lognormal / Student-t / censored log densities, and the reverse pass that
+lognormal / Student-t / normal / censored log densities, and the reverse pass that
 gives the gradient with respect to every input. It is wrapped as one PyTensor
 ``Op`` (with a numba implementation for nutpie and a Python one for PyMC's
 own sampler), so the priors stay in PyTensor and the model's parameters are
@@ -16,7 +16,8 @@ and gradient against the reference model at random points.
 
 Shapes: ``u`` (year, input_node), ``share`` (year, edge), ``yields`` (node,),
 ``sigma`` (source_type,), ``factor`` (record,: the product of each record's factors), all float64; flows in
-the system unit (kt REO for the REE case).
+the system unit (kt REO for the REE case). Record families (``kind``) as :data:`bayesmfa.likelihoods.FAMILIES`:
+0 lognormal and 1 Student-t on the log scale, 2 normal (additive) on the record's own scale.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numba
 import numpy as np
 
 from bayesmfa.graph import Graph
+from bayesmfa.likelihoods import RecordLikelihoods
 from bayesmfa.records import CompiledRecords
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -52,13 +54,15 @@ class KernelData:
     den_idx: np.ndarray
     den_val: np.ndarray
     is_share: np.ndarray
+    offset: np.ndarray  # constant added to each record's numerator (a stock's initial level)
     floor: np.ndarray
-    log_obs: np.ndarray
+    obs: np.ndarray  # the record on its likelihood's scale: log(value + floor), or value (normal)
     bound: np.ndarray
-    kind: np.ndarray  # 0 lognormal, 1 Student-t
+    kind: np.ndarray  # 0 lognormal, 1 Student-t, 2 normal
     nu: np.ndarray
     t_const: np.ndarray  # Student-t normalising constant per record (lgamma terms)
-    source_index: np.ndarray
+    source_index: np.ndarray  # -1: the record's own sd (fixed_sd)
+    fixed_sd: np.ndarray
     noise_scale: float
 
     def arrays(self) -> tuple[Any, ...]:
@@ -86,8 +90,7 @@ def topological_order(graph: Graph) -> np.ndarray | None:
     return np.array(order, dtype=np.int64)
 
 
-def kernel_data(graph: Graph, records: CompiledRecords, floor: np.ndarray, log_obs: np.ndarray, kind: np.ndarray,
-                nu: np.ndarray, noise_scale: float) -> KernelData:
+def kernel_data(graph: Graph, records: CompiledRecords, lik: RecordLikelihoods, noise_scale: float) -> KernelData:
     """Collect the index arrays of an acyclic ``graph`` and its compiled ``records``.
 
     Parameters
@@ -96,11 +99,10 @@ def kernel_data(graph: Graph, records: CompiledRecords, floor: np.ndarray, log_o
         The expanded (acyclic) system.
     records : CompiledRecords
         The records compiled against ``graph``.
-    floor, log_obs, kind, nu : ndarray (record,)
-        Floor added before logs, log of (value + floor), likelihood kind
-        (0 lognormal, 1 Student-t) and Student-t degrees of freedom, per record.
+    lik : RecordLikelihoods
+        Each record's family, floor, observed value on its scale and fixed sd.
     noise_scale : float
-        Multiplier on every noise scale.
+        Multiplier on every learned noise scale.
     """
     topo = topological_order(graph)
     if topo is None:
@@ -118,9 +120,10 @@ def kernel_data(graph: Graph, records: CompiledRecords, floor: np.ndarray, log_o
         topo, in_ptr, in_edges, graph.source_index.astype(np.int64), input_col,
         num.indptr.astype(np.int64), num.indices.astype(np.int64), num.data.astype(float),
         den.indptr.astype(np.int64), den.indices.astype(np.int64), den.data.astype(float),
-        records.is_share.astype(np.bool_), np.asarray(floor, dtype=float), np.asarray(log_obs, dtype=float),
-        records.bound.astype(np.int64), np.asarray(kind, dtype=np.int64), nu := np.asarray(nu, dtype=float), _t_const(nu),
-        records.source_index.astype(np.int64), float(noise_scale),
+        records.is_share.astype(np.bool_), records.offset.astype(float), np.asarray(lik.floor, dtype=float),
+        np.asarray(lik.obs, dtype=float), records.bound.astype(np.int64), np.asarray(lik.kind, dtype=np.int64),
+        nu := np.asarray(lik.nu, dtype=float), _t_const(nu), records.source_index.astype(np.int64),
+        np.nan_to_num(np.asarray(lik.fixed_sd, dtype=float), nan=0.0), float(noise_scale),
     )
 
 
@@ -176,26 +179,27 @@ def _state(share, through, out, src):  # noqa: ANN001, ANN202
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _record_terms(r, lm, sd, log_sd, log_obs, bound, kind, nu, t_const):  # noqa: ANN001, ANN202
-    """Log density of record ``r`` at log model value ``lm`` and its derivatives in ``lm`` and ``sd``."""
+def _record_terms(r, lm, sd, log_sd, obs, bound, kind, nu, t_const):  # noqa: ANN001, ANN202
+    """Log density of record ``r`` at model value ``lm`` on its scale (log, or natural for normal records)
+    and its derivatives in ``lm`` and ``sd``."""
     inv = 1.0 / sd
     if bound[r] == 0:
-        z = (log_obs[r] - lm) * inv
-        if kind[r] == 0:
+        z = (obs[r] - lm) * inv
+        if kind[r] != 1:
             return -0.5 * z * z - log_sd - 0.5 * _LOG_2PI, z * inv, (z * z - 1.0) * inv
         v = nu[r]
         lp = t_const[r] - log_sd - 0.5 * (v + 1.0) * math.log1p(z * z / v)
         w = (v + 1.0) / (v + z * z)
         return lp, w * z * inv, (w * z * z - 1.0) * inv
     b = float(bound[r])
-    z = b * (log_obs[r] - lm) * inv
+    z = b * (obs[r] - lm) * inv
     val, g = _normal_logcdf(z)
     return val, -b * g * inv, -z * g * inv
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share):  # noqa: ANN001, ANN202
-    num = 0.0
+def _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, offset):  # noqa: ANN001, ANN202
+    num = offset[r]
     for j in range(num_ptr[r], num_ptr[r + 1]):
         num += num_val[j] * state[num_idx[j]]
     den = 1.0
@@ -207,8 +211,18 @@ def _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _scale(r, source_index, scale, log_scale, fixed_sd):  # noqa: ANN001, ANN202
+    """The noise sd of record ``r`` and its log: its own, or its source type's."""
+    s = source_index[r]
+    if s < 0:
+        return fixed_sd[r], math.log(fixed_sd[r])
+    return scale[s], log_scale[s]
+
+
+@numba.njit(cache=True, error_model="numpy")
 def logp_and_grad(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
-                  den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
+                  den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind, nu, t_const, source_index, fixed_sd,
+                  noise_scale):
     """Summed record log-likelihood and its gradient with respect to ``u, share, yields, sigma, factor``."""
     through, out = _propagate(u, share, yields, topo, in_ptr, in_edges, src, input_col)
     state = _state(share, through, out, src)
@@ -219,16 +233,19 @@ def logp_and_grad(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, 
     total = 0.0
     scale = sigma * noise_scale
     log_scale = np.log(scale)
-    for r in range(log_obs.shape[0]):
-        num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share)
+    for r in range(obs.shape[0]):
+        num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, offset)
         mu = num / den
         ef = factor[r]
         m = mu * ef + floor[r]
         s = source_index[r]
-        lp, d_lm, d_sd = _record_terms(r, math.log(m), scale[s], log_scale[s], log_obs, bound, kind, nu, t_const)
+        sd, log_sd = _scale(r, source_index, scale, log_scale, fixed_sd)
+        additive = kind[r] == 2
+        lp, d_lm, d_sd = _record_terms(r, m if additive else math.log(m), sd, log_sd, obs, bound, kind, nu, t_const)
         total += lp
-        d_sigma[s] += d_sd * noise_scale
-        dm = d_lm / m
+        if s >= 0:
+            d_sigma[s] += d_sd * noise_scale
+        dm = d_lm if additive else d_lm / m
         d_lf[r] = dm * mu
         d_mu = dm * ef
         d_num = d_mu / den
@@ -298,15 +315,15 @@ def softmax_shares(logits, free_edges, src, n_edges, n_nodes):  # noqa: ANN001, 
 
 @numba.njit(cache=True, error_model="numpy")
 def logp_and_grad_logits(u, logits, yields, sigma, factor, free_edges, topo, in_ptr, in_edges, src, input_col,  # noqa: ANN001, ANN201
-                         num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu,
-                         t_const, source_index, noise_scale):
+                         num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind, nu,
+                         t_const, source_index, fixed_sd, noise_scale):
     """:func:`logp_and_grad` with the shares given by their free logits (year, free edge); the gradient is with
     respect to ``u, logits, yields, sigma, factor``. The softmax and its reverse pass run here, not in PyTensor."""
     n_edges, n_nodes = src.shape[0], yields.shape[0]
     share = softmax_shares(logits, free_edges, src, n_edges, n_nodes)
     total, d_u, d_share, d_yields, d_sigma, d_lf = logp_and_grad(
         u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,
-        den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale)
+        den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind, nu, t_const, source_index, fixed_sd, noise_scale)
     d_logits = np.empty_like(logits)
     dot = np.empty(n_nodes)
     for t in range(logits.shape[0]):
@@ -321,24 +338,27 @@ def logp_and_grad_logits(u, logits, yields, sigma, factor, free_edges, topo, in_
 
 @numba.njit(cache=True, error_model="numpy")
 def predicted(u, share, yields, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
-              den_ptr, den_idx, den_val, is_share, floor):
-    """Log model value of every record (log of total x factors + floor) for a batch of draws: (draw, record)."""
+              den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind):
+    """Model value of every record on its likelihood's scale for a batch of draws, (draw, record): the log of
+    total x factors + floor, or total x factors for normal records."""
     n_draws, n_rec = u.shape[0], floor.shape[0]
     res = np.empty((n_draws, n_rec))
     for d in range(n_draws):
         through, out = _propagate(u[d], share[d], yields[d], topo, in_ptr, in_edges, src, input_col)
         state = _state(share[d], through, out, src)
         for r in range(n_rec):
-            num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share)
-            res[d, r] = math.log(num / den * factor[d, r] + floor[r])
+            num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, offset)
+            m = num / den * factor[d, r] + floor[r]
+            res[d, r] = m if kind[r] == 2 else math.log(m)
     return res
 
 
 @numba.njit(cache=True, error_model="numpy")
 def pointwise(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, input_col, num_ptr, num_idx, num_val,  # noqa: ANN001, ANN201
-              den_ptr, den_idx, den_val, is_share, floor, log_obs, bound, kind, nu, t_const, source_index, noise_scale):
+              den_ptr, den_idx, den_val, is_share, offset, floor, obs, bound, kind, nu, t_const, source_index, fixed_sd,
+              noise_scale):
     """Log-likelihood of every record for a batch of draws: inputs with a leading draw axis, result (draw, record)."""
-    n_draws, n_rec = u.shape[0], log_obs.shape[0]
+    n_draws, n_rec = u.shape[0], obs.shape[0]
     res = np.empty((n_draws, n_rec))
     for d in range(n_draws):
         through, out = _propagate(u[d], share[d], yields[d], topo, in_ptr, in_edges, src, input_col)
@@ -346,8 +366,8 @@ def pointwise(u, share, yields, sigma, factor, topo, in_ptr, in_edges, src, inpu
         scale = sigma[d] * noise_scale
         log_scale = np.log(scale)
         for r in range(n_rec):
-            num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share)
+            num, den = _model_values(r, state, num_ptr, num_idx, num_val, den_ptr, den_idx, den_val, is_share, offset)
             m = num / den * factor[d, r] + floor[r]
-            s = source_index[r]
-            res[d, r] = _record_terms(r, math.log(m), scale[s], log_scale[s], log_obs, bound, kind, nu, t_const)[0]
+            sd, log_sd = _scale(r, source_index, scale, log_scale, fixed_sd)
+            res[d, r] = _record_terms(r, m if kind[r] == 2 else math.log(m), sd, log_sd, obs, bound, kind, nu, t_const)[0]
     return res

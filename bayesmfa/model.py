@@ -12,15 +12,18 @@ Parametrisation (per year ``t``):
   propagation steps on acyclic graphs, a linear solve when there are cycles),
   so every process balances in every draw.
 
-Records are sparse linear functions of the state (flows, outputs, inputs),
-optionally divided by another (shares) and multiplied by latent factors, and
-observed on the log scale with a learned relative error per source type
-(lognormal or Student-t), or as censored bounds.
+Records are sparse linear functions of the state (flows, outputs, inputs;
+signed coefficients, plus a constant for stock levels), optionally divided by
+another (shares) and multiplied by latent factors, and observed on the log
+scale with a learned relative error per source type (lognormal or Student-t),
+additively (normal), with a record's own sd where it gives one, or as censored
+bounds (see :mod:`bayesmfa.likelihoods`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pymc as pm
@@ -31,6 +34,7 @@ from bayesmfa import forward
 from bayesmfa.distributions import vector_variable
 from bayesmfa.forward import Layout, interpolation_matrix, knot_years, named_positions  # noqa: F401  (re-exported)
 from bayesmfa.graph import Graph
+from bayesmfa.likelihoods import FAMILIES, NORMAL, RecordLikelihoods, resolve_likelihoods
 from bayesmfa.priors import resolve_named, resolve_priors
 from bayesmfa.problem import Problem
 
@@ -44,7 +48,8 @@ class ModelOptions:
     likelihood : {"auto", "lognormal", "studentt"}
         Likelihood of measurement records: ``auto`` takes each source type's
         ``likelihood`` from its noise prior (lognormal where unset); the other
-        two force one likelihood on every record (for sensitivity studies).
+        two force one likelihood on every record on the log scale (for
+        sensitivity studies); records with a normal likelihood stay normal.
     nu : float
         Degrees of freedom of the Student-t likelihood.
     floor : float or None
@@ -358,7 +363,16 @@ def _named_arrays(graph: Graph, edge_flow, throughput, output, u) -> None:
         dims = ("year", *system.processes[stock.process].dims)
         change = model[f"flow_{stock.addition}"] - model[f"flow_{stock.release}"]
         pm.Deterministic(f"stock_change_{stock.name}", change, dims=dims)
-        pm.Deterministic(f"stock_{stock.name}", pt.cumsum(change, axis=0), dims=dims)
+        level = pt.cumsum(change, axis=0)
+        if stock.initial is not None:
+            shape = [len(model.coords[d]) for d in dims[1:]]
+            mask = np.ones(shape)
+            for axis, d in enumerate(dims[1:]):
+                if d in stock.coords:
+                    keep = np.isin([str(c) for c in model.coords[d]], stock.coords[d])
+                    mask = mask * keep.reshape([-1 if a == axis else 1 for a in range(len(shape))])
+            level = level + stock.initial * mask
+        pm.Deterministic(f"stock_{stock.name}", level, dims=dims)
 
 
 def _gather(matrix, state: pt.TensorVariable, n_obs: int) -> pt.TensorVariable:
@@ -369,76 +383,87 @@ def _gather(matrix, state: pt.TensorVariable, n_obs: int) -> pt.TensorVariable:
 
 @dataclass(frozen=True)
 class RecordTerms:
-    """What the record likelihood needs besides the state, per record (numpy) and per model (tensors)."""
+    """What the record likelihood needs besides the state: per model (tensors) and per record (numpy)."""
 
-    sigma: pt.TensorVariable  # (source_type,), noise scales times options.noise_scale
+    sigma: pt.TensorVariable  # (source_type,), learned noise scales times options.noise_scale
     log_factor: pt.TensorVariable  # (record,), log of the product of each record's factors
-    floor: np.ndarray
-    log_obs: np.ndarray
-    kind: np.ndarray  # "lognormal" / "studentt" per record
-    nu: np.ndarray
+    lik: RecordLikelihoods
+
+
+def record_likelihoods(problem: Problem, options: ModelOptions) -> RecordLikelihoods:
+    """Each record's likelihood family, floor, value on its scale and own sd under ``options``."""
+    return resolve_likelihoods(problem.priors, problem.records, likelihood=options.likelihood, nu=options.nu,
+                               floor=options.floor, share_floor=options.share_floor, noise_scale=options.noise_scale)
 
 
 def _record_terms(problem: Problem, options: ModelOptions) -> RecordTerms:
     """Create the noise and factor parameters of the records and collect their per-record constants."""
     rec = problem.records
     model = pm.modelcontext(None)
-    model.add_coord("source_type", rec.source_types)
+    lik = record_likelihoods(problem, options)
     model.add_coord("record", rec.labels)
     pm.Data("record_value", rec.value, dims="record")
     pm.Data("record_bound", rec.bound, dims="record")
-    noise = resolve_named(problem.priors, "noise", rec.source_types, "source_type")
-    sigma = vector_variable("noise", [noise[s].dist for s in rec.source_types], "source_type") * options.noise_scale
+    sigma = pt.zeros(0)
+    if rec.source_types:
+        model.add_coord("source_type", rec.source_types)
+        noise = resolve_named(problem.priors, "noise", rec.source_types, "source_type")
+        sigma = vector_variable("noise", [noise[s].dist for s in rec.source_types], "source_type") * options.noise_scale
     log_factor = pt.zeros(rec.n_obs)
     if rec.factors:
         model.add_coord("factor", rec.factors)
         fac = resolve_named(problem.priors, "factors", rec.factors, "name")
         factor = vector_variable("record_factor", [fac[f].dist for f in rec.factors], "factor")
         log_factor = pt.dot(rec.factor_matrix, pt.log(factor))
-    if options.likelihood not in ("auto", "lognormal", "studentt"):
-        raise ValueError(f"unknown likelihood {options.likelihood!r}")
-    const = _record_constants(problem, options)
-    return RecordTerms(sigma, log_factor, const.floor, const.log_obs, const.kind, const.nu)
+    return RecordTerms(sigma, log_factor, lik)
+
+
+def _record_sd(rec, sigma: pt.TensorVariable, lik: RecordLikelihoods) -> pt.TensorVariable:  # noqa: ANN001
+    """Per record (record,): its own sd where it has one, else its source type's learned noise."""
+    own = np.nan_to_num(lik.fixed_sd, nan=1.0)
+    if not rec.source_types:
+        return pt.as_tensor(own)
+    return pt.where(rec.source_index < 0, own, sigma[np.maximum(rec.source_index, 0)])
 
 
 def _likelihood(problem: Problem, state: pt.TensorVariable, options: ModelOptions) -> None:
-    """The record likelihood as a PyTensor graph (the reference model): observed ``records``/``records_t``, bounds as a potential."""
+    """The record likelihood as a PyTensor graph (the reference model): observed ``records`` (lognormal),
+    ``records_t`` (Student-t) and ``records_n`` (normal); bounds as a potential."""
     rec = problem.records
     model = pm.modelcontext(None)
     terms = _record_terms(problem, options)
-    mu = _gather(rec.numerator, state, rec.n_obs)
+    lik = terms.lik
+    mu = _gather(rec.numerator, state, rec.n_obs) + rec.offset
     if rec.is_share.any():
         den = _gather(rec.denominator, state, rec.n_obs)
         mu = pt.where(rec.is_share, mu / pt.where(rec.is_share, den, 1.0), mu)
-    log_mu = pt.log(mu * pt.exp(terms.log_factor) + terms.floor)
+    total = mu * pt.exp(terms.log_factor)
+    normal = lik.kind == NORMAL
+    x = pt.where(normal, total, pt.log(pt.where(normal, 1.0, total + lik.floor))) if normal.any() else pt.log(total + lik.floor)
     # a data container, so a compiled model can be refitted to new values of the same records (e.g. in SBC)
-    log_obs = pm.Data("record_log_value", terms.log_obs, dims="record")
-    sd = terms.sigma[rec.source_index]
-    lik, nus = terms.kind, terms.nu
+    obs = pm.Data("record_obs", lik.obs, dims="record")
+    sd = _record_sd(rec, terms.sigma, lik)
     labels = rec.labels  # a property that rebuilds the list: read it once
-    for kind in ("lognormal", "studentt"):
-        idx = np.flatnonzero((rec.bound == 0) & (lik == kind))
+    for code, (kind, name, dim) in enumerate(FAMILIES):
+        idx = np.flatnonzero((rec.bound == 0) & (lik.kind == code))
         if not len(idx):
             continue
-        dim = "obs" if kind == "lognormal" else "obs_t"
         model.add_coord(dim, [labels[i] for i in idx])
-        name = "records" if kind == "lognormal" else "records_t"
-        if kind == "lognormal":
-            pm.Normal(name, mu=log_mu[idx], sigma=sd[idx], observed=log_obs[idx], dims=dim)
+        if kind == "studentt":
+            pm.StudentT(name, nu=lik.nu[idx], mu=x[idx], sigma=sd[idx], observed=obs[idx], dims=dim)
         else:
-            pm.StudentT(name, nu=nus[idx], mu=log_mu[idx], sigma=sd[idx], observed=log_obs[idx], dims=dim)
+            pm.Normal(name, mu=x[idx], sigma=sd[idx], observed=obs[idx], dims=dim)
     bidx = np.flatnonzero(rec.bound != 0)
     if len(bidx):
-        z = rec.bound[bidx] * (log_obs[bidx] - log_mu[bidx]) / sd[bidx]
+        z = rec.bound[bidx] * (obs[bidx] - x[bidx]) / sd[bidx]
         pm.Potential("record_bounds", normal_logcdf(z).sum())
 
 
-def fused_data(problem: Problem, terms: RecordTerms, options: ModelOptions):  # noqa: ANN201
+def fused_data(problem: Problem, lik: RecordLikelihoods):  # noqa: ANN201
     """The index arrays of the fused likelihood kernel for ``problem`` (see :mod:`bayesmfa.kernel`)."""
     from bayesmfa.kernel import kernel_data
 
-    kind = (terms.kind == "studentt").astype(np.int64)
-    return kernel_data(problem.graph, problem.records, terms.floor, terms.log_obs, kind, terms.nu, 1.0)
+    return kernel_data(problem.graph, problem.records, lik, 1.0)
 
 
 def _fused_likelihood(problem: Problem, u, logits, yields, options: ModelOptions) -> None:  # noqa: ANN001
@@ -447,7 +472,7 @@ def _fused_likelihood(problem: Problem, u, logits, yields, options: ModelOptions
     from bayesmfa.fusedop import fused_loglik
 
     terms = _record_terms(problem, options)
-    data = fused_data(problem, terms, options)
+    data = fused_data(problem, terms.lik)
     free = np.array(problem.graph.free_edges, dtype=np.int64)
     pm.Potential("records_loglik", fused_loglik(data, free, u, logits, yields, terms.sigma, pt.exp(terms.log_factor)))
 
@@ -473,15 +498,6 @@ def normal_logcdf(z: pt.TensorVariable) -> pt.TensorVariable:
     return pt.switch(z >= _TAIL_Z, upper, lower)
 
 
-def _floor(rec, options: ModelOptions) -> np.ndarray:
-    mass = rec.value[~rec.is_share]
-    positive = mass[mass > 0]
-    floor = options.floor
-    if floor is None:
-        floor = 1e-3 * float(np.median(positive)) if len(positive) else 1e-3
-    return np.where(rec.is_share, options.share_floor, floor)
-
-
 def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...] = ("chain", "draw")):  # noqa: ANN001, ANN201
     """Log-likelihood of every point record in every draw, as PyMC's ``log_likelihood`` group would hold it.
 
@@ -491,8 +507,9 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     Returns
     -------
     xarray.Dataset
-        ``records`` (sample dims, obs) for lognormal records and ``records_t``
-        (sample dims, obs_t) for Student-t ones; bounds are not pointwise terms.
+        ``records`` (sample dims, obs) for lognormal records, ``records_t``
+        (sample dims, obs_t) for Student-t and ``records_n`` (sample dims,
+        obs_n) for normal ones; bounds are not pointwise terms.
     """
     import xarray as xr
 
@@ -504,8 +521,8 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     coords = {d: post[d].values for d in sample_dims}
     labels = rec.labels
     out = {}
-    for kind, name, dim in (("lognormal", "records", "obs"), ("studentt", "records_t", "obs_t")):
-        idx = np.flatnonzero((rec.bound == 0) & (data.kind == (kind == "studentt")))
+    for code, (_, name, dim) in enumerate(FAMILIES):
+        idx = np.flatnonzero((rec.bound == 0) & (data.kind == code))
         if len(idx):
             out[name] = xr.DataArray(lp[..., idx], dims=(*sample_dims, dim), coords=coords | {dim: [labels[i] for i in idx]})
     return xr.Dataset(out)
@@ -519,58 +536,65 @@ def _kernel_inputs(post, problem: Problem, options: ModelOptions, sample_dims: t
     u, share, yields = forward.parameter_arrays(post, layout, sample_dims)
     batch = u.shape[: len(sample_dims)]
     n = int(np.prod(batch))
-    noise = np.asarray(post["noise"].transpose(*sample_dims, "source_type").values, dtype=float).reshape(n, -1)
+    noise = (np.asarray(post["noise"].transpose(*sample_dims, "source_type").values, dtype=float).reshape(n, -1)
+             if rec.source_types else np.zeros((n, 0)))
     if rec.factors:
         log_fac = np.log(np.asarray(post["record_factor"].transpose(*sample_dims, "factor").values, dtype=float)).reshape(n, -1)
         factor = np.exp(log_fac @ rec.factor_matrix.T)
     else:
         factor = np.ones((n, rec.n_obs))
-    data = fused_data(problem, _record_constants(problem, options), options)
+    data = fused_data(problem, record_likelihoods(problem, options))
     return (u.reshape(n, *u.shape[-2:]), share.reshape(n, *share.shape[-2:]), yields.reshape(n, -1), noise, factor, data, batch)
 
 
+class RecordPredictions(NamedTuple):
+    """Per draw, each record's model value and noise sd on its likelihood's scale (see :func:`record_predictions`)."""
+
+    model: np.ndarray  # (draw, record): log(total x factors + floor), or total x factors for normal records
+    scale: np.ndarray  # (draw, record): the noise sd on that scale
+    obs: np.ndarray  # (record,): the record on that scale
+    kind: np.ndarray  # (record,): 0 lognormal, 1 Student-t, 2 normal
+    nu: np.ndarray  # (record,): Student-t degrees of freedom
+    lik: RecordLikelihoods
+
+    def natural(self, x: np.ndarray) -> np.ndarray:
+        """Values on the likelihood scale (e.g. ``model`` or replicates) back in the records' units."""
+        return self.lik.natural(x)
+
+
 def record_predictions(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...] = ("chain", "draw")):  # noqa: ANN001, ANN201
-    """Per draw, the log model value of every record and the log-scale sd of its noise (acyclic systems).
+    """Per draw, the model value of every record and the sd of its noise, on its likelihood's scale (acyclic systems).
 
     Returns
     -------
-    log_model : ndarray (draw, record)
-        ``log(model total x factors + floor)``, comparable to ``log(value + floor)``.
-    scale : ndarray (draw, record)
-        The record's noise sd on the log scale (its source type's, times ``options.noise_scale``).
-    log_obs : ndarray (record,)
-        ``log(value + floor)``.
-    kind : ndarray (record,)
-        0 lognormal, 1 Student-t; ``nu`` (record,) its degrees of freedom.
+    RecordPredictions
+        ``model`` (draw, record): ``log(model total x factors + floor)``, comparable to ``obs`` =
+        ``log(value + floor)`` (for normal records: the total and the value themselves); ``scale``
+        (draw, record): the record's own sd, or its source type's noise, times ``options.noise_scale``;
+        ``kind`` and ``nu`` (record,).
     """
     from bayesmfa.kernel import predicted
 
     rec = problem.records
     u, share, yields, noise, factor, data, _ = _kernel_inputs(post, problem, options, sample_dims)
-    log_model = predicted(u, share, yields, factor, *data.arrays()[:13])
-    scale = (noise * options.noise_scale)[:, rec.source_index]
-    return log_model, scale, data.log_obs, data.kind, data.nu
+    upto_kind = list(data.__dataclass_fields__).index("kind") + 1  # predicted() takes the arrays up to ``kind``
+    log_model = predicted(u, share, yields, factor, *data.arrays()[:upto_kind])
+    lik = record_likelihoods(problem, options)
+    own = np.nan_to_num(lik.fixed_sd, nan=1.0)
+    learned = (noise * options.noise_scale)[:, np.maximum(rec.source_index, 0)] if rec.source_types else np.ones_like(log_model)
+    scale = np.where(rec.source_index < 0, own, learned)
+    return RecordPredictions(log_model, scale, lik.obs, lik.kind, lik.nu, lik)
 
 
 def replicate_records(log_model: np.ndarray, scale: np.ndarray, kind: np.ndarray, nu: np.ndarray,
                       rng: np.random.Generator) -> np.ndarray:
-    """Replicated records (draw, record) on the log scale: model value plus fresh noise of each record's likelihood.
+    """Replicated records (draw, record) on their likelihood's scale: model value plus fresh noise of each record's likelihood.
 
     ``log_model``, ``scale``, ``kind`` and ``nu`` as :func:`record_predictions` returns them; normal noise
-    for lognormal records, Student-t(nu) for the others (drawn in that order from ``rng``).
+    for lognormal and normal records, Student-t(nu) for the others (drawn in that order from ``rng``).
     """
     eps = rng.standard_normal(log_model.shape)
     t = kind == 1
     if t.any():
         eps[:, t] = rng.standard_t(np.broadcast_to(nu[t], (log_model.shape[0], int(t.sum()))))
     return log_model + scale * eps
-
-
-def _record_constants(problem: Problem, options: ModelOptions) -> RecordTerms:
-    """The per-record constants of :class:`RecordTerms` (tensors left empty)."""
-    rec = problem.records
-    noise = resolve_named(problem.priors, "noise", rec.source_types, "source_type")
-    floor = _floor(rec, options)
-    kinds = [noise[s].get("likelihood", "lognormal") if options.likelihood == "auto" else options.likelihood for s in rec.source_types]
-    nus = np.array([float(noise[s].get("nu", options.nu)) for s in rec.source_types])
-    return RecordTerms(None, None, floor, np.log(rec.value + floor), np.array(kinds)[rec.source_index], nus[rec.source_index])

@@ -150,6 +150,8 @@ def check_records(records: CompiledRecords, system: System) -> list[str]:
     found: list[str] = []
     for group in view.groups().values():
         _check_bound_pair(view, group)
+        if records.signed[group].any():
+            continue  # a quantity of either sign (a - b, a stock change) has no ratios of magnitude
         found.extend(_check_bounds_vs_measurements(view, group))
         _check_spread(view, group)
     _check_share_sums(view)
@@ -172,7 +174,8 @@ def check_named_priors(priors: Priors, records: CompiledRecords) -> list[str]:
         One warning per named entry that is probably misspelt.
     """
     found = []
-    for section, selector, used in (("noise", "source_type", records.source_types), ("factors", "name", records.factors)):
+    stypes = sorted(set(records.table["source_type"].astype(str).str.strip())) if records.n_obs else []
+    for section, selector, used in (("noise", "source_type", stypes), ("factors", "name", records.factors)):
         entries = priors.entries[section]
         named = {v for e in entries for v in e.get_select(selector) if v != "*"}
         by_default = sorted(set(used) - named)

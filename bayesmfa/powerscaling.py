@@ -20,6 +20,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayesmfa.likelihoods import FAMILIES
 from bayesmfa.model import ModelOptions, build_model
 from bayesmfa.problem import Problem
 
@@ -37,7 +38,7 @@ PRIOR_SECTIONS: dict[str, tuple[str, ...]] = {
     "noise": ("noise",),
     "factors": ("record_factor",),
 }
-OBSERVED = (("records", "obs"), ("records_t", "obs_t"))
+OBSERVED = tuple((name, dim) for _, name, dim in FAMILIES)
 
 
 # ============================================================================ record groups

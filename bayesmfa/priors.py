@@ -19,7 +19,9 @@ A prior file is a YAML mapping with any of these lists (each entry needs a
     Fraction of a process's input that leaves it (Beta, Uniform or Fixed).
 ``noise``
     Relative error (sd on the log scale) of records of one ``source_type``;
-    optional ``likelihood: lognormal|studentt`` and ``nu``.
+    optional ``likelihood: lognormal|studentt|normal`` and ``nu``. With
+    ``normal`` the likelihood is additive and the noise is an absolute sd in
+    the system unit.
 ``factors``
     Multiplicative reporting or conversion factors named in records.
 
@@ -57,7 +59,7 @@ from bayesmfa.yamlio import read_yaml
 SECTIONS = ("inputs", "steps", "shares", "yields", "noise", "factors")
 META_KEYS = {"source", "justification", "note"}
 STEP_DISTS = ("HalfNormal", "LogNormal", "Exponential", "Gamma", "Fixed")
-LIKELIHOODS = ("lognormal", "studentt")
+LIKELIHOODS = ("lognormal", "studentt", "normal")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from bayesmfa.datacheck import SCHEMA_FILE, require_valid
 from bayesmfa.graph import Graph
+from bayesmfa.likelihoods import resolve_likelihoods
 from bayesmfa.plausibility import check_problem
 from bayesmfa.priors import Priors, load_priors
 from bayesmfa.records import CompiledRecords, compile_records, read_records
@@ -72,7 +73,8 @@ def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Probl
     Raises
     ------
     RecordError
-        A bad record, or (:class:`~bayesmfa.plausibility.PlausibilityError`)
+        A bad record (also a record that can take either sign without a
+        normal likelihood), or (:class:`~bayesmfa.plausibility.PlausibilityError`)
         records that contradict each other or are implausible.
     PriorError
         A prior entry whose selectors select nothing.
@@ -80,6 +82,7 @@ def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Probl
     graph = Graph(system)
     compiled = compile_records(records, graph)
     found = check_problem(system, priors, graph, compiled)
+    resolve_likelihoods(priors, compiled)  # a signed record without a normal likelihood fails here, not at fit time
     return Problem(system, priors, graph, compiled, found)
 
 

@@ -9,11 +9,17 @@ A record table is a CSV with one row per record and these columns:
     outside the system alone, without the flows it also receives); or a sum
     of such terms, ``salt_trade + oxide_trade``. A process group (``groups`` in
     the system) stands for the sum of its members: ``<group>`` (outputs) or
-    ``<group>.input``.
+    ``<group>.input``. A stock ``S`` gives ``S.change`` (additions less
+    releases in the year, either sign) and ``S.level`` (its initial level
+    plus the changes up to the year; needs ``initial`` in the system).
+    Terms take signed coefficients (:mod:`bayesmfa.expressions`):
+    ``a - b``, ``2*a + b``. A record that can take either sign (a negative
+    coefficient, a stock change or level) needs an additive normal
+    likelihood: an ``sd``, or a source type with ``likelihood: normal``.
 ``year`` (required)
     A year, or a range ``2007-2015`` (the record is the sum over the years).
 ``value``, ``unit`` (required)
-    Non-negative number; unit is a mass unit known to the system (converted to
+    A number, non-negative unless the quantity can take either sign; unit is a mass unit known to the system (converted to
     the system unit) or ``share`` (a fraction 0-1) with ``share_of``.
 ``source_type``, ``source`` (required)
     The noise family (a prior in ``noise``) and the citation.
@@ -35,6 +41,12 @@ dim columns (optional)
 ``bound`` (optional)
     ``upper``/``lower``: the record is a cap or floor, not a measurement
     (a censored likelihood).
+``sd``, ``cv`` (optional, at most one per row)
+    The record's own uncertainty, overriding its source type's learned
+    noise: ``sd`` an absolute standard deviation in the record's unit (the
+    record then has an additive normal likelihood), ``cv`` a relative one
+    (log-scale sd ``sqrt(log(1 + cv^2))`` for a lognormal or Student-t source
+    type, ``cv * |value|`` for a normal one).
 
 Other columns must be listed as metadata (``note``, ``status``... by default);
 an unknown column is an error, so that a misspelt dim is never ignored.
@@ -55,12 +67,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bayesmfa import datacheck
+from bayesmfa import datacheck, expressions
 from bayesmfa.errors import RecordError
 from bayesmfa.graph import Graph
 
 REQUIRED = ("quantity", "year", "value", "unit", "source_type", "source")
-OPTIONAL = ("share_of", "denominator", "factor", "bound", "record_id")
+OPTIONAL = ("share_of", "denominator", "factor", "bound", "record_id", "sd", "cv")
 DEFAULT_META = ("note", "status", "basis", "edition", "period", "reporter", "hs_code", "family", "country", "low", "high")
 SHARE_UNITS = {"share": 1.0, "fraction": 1.0, "%": 0.01, "percent": 0.01, "ratio": 1.0}
 BOUNDS = ("", "upper", "lower")
@@ -85,12 +97,22 @@ class CompiledRecords:
     is_share : ndarray of bool
         Which records are shares.
     source_types : list of str
-        Coords of dim ``source_type``; ``source_index`` maps obs to it.
+        Coords of dim ``source_type``: the source types with a learned noise
+        (of records without ``sd``/``cv``); ``source_index`` maps obs to it,
+        -1 for a record with its own ``sd``/``cv``.
     factors : list of str
         Coords of dim ``factor``; ``factor_matrix`` (obs, factor) holds the
         power of each factor in each record (1: multiplied, -1: divided, 0: absent).
     bound : ndarray of int
         0 measurement, 1 upper bound, -1 lower bound.
+    sd, cv : ndarray of float
+        The record's own absolute sd (system unit, or share units) and
+        relative sd; NaN where the record takes its source type's noise.
+    signed : ndarray of bool
+        Records whose quantity can take either sign (a negative coefficient,
+        a stock change or level): they need an additive normal likelihood.
+    offset : ndarray of float
+        Constant added to ``numerator @ state`` (a stock's initial level).
     """
 
     table: pd.DataFrame
@@ -103,10 +125,19 @@ class CompiledRecords:
     factors: list[str]
     factor_matrix: np.ndarray
     bound: np.ndarray
+    sd: np.ndarray
+    cv: np.ndarray
+    signed: np.ndarray
+    offset: np.ndarray
 
     @property
     def n_obs(self) -> int:
         return len(self.value)
+
+    @property
+    def fixed_noise(self) -> np.ndarray:
+        """Records with their own ``sd`` or ``cv`` (no learned noise), dim ``obs``."""
+        return np.isfinite(self.sd) | np.isfinite(self.cv)
 
     @property
     def labels(self) -> list[str]:
@@ -296,6 +327,10 @@ class _Builder:
         self.stypes: list[str] = []
         self.factor_lists: list[list[tuple[str, float]]] = []
         self.bounds: list[int] = []
+        self.sds: list[float] = []
+        self.cvs: list[float] = []
+        self.signed: list[bool] = []
+        self.offsets: list[float] = []
 
     def _err(self, rec: dict, field: str, msg: str) -> RecordError:
         return RecordError(msg, file=rec["file"], row=int(rec["row"]), field=field)
@@ -309,13 +344,17 @@ class _Builder:
             value = float(rec["value"])
         except ValueError:
             raise self._err(rec, "value", f"not a number: {rec['value']!r}") from None
-        if not np.isfinite(value) or value < 0:
-            raise self._err(rec, "value", f"value must be finite and non-negative, got {rec['value']}")
         years = self._years(rec)
         parts = self._parts(rec, "quantity")
+        signed = any(coef < 0 or kind.startswith("stock") for coef, _, (slots, _) in parts for _, kind, _ in slots)
+        if not np.isfinite(value) or (value < 0 and not signed):
+            hint = " (only a quantity that can take either sign, e.g. 'a - b', may be negative)" if np.isfinite(value) else ""
+            raise self._err(rec, "value", f"value must be finite and non-negative, got {rec['value']}{hint}")
+        if any(kind == "stock_level" for _, _, (slots, _) in parts for _, kind, _ in slots) and len(years) > 1:
+            raise self._err(rec, "year", "a stock level is observed in one year, not over a range")
         selection = {d: str(rec[d]).strip() for d in self.dim_cols if str(rec.get(d, "")).strip()}
         for d in selection:
-            for name, (_, dims) in parts.items():
+            for _, name, (_, dims) in parts:
                 if d not in dims:
                     raise self._err(rec, d, f"quantity {name!r} has no dim {d!r} (its dims: {list(dims)})")
             if selection[d] not in self.system.all_coords()[d]:
@@ -324,7 +363,11 @@ class _Builder:
         for d in share_of:
             if d not in selection:
                 raise self._err(rec, "share_of", f"dim {d!r} must be selected (given a coord) to form a share")
-        den_parts = self._parts(rec, "denominator") if str(rec.get("denominator", "")).strip() else (parts if share_of else {})
+        den_parts = self._parts(rec, "denominator") if str(rec.get("denominator", "")).strip() else (parts if share_of else [])
+        if any(coef < 0 or s[1].startswith("stock") for coef, _, (slots, _) in den_parts for s in slots):
+            raise self._err(rec, "denominator" if str(rec.get("denominator", "")).strip() else "share_of",
+                            "a share's denominator must be a sum of non-negative quantities (no '-' terms, stock changes or levels): "
+                            "it could reach zero")
         is_share = bool(den_parts)
         unit = str(rec["unit"]).strip()
         if is_share:
@@ -337,17 +380,23 @@ class _Builder:
             raise self._err(rec, "unit", f"unknown unit {unit!r} (system unit {self.system.unit}; known: {sorted(self.system.units)})")
         else:
             value *= self.system.units[unit]
-        num = [i for slots, _ in parts.values() for i in self._select(slots, selection, years)]
+        to_system = SHARE_UNITS[unit] if is_share else self.system.units[unit]
+        sd, cv = self._uncertainty(rec, to_system)
+        num, offset = [], 0.0
+        for coef, _, (slots, _) in parts:
+            entries, const = self._select(slots, selection, years)
+            num.extend((i, coef * w) for i, w in entries)
+            offset += coef * const
         if not num:
             raise self._err(rec, "quantity", "the record matches no flow (check the coords)")
         self.num.extend((obs, i, w) for i, w in num)
         if is_share:
             den_sel = {d: v for d, v in selection.items() if d not in share_of}
-            for name, (slots, dims) in den_parts.items():
+            for coef, name, (slots, dims) in den_parts:
                 missing = [d for d in den_sel if d not in dims]
                 if missing:
                     raise self._err(rec, "denominator", f"quantity {name!r} has no dim {missing[0]!r}")
-                self.den.extend((obs, i, w) for i, w in self._select(slots, den_sel, years))
+                self.den.extend((obs, i, coef * w) for i, w in self._select(slots, den_sel, years)[0])
         bound = str(rec.get("bound", "")).strip()
         if bound not in BOUNDS:
             raise self._err(rec, "bound", f"bound must be blank, 'upper' or 'lower', got {bound!r}")
@@ -357,6 +406,29 @@ class _Builder:
         self.stypes.append(str(rec["source_type"]).strip())
         self.factor_lists.append(factors)
         self.bounds.append({"": 0, "upper": 1, "lower": -1}[bound])
+        self.sds.append(sd)
+        self.cvs.append(cv)
+        self.signed.append(signed)
+        self.offsets.append(offset)
+
+    def _uncertainty(self, rec: dict, to_system: float) -> tuple[float, float]:
+        """The row's ``sd`` (converted with the value's unit factor) and ``cv``; NaN where blank."""
+        out = []
+        for col in ("sd", "cv"):
+            text = str(rec.get(col, "")).strip()
+            if not text:
+                out.append(np.nan)
+                continue
+            try:
+                x = float(text)
+            except ValueError:
+                raise self._err(rec, col, f"not a number: {text!r}") from None
+            if not np.isfinite(x) or x <= 0:
+                raise self._err(rec, col, f"{col} must be a positive finite number, got {text}")
+            out.append(x * to_system if col == "sd" else x)
+        if np.isfinite(out[0]) and np.isfinite(out[1]):
+            raise self._err(rec, "cv", "give either sd (absolute) or cv (relative), not both")
+        return out[0], out[1]
 
     def drop_partial(self) -> None:
         """Forget what a record that failed half-way added (its operator entries); the lists end with the last good record."""
@@ -385,12 +457,13 @@ class _Builder:
             raise self._err(rec, "year", f"year {text} is outside the system's years {years[0]}-{years[-1]}")
         return [years.index(y) for y in range(lo, hi + 1)]
 
-    def _parts(self, rec: dict, column: str) -> dict[str, tuple[list[tuple[dict, str, int]], tuple[str, ...]]]:
-        """Slots and dims of each term of a ``a + b`` quantity expression."""
-        names = [q.strip() for q in str(rec[column]).split("+")]
-        if any(not q for q in names):
-            raise self._err(rec, column, f"malformed quantity expression {rec[column]!r}")
-        return {q: self._slots(rec, q, column) for q in names}
+    def _parts(self, rec: dict, column: str) -> list[tuple[float, str, tuple[list[tuple[dict, str, int]], tuple[str, ...]]]]:
+        """``(coefficient, name, (slots, dims))`` of each term of a quantity expression (``a - 2*b``)."""
+        try:
+            terms = expressions.parse(str(rec[column]))
+        except expressions.ExpressionError as exc:
+            raise self._err(rec, column, str(exc)) from None
+        return [(coef, q, self._slots(rec, q, column)) for coef, q in terms]
 
     def _slots(self, rec: dict, quantity: str, column: str = "quantity") -> tuple[list[tuple[dict, str, int]], tuple[str, ...]]:
         """Candidate (coords, kind, index) for a quantity, and its dims."""
@@ -403,6 +476,12 @@ class _Builder:
             members = system.groups[proc]
             slots = [(dict(n.coords), kind, n.index) for m in members for n in g.nodes_of(m)]
             return slots, system.processes[members[0]].dims
+        if proc in system.stocks and part in ("change", "level"):
+            stock = system.stocks[proc]
+            if part == "level" and stock.initial is None:
+                raise self._err(rec, column, f"{quantity!r}: stock {proc!r} has no initial level; give 'initial' under stocks.{proc} "
+                                             f"in the system to observe its level, or record {proc}.change")
+            return [(dict(n.coords), f"stock_{part}", n.index) for n in g.nodes_of(proc)], system.processes[proc].dims
         if proc in system.processes and part == "external":
             if proc not in system.inputs:
                 raise self._err(rec, column, f"{quantity!r}: process {proc!r} has no external inflow (it is not a boundary input; "
@@ -411,16 +490,20 @@ class _Builder:
         if proc in system.processes and part in ("", "input", "output"):
             kind = "input" if part == "input" else "output"
             return [(dict(n.coords), kind, n.index) for n in g.nodes_of(proc)], system.processes[proc].dims
-        raise self._err(rec, column, f"unknown quantity {quantity!r}: not a flow or process of system {system.name!r}")
+        raise self._err(rec, column, f"unknown quantity {quantity!r}: not a flow, process, group or stock of system {system.name!r}")
 
-    def _select(self, slots: list[tuple[dict, str, int]], selection: dict[str, str], years: list[int]) -> list[tuple[int, float]]:
-        """(state index, weight) of the selected slots in the selected years.
+    def _select(self, slots: list[tuple[dict, str, int]], selection: dict[str, str],
+                years: list[int]) -> tuple[list[tuple[int, float]], float]:
+        """(state index, weight) of the selected slots in the selected years, and the constant the selection adds.
 
         A process's external inflow is its total input less the flows into it:
         weight +1 on its input, -1 on each entering flow (positive in every draw,
-        as the external input is).
+        as the external input is). A stock's change is the input of its sink
+        process less the output of its withdrawal process; its level in year t
+        is the initial level (the constant) plus the changes of years 0..t.
         """
         out: list[tuple[int, float]] = []
+        const = 0.0
         for coords, kind, idx in slots:
             if not all(str(coords.get(d)) == v for d, v in selection.items()):
                 continue
@@ -430,9 +513,19 @@ class _Builder:
                     out.append((self.state.input(t, idx), 1.0))
                     out.extend((self.state.edge(t, e), -1.0) for e in entering)
                 continue
+            if kind in ("stock_change", "stock_level"):
+                node = self.graph.nodes[idx]
+                stock = self.system.stocks[node.process]
+                withdrawal = next(n.index for n in self.graph.nodes_of(stock.withdrawal) if n.coords == node.coords)
+                span = range(years[-1] + 1) if kind == "stock_level" else years
+                for t in span:
+                    out.append((self.state.input(t, idx), 1.0))
+                    out.append((self.state.output(t, withdrawal), -1.0))
+                const += stock.initial if kind == "stock_level" else 0.0
+                continue
             at = getattr(self.state, kind)
             out.extend((at(t, idx), 1.0) for t in years)
-        return out
+        return out, const
 
     def finish(self, table: pd.DataFrame) -> CompiledRecords:
         n = len(self.values)
@@ -444,7 +537,8 @@ class _Builder:
             rows, cols, weights = zip(*entries, strict=True)
             return sp.csr_matrix((np.asarray(weights, dtype=float), (rows, cols)), shape=(n, size))
 
-        stypes = sorted(set(self.stypes))
+        fixed = np.isfinite(self.sds) | np.isfinite(self.cvs) if n else np.zeros(0, dtype=bool)
+        stypes = sorted({s for s, f in zip(self.stypes, fixed, strict=True) if not f})
         factors = sorted({f for fl in self.factor_lists for f, _ in fl})
         fmat = np.zeros((n, len(factors)))
         for i, fl in enumerate(self.factor_lists):
@@ -457,10 +551,14 @@ class _Builder:
             denominator=matrix(self.den),
             is_share=np.array(self.is_share, dtype=bool),
             source_types=stypes,
-            source_index=np.array([stypes.index(s) for s in self.stypes], dtype=int),
+            source_index=np.array([-1 if f else stypes.index(s) for s, f in zip(self.stypes, fixed, strict=True)], dtype=int),
             factors=factors,
             factor_matrix=fmat,
             bound=np.array(self.bounds, dtype=int),
+            sd=np.array(self.sds, dtype=float),
+            cv=np.array(self.cvs, dtype=float),
+            signed=np.array(self.signed, dtype=bool),
+            offset=np.array(self.offsets, dtype=float),
         )
 
 

@@ -126,8 +126,9 @@ def check_records(
     n = post.sizes["sample"]
     post = post.isel(sample=np.unique(np.linspace(0, n - 1, min(n, max_draws)).astype(int)))
     post = post.drop_vars(["sample", "chain", "draw"], errors="ignore").assign_coords(sample=np.arange(post.sizes["sample"]))
-    log_model, scale, log_obs, kind, nu = record_predictions(post, problem, options, sample_dims=("sample",))
-    rep = replicate_records(log_model, scale, kind, nu, np.random.default_rng(seed))
+    pred = record_predictions(post, problem, options, sample_dims=("sample",))
+    log_obs = pred.obs  # each record on its likelihood's scale (log, or natural for normal records)
+    rep = replicate_records(pred.model, pred.scale, pred.kind, pred.nu, np.random.default_rng(seed))
     rec = problem.records
     sd = rep.std(axis=0)
     sd = np.where(sd > 0, sd, np.nan)
@@ -136,8 +137,7 @@ def check_records(
     z_signed = np.where(bound == 0, z, bound * z)  # upper bound (+1): observed cap above the fit is fine
     above = (rep >= log_obs).mean(axis=0)
     p = np.where(bound == 0, 2 * np.minimum(above, 1 - above), np.where(bound == 1, 1 - above, above))
-    floor = np.exp(log_obs) - np.asarray(rec.value, dtype=float)
-    q05, q50, q95 = np.quantile(np.exp(log_model) - floor, [0.05, 0.5, 0.95], axis=0)
+    q05, q50, q95 = np.quantile(pred.natural(pred.model), [0.05, 0.5, 0.95], axis=0)
     table = rec.table.reset_index(drop=True)
     if by in table:
         groups = table[by].astype(str)

@@ -9,6 +9,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayesmfa.likelihoods import FAMILIES
 from bayesmfa.model import ModelOptions, build_model
 from bayesmfa.problem import Problem, make_problem
 
@@ -47,7 +48,7 @@ def simulate_records(
     options = options or ModelOptions(floor=1e-9)
     model = build_model(problem, options)
     fixed = dict(truth or {})
-    if noise is not None:
+    if noise is not None and problem.records.source_types:
         fixed["noise"] = np.full(len(problem.records.source_types), float(noise))
     if fixed:
         model = pm.do(model, fixed)
@@ -57,11 +58,13 @@ def simulate_records(
         truth_ds[name] = xr.DataArray(np.asarray(value), dims=truth_ds[name].dims if name in truth_ds else None)
     table = problem.records.table.copy()
     floor = options.floor if options.floor is not None else 0.0
-    for group, dim in (("records", "obs"), ("records_t", "obs_t")):
+    signed = pd.Series(problem.records.signed, index=table["record_id"])
+    for kind, group, dim in FAMILIES:
         if group not in prior.prior_predictive:
             continue
         sim = prior.prior_predictive[group].isel(chain=0, draw=0)
-        values = np.clip(np.exp(sim.values) - floor, 0.0, None)
+        values = sim.values if kind == "normal" else np.exp(sim.values) - floor
+        values = np.where(signed[sim[dim].values].to_numpy(), values, np.clip(values, 0.0, None))
         pos = table.index[table["record_id"].isin(sim[dim].values)]
         order = pd.Series(np.arange(len(table)), index=table["record_id"])[sim[dim].values].values
         assert len(pos) == len(order)

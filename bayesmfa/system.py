@@ -9,6 +9,7 @@ flow instances (edges).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,9 @@ class Stock:
       (``S_withdrawal -> p``, a latent external input with a random-walk prior).
 
     After sampling, ``stock_change_S`` = additions - releases and ``stock_S``
-    = its running sum from the first year (change since the start of the
-    first year; the opening stock is not modelled) are added to the posterior.
+    = the initial level plus the running sum of the changes from the first
+    year (without ``initial``: the change since the start of the first year)
+    are added to the posterior.
 
     Parameters
     ----------
@@ -101,11 +103,16 @@ class Stock:
         The process that holds it.
     coords : dict
         Optional restriction of the process's coords (e.g. ``region: [CN]``).
+    initial : float or None
+        Level of the stock at the start of the first year, in the system
+        unit, the same for every instance; needed for records of its level
+        (``S.level``). ``None``: not given.
     """
 
     name: str
     process: str
     coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    initial: float | None = None
 
     @property
     def addition(self) -> str:
@@ -499,7 +506,7 @@ def _stocks(
         key = f"stocks.{name}"
         if not isinstance(body, dict):
             raise SpecError("expected a mapping", file=file, field=key)
-        unknown = set(body) - {"process", "coords", "description"}
+        unknown = set(body) - {"process", "coords", "description", "initial"}
         if unknown:
             raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
         pname = str(_need(body, "process", str, file, f"{key}."))
@@ -517,7 +524,13 @@ def _stocks(
                 what = f"process {pname!r} has no dim {d!r}" if d not in proc.dims else f"unknown coords {bad} for dim {d!r}"
                 raise SpecError(what, file=file, field=f"{key}.coords.{d}")
             coords[d] = values
-        stock = Stock(name, pname, coords)
+        initial = body.get("initial")
+        if initial is not None:
+            if isinstance(initial, bool) or not isinstance(initial, (int, float)) or not math.isfinite(initial) or initial < 0:
+                raise SpecError(f"initial level must be a non-negative number (system unit), got {initial!r}", file=file,
+                                field=f"{key}.initial")
+            initial = float(initial)
+        stock = Stock(name, pname, coords, initial)
         generated = (stock.name, stock.withdrawal, stock.addition, stock.release)
         for new in generated:
             if new in procs or new in flows or new in stocks:

@@ -48,7 +48,7 @@ class SBCTask:
     """Simulate and fit one block of datasets (picklable for worker processes).
 
     The model is built and compiled by nutpie once per block; each dataset
-    only swaps the observed values (the ``record_log_value`` data container)
+    only swaps the observed values (the ``record_obs`` data container)
     and samples, with the settings :func:`bayesmfa.fit` gives nutpie
     (low-rank mass matrix, target_accept 0.9). The block's true systems and
     records are drawn together from the prior predictive, seeded by the
@@ -85,7 +85,7 @@ class SBCTask:
                     values[[position[label] for label in sim[dim].values]] = np.clip(np.exp(sim.values) - FLOOR, 0.0, None)
             # a lognormal share record can exceed 1, which the record checks reject: clip at 1
             values = np.where(rec.is_share, np.minimum(values, 1.0), values)
-            data = compiled.with_data(record_log_value=np.log(values + FLOOR))
+            data = compiled.with_data(record_obs=np.log(values + FLOOR))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -58,9 +58,8 @@ def test_share_key_matching_nothing_is_an_error(tiny_system_dict, tiny_priors_di
 
 def test_missing_noise_prior_for_a_used_source_type(tiny_system_dict, tiny_priors_dict):
     tiny_priors_dict["noise"][0]["source_type"] = "customs"
-    problem = _problem(tiny_system_dict, tiny_priors_dict)
     with pytest.raises(bm.PriorError, match="no prior in 'noise' for source_type 'stats'"):
-        bm.build_model(problem)
+        _problem(tiny_system_dict, tiny_priors_dict)  # up front, when the problem is made, not at fit time
 
 
 def test_last_matching_entry_wins_and_share_means(tiny_system_dict, tiny_priors_dict):
