@@ -187,13 +187,16 @@ def build_model(problem: Problem, options: ModelOptions | None = None, *, fused:
         share = pm.Deterministic("share", forward.shares(ops, layout, eta), dims=("year", "edge"))
         yields = forward.full_yields(ops, layout, vector_variable("yield", resolved.yields, "yield_node") if graph.yield_nodes else None)
         if fused:  # the kernel takes the logits and does the softmax itself (``share`` stays out of the log density)
-            _fused_likelihood(problem, u, forward.year_logits(ops, layout, eta), yields, options)
+            logits = forward.year_logits(ops, layout, eta)
+            _fused_likelihood(problem, u, logits, yields, options)
+            _fused_flow_priors(problem, u, logits, yields)
             return model
         throughput, output = forward.propagate(ops, layout, u, share, yields)
         edge_flow = forward.edge_flows(layout, output, share)
         _named_arrays(graph, edge_flow, throughput, output, u)
         state = pt.concatenate([edge_flow, output, throughput], axis=1).reshape((-1,))
         _likelihood(problem, state, options)
+        _flow_priors(problem, state)
     return model
 
 
@@ -475,6 +478,47 @@ def _fused_likelihood(problem: Problem, u, logits, yields, options: ModelOptions
     data = fused_data(problem, terms.lik)
     free = np.array(problem.graph.free_edges, dtype=np.int64)
     pm.Potential("records_loglik", fused_loglik(data, free, u, logits, yields, terms.sigma, pt.exp(terms.log_factor)))
+
+
+def _flow_priors(problem: Problem, state: pt.TensorVariable) -> None:
+    """The ``flows`` priors (:mod:`bayesmfa.flowpriors`) as the potential ``flow_priors``: a lognormal density of
+    each selected flow instance and year."""
+    if problem.flow_priors is None:
+        return
+    rec, lik = problem.flow_priors
+    log_flow = pt.log(_gather(rec.numerator, state, rec.n_obs))
+    sd = lik.fixed_sd
+    z = (lik.obs - log_flow) / sd
+    pm.Potential("flow_priors", pt.sum(-0.5 * z**2 - np.log(sd) - 0.5 * np.log(2.0 * np.pi)))
+
+
+def _fused_flow_priors(problem: Problem, u, logits, yields) -> None:  # noqa: ANN001
+    """:func:`_flow_priors` with the fused kernel (no learned noise, no factors)."""
+    if problem.flow_priors is None:
+        return
+    from bayesmfa.fusedop import fused_loglik
+    from bayesmfa.kernel import kernel_data
+
+    rec, lik = problem.flow_priors
+    data = kernel_data(problem.graph, rec, lik, 1.0)
+    free = np.array(problem.graph.free_edges, dtype=np.int64)
+    pm.Potential("flow_priors", fused_loglik(data, free, u, logits, yields, pt.zeros(0), pt.ones(rec.n_obs)))
+
+
+def flow_prior_logp(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...] = ("chain", "draw")):  # noqa: ANN001, ANN201
+    """Log density of the ``flows`` priors per draw (sample dims), nats; ``None`` without flow priors (acyclic systems)."""
+    import xarray as xr
+
+    from bayesmfa.kernel import kernel_data, pointwise
+
+    if problem.flow_priors is None:
+        return None
+    rec, lik = problem.flow_priors
+    u, share, yields, _, _, _, batch = _kernel_inputs(post, problem, options, sample_dims)
+    n = u.shape[0]
+    data = kernel_data(problem.graph, rec, lik, 1.0)
+    lp = pointwise(u, share, yields, np.zeros((n, 0)), np.ones((n, rec.n_obs)), *data.arrays()).sum(axis=1).reshape(batch)
+    return xr.DataArray(lp, dims=sample_dims, coords={d: post[d].values for d in sample_dims})
 
 
 #: Below this z the standard normal log-cdf uses its asymptotic series.

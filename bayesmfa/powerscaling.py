@@ -21,7 +21,7 @@ import pymc as pm
 import xarray as xr
 
 from bayesmfa.likelihoods import FAMILIES
-from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.model import ModelOptions, build_model, flow_prior_logp
 from bayesmfa.problem import Problem
 
 Quantity = Callable[[xr.Dataset], xr.DataArray]
@@ -37,6 +37,7 @@ PRIOR_SECTIONS: dict[str, tuple[str, ...]] = {
     "yields": ("yield",),
     "noise": ("noise",),
     "factors": ("record_factor",),
+    "flows": (),  # a potential (bayesmfa.flowpriors), not a free variable: see log_prior_by_section
 }
 OBSERVED = tuple((name, dim) for _, name, dim in FAMILIES)
 
@@ -119,6 +120,9 @@ def log_prior_by_section(idata: az.InferenceData, problem: Problem, options: Mod
         da = da.sum([d for d in da.dims if d not in SAMPLE]) if da.ndim > 2 else da
         sec = owner[name]
         out[sec] = out[sec] + da if sec in out else da
+    flows = flow_prior_logp(idata.posterior, problem, options or ModelOptions())
+    if flows is not None:
+        out["flows"] = flows
     return {s: out[s].reset_coords(drop=True) for s in PRIOR_SECTIONS if s in out}
 
 

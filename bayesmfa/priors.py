@@ -24,6 +24,9 @@ A prior file is a YAML mapping with any of these lists (each entry needs a
     the system unit.
 ``factors``
     Multiplicative reporting or conversion factors named in records.
+``flows``
+    A lognormal on the size of flows (each selected flow instance in each
+    selected year), stated as a soft constraint (:mod:`bayesmfa.flowpriors`).
 
 Entries select what they apply to by ``process`` and by coords of any dim
 (``region: CN`` or ``region: [CN, US]``). When several entries match, the
@@ -56,7 +59,7 @@ from bayesmfa.graph import Graph, Node
 from bayesmfa.system import System
 from bayesmfa.yamlio import read_yaml
 
-SECTIONS = ("inputs", "steps", "shares", "yields", "noise", "factors")
+SECTIONS = ("inputs", "steps", "shares", "yields", "noise", "factors", "flows")
 META_KEYS = {"source", "justification", "note"}
 STEP_DISTS = ("HalfNormal", "LogNormal", "Exponential", "Gamma", "Fixed")
 LIKELIHOODS = ("lognormal", "studentt", "normal")
@@ -209,6 +212,7 @@ _SELECT_KEYS = {
     "yields": {"process"},
     "noise": {"source_type"},
     "factors": {"name"},
+    "flows": {"flow", "year"},
 }
 _EXTRA_KEYS = {
     "inputs": set(),
@@ -217,6 +221,7 @@ _EXTRA_KEYS = {
     "yields": set(),
     "noise": {"likelihood", "nu"},
     "factors": set(),
+    "flows": set(),
 }
 _ALLOWED = {
     "inputs": ("LogNormal",),
@@ -224,8 +229,10 @@ _ALLOWED = {
     "yields": ("Beta", "Uniform", "Fixed"),
     "noise": STEP_DISTS,
     "factors": ("LogNormal", "Beta", "Gamma", "Uniform", "Fixed"),
+    "flows": ("LogNormal",),
 }
-_SUPPORT = {"inputs": "positive", "steps": "positive", "yields": "unit", "noise": "positive", "factors": "positive"}
+_SUPPORT = {"inputs": "positive", "steps": "positive", "yields": "unit", "noise": "positive", "factors": "positive",
+            "flows": "positive"}
 
 
 def _parse_entry(section: str, item: dict, file: str, key: str) -> PriorEntry:
@@ -236,6 +243,8 @@ def _parse_entry(section: str, item: dict, file: str, key: str) -> PriorEntry:
         raise PriorError("a noise prior needs 'source_type'", file=file, field=f"{key}.source_type")
     if section == "factors" and "name" not in item:
         raise PriorError("a factor prior needs 'name'", file=file, field=f"{key}.name")
+    if section == "flows" and "flow" not in item:
+        raise PriorError("a flow prior needs 'flow' (a flow name)", file=file, field=f"{key}.flow")
     if section == "steps" and item.get("target") not in ("input", "share"):
         raise PriorError("'target' must be 'input' or 'share'", file=file, field=f"{key}.target")
     if section == "steps" and item.get("innovations", "normal") not in ("normal", "studentt"):
@@ -272,12 +281,24 @@ def _parse_entry(section: str, item: dict, file: str, key: str) -> PriorEntry:
     return entry
 
 
+def _positive_number(x: Any) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and x > 0 and np.isfinite(x)
+
+
 def _check_share_entry(entry: PriorEntry) -> None:
     sd = entry.get("sd_logit")
     if sd is None:
         raise PriorError("'sd_logit' is missing", file=entry.file, field=f"{entry.key}.sd_logit")
-    if isinstance(sd, bool) or not isinstance(sd, (int, float)) or sd <= 0:
-        raise PriorError(f"'sd_logit' must be a positive number, got {sd!r}", file=entry.file, field=f"{entry.key}.sd_logit")
+    if isinstance(sd, dict):
+        if not sd:
+            raise PriorError("'sd_logit' mapping is empty", file=entry.file, field=f"{entry.key}.sd_logit")
+        for k, v in sd.items():
+            if not _positive_number(v):
+                raise PriorError(f"sd_logit of {k!r} must be a positive number, got {v!r}", file=entry.file,
+                                 field=f"{entry.key}.sd_logit.{k}")
+    elif not _positive_number(sd):
+        raise PriorError(f"'sd_logit' must be a positive number or a mapping key -> number, got {sd!r}", file=entry.file,
+                         field=f"{entry.key}.sd_logit")
     shares = entry.get("shares")
     if shares is None:
         return
@@ -563,7 +584,9 @@ def resolve_priors(priors: Priors, graph: Graph, errors: list[BayesMFAError] | N
         p = None if entry is None else attempt(lambda entry=entry, node=node, edges=edges: _share_means(entry, graph, node, edges))
         if p is not None:
             mean[edges] = np.log(p / p[0])
-            sd[edges] = float(entry.get("sd_logit"))
+            widths = attempt(lambda entry=entry, node=node, edges=edges: _sd_logits(entry, graph, node, edges))
+            if widths is not None:
+                sd[edges] = widths
     free = graph.free_edges
     yields = [
         attempt(lambda n=n: _last_match(priors, "yields", system, n.process, dict(n.coords), f"yield of {n.label}").dist)
@@ -576,10 +599,8 @@ def resolve_priors(priors: Priors, graph: Graph, errors: list[BayesMFAError] | N
     return ResolvedPriors(level, input_step, input_nu, mean[free], sd[free], share_step, yields)
 
 
-def _share_means(entry: PriorEntry, graph: Graph, node: Node, edges: list[int]) -> np.ndarray:
-    shares = entry.get("shares")
-    if shares is None:
-        return np.full(len(edges), 1.0 / len(edges))
+def _edge_keys(graph: Graph, node: Node, edges: list[int]) -> list[set[str]]:
+    """The keys (flow name, coords that tell them apart) of each outgoing edge of ``node``, for ``shares`` and ``sd_logit``."""
     keys_of = []
     for ei in edges:
         edge = graph.edges[ei]
@@ -587,6 +608,38 @@ def _share_means(entry: PriorEntry, graph: Graph, node: Node, edges: list[int]) 
         keys = {edge.flow} | {str(v) for d, v in edge.coords}
         keys -= {str(v) for _, v in node.coords} - {str(v) for _, v in target.coords}
         keys_of.append(keys)
+    return keys_of
+
+
+def _sd_logits(entry: PriorEntry, graph: Graph, node: Node, edges: list[int]) -> np.ndarray:
+    """The first-year spread of each outgoing edge's logit: ``sd_logit`` a number, or a mapping whose keys are
+    matched as ``shares`` keys and whose ``"*"`` is the default for the edges no key matches."""
+    sd = entry.get("sd_logit")
+    if not isinstance(sd, dict):
+        return np.full(len(edges), float(sd))
+    out = np.full(len(edges), float(sd["*"]) if "*" in sd else np.nan)
+    keys_of = _edge_keys(graph, node, edges)
+    for key, value in sd.items():
+        if key == "*":
+            continue
+        hit = [i for i, keys in enumerate(keys_of) if str(key) in keys]
+        if not hit:
+            raise PriorError(f"sd_logit key {key!r} matches no flow out of {node.label}", file=entry.file,
+                             field=f"{entry.key}.sd_logit.{key}")
+        out[hit] = float(value)
+    # the first edge is the reference (its logit is 0): its width is never used
+    missing = [graph.edges[edges[i]].label for i in np.flatnonzero(np.isnan(out)) if i > 0]
+    if missing:
+        raise PriorError(f"sd_logit for {node.label} does not cover {missing} (add a '*' default)", file=entry.file,
+                         field=f"{entry.key}.sd_logit")
+    return np.nan_to_num(out, nan=1.0)
+
+
+def _share_means(entry: PriorEntry, graph: Graph, node: Node, edges: list[int]) -> np.ndarray:
+    shares = entry.get("shares")
+    if shares is None:
+        return np.full(len(edges), 1.0 / len(edges))
+    keys_of = _edge_keys(graph, node, edges)
     p = np.zeros(len(edges))
     for key, value in shares.items():
         hit = [i for i, keys in enumerate(keys_of) if str(key) in keys]

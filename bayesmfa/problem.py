@@ -11,8 +11,9 @@ from typing import Any
 import pandas as pd
 
 from bayesmfa.datacheck import SCHEMA_FILE, require_valid
+from bayesmfa.flowpriors import compile_flow_priors
 from bayesmfa.graph import Graph
-from bayesmfa.likelihoods import resolve_likelihoods
+from bayesmfa.likelihoods import RecordLikelihoods, resolve_likelihoods
 from bayesmfa.plausibility import check_problem
 from bayesmfa.priors import Priors, load_priors
 from bayesmfa.records import CompiledRecords, compile_records, read_records
@@ -34,6 +35,8 @@ class Problem:
     warnings : tuple of str
         Findings of the plausibility checks that are not errors, one line
         each (see :mod:`bayesmfa.plausibility`), for a runner to list.
+    flow_priors : (CompiledRecords, RecordLikelihoods) or None
+        The ``flows`` priors compiled like records (see :mod:`bayesmfa.flowpriors`).
     """
 
     system: System
@@ -41,6 +44,7 @@ class Problem:
     graph: Graph
     records: CompiledRecords
     warnings: tuple[str, ...] = ()
+    flow_priors: tuple[CompiledRecords, RecordLikelihoods] | None = None
 
     def content_hash(self, options: dict[str, Any] | None = None) -> str:
         """SHA-256 over the system text, prior text, records and model options."""
@@ -83,7 +87,7 @@ def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Probl
     compiled = compile_records(records, graph)
     found = check_problem(system, priors, graph, compiled)
     resolve_likelihoods(priors, compiled)  # a signed record without a normal likelihood fails here, not at fit time
-    return Problem(system, priors, graph, compiled, found)
+    return Problem(system, priors, graph, compiled, found, compile_flow_priors(priors, graph))
 
 
 def load_problem(system: str | Path, priors: str | Path, records: str | Path) -> Problem:
