@@ -73,8 +73,9 @@ def summarize_array(da: xr.DataArray, prob: float = 0.9, name: str | None = None
 
 
 def default_quantities(ds: xr.Dataset) -> dict[str, Quantity]:
-    """Every named flow, process input/output and external input of a fit (no sampler variables such as ``input_step_log__``)."""
-    prefixes = ("flow_", "input_", "output_", "external_")
+    """Every named flow, process input/output, external input and stock (change and level) of a fit (no sampler
+    variables such as ``input_step_log__``)."""
+    prefixes = ("flow_", "input_", "output_", "external_", "stock_")
     return {
         str(name): (lambda d, n=name: d[n])
         for name in ds.data_vars
@@ -594,6 +595,14 @@ def system_quantity_info(system: System, names: Sequence[str], unit: str | None 
             text = f"Total {kind} of the process group `{rest}` ({members}), {_PER_YEAR}."
         elif kind == "external" and rest in system.processes:
             text = f"Input into process `{rest}` from outside the system, {_PER_YEAR}."
+        elif kind == "stock" and rest.startswith("change_") and rest[len("change_"):] in system.stocks:
+            stock = system.stocks[rest[len("change_"):]]
+            text = (f"Change of the stock `{stock.name}` held by process `{stock.process}` (additions less releases, "
+                    f"either sign), {_PER_YEAR}.")
+        elif kind == "stock" and rest in system.stocks:
+            stock = system.stocks[rest]
+            start = "its initial level plus the changes" if stock.initial is not None else "the changes since the start of the first year"
+            text = f"Level of the stock `{stock.name}` held by process `{stock.process}` at the end of the year: {start}."
         else:
             text = f"`{name}` of the fit, {_PER_YEAR}."
         out[name] = QuantityInfo(unit, text)
