@@ -68,12 +68,17 @@ class Ops:
         return xp.moveaxis(out, 0, -1)
 
     def solve(self, a: Any, b: Any) -> Any:
-        """Solve ``a x = b`` for the last axis of ``b`` (batched over the leading axes)."""
+        """Solve ``a x = b`` for the last axis of ``b`` (batched over the leading axes).
+
+        ``a`` (..., n, n), ``b`` (..., n). PyTensor: one ``Solve`` with a vector
+        right-hand side (``b_ndim=1``), batched by ``Blockwise`` only when
+        there are leading axes; no reshapes of batched arrays.
+        """
         if self.is_numpy:
             return np.linalg.solve(a, b[..., None])[..., 0]
         import pytensor.tensor as pt
 
-        return pt.linalg.solve(a, b[..., None], b_ndim=2)[..., 0]
+        return pt.linalg.solve(a, b, b_ndim=1)
 
 
 NUMPY = Ops(np)
@@ -411,9 +416,7 @@ def propagate(ops: Ops, layout: Layout, u: Any, share: Any, yields: Any) -> tupl
     external = xp.concatenate([u, zero], axis=-1)[..., layout.input_column]  # (..., year, node)
     y = yields[..., None, :]
     if g.depth is None:
-        a = xp.einsum("en,...te,em->...tnm", g.source_matrix, share, g.target_matrix)
-        m = np.eye(g.n_nodes) - xp.swapaxes(a, -1, -2) * y[..., None, :]
-        throughput = ops.solve(m, external)
+        throughput = cyclic_throughput(ops, g, external, share, yields)
         return throughput, throughput * y
     order = [layout.first_level]
     through = [external[..., layout.first_level]]
@@ -432,6 +435,54 @@ def propagate(ops: Ops, layout: Layout, u: Any, share: Any, yields: Any) -> tupl
         done += len(nodes)
     back = np.argsort(np.concatenate(order))
     return xp.concatenate(through, axis=-1)[..., back], xp.concatenate(out, axis=-1)[..., back]
+
+
+def balance_matrices(ops: Ops, graph: Graph, share: Any, yields: Any) -> Any:
+    """``M = I - A^T diag(y)`` (..., year, node, node) of a graph: ``M T = external`` balances every node.
+
+    ``A[s, n]`` sums the shares (..., year, edge) of the edges from ``s`` to
+    ``n``; ``yields`` (..., node). Built by a scatter of the edges into the
+    flattened matrix (no dense incidence products, no einsum: PyTensor's
+    batched einsum reshapes batched arrays, which numba compiles in object mode).
+    """
+    xp, n = ops.xp, graph.n_nodes
+    src, tgt = graph.source_index, np.array([e.target for e in graph.edges], dtype=int)
+    values = share * yields[..., None, :][..., src]  # (..., year, edge)
+    off = ops.segment_sum(-values, tgt * n + src, n * n)  # (..., year, node * node)
+    eye = np.eye(n).reshape(-1)
+    return xp.reshape(off + eye, (*tuple(off.shape)[:-1], n, n))
+
+
+def cyclic_throughput(ops: Ops, graph: Graph, external: Any, share: Any, yields: Any) -> Any:
+    """Throughput (..., year, node) of a cyclic graph: per year the solution of ``M T = external`` (see :func:`balance_matrices`).
+
+    Parameters
+    ----------
+    ops : Ops
+        The array library.
+    graph : Graph
+        The expanded (cyclic) system.
+    external : array (..., year, node)
+        External input of every node (0 where it has none), system unit.
+    share : array (..., year, edge)
+        Transfer coefficients.
+    yields : array (..., node)
+        Fraction of each node's throughput that leaves it as output.
+
+    Notes
+    -----
+    In the model (PyTensor, no sample dims) this is one compiled op,
+    :class:`bayesmfa.cyclic.CyclicSolve`: a per-year LU solve in numba with a
+    hand-written gradient (no ``Blockwise``, no object mode in nutpie's
+    compile). NumPy (after sampling, with sample dims) and batched PyTensor
+    tensors build the dense matrices and solve them batched.
+    """
+    if not ops.is_numpy and external.ndim == 2 and share.ndim == 2 and yields.ndim == 1:
+        from bayesmfa.cyclic import cyclic_throughput as compiled
+
+        tgt = np.array([e.target for e in graph.edges], dtype=np.int64)
+        return compiled(external, share, yields, graph.source_index.astype(np.int64), tgt)
+    return ops.solve(balance_matrices(ops, graph, share, yields), external)
 
 
 def named_positions(graph: Graph, coords_list: list[tuple[tuple[str, object], ...]], dims: tuple[str, ...]) -> np.ndarray:
