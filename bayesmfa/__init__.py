@@ -27,6 +27,7 @@ _PUBLIC: dict[str, str] = {
     "predictive_checks": "bayesmfa.criticism",
     "value_of_information": "bayesmfa.criticism",
     "compute_diagnostics": "bayesmfa.diagnostics",
+    "diagnostics_table": "bayesmfa.diagnostics",
     "Diagnostics": "bayesmfa.diagnostics",
     "Thresholds": "bayesmfa.diagnostics",
     "BayesMFAError": "bayesmfa.errors",
@@ -115,7 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.balance import balance_residuals  # noqa: F401
     from bayesmfa.cases import FolderCase, get_case, load_case  # noqa: F401
     from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
-    from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics  # noqa: F401
+    from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics, diagnostics_table  # noqa: F401
     from bayesmfa.errors import (  # noqa: F401
         BayesMFAError,
         DiagnosticsError,

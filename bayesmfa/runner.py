@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import arviz as az
 
 from bayesmfa.cases import case_label, get_case, labels_file, project_root
-from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics
+from bayesmfa.diagnostics import ConvergenceWarning, Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference import METHODS, fit
 from bayesmfa.io import save
 from bayesmfa.model import ModelOptions
@@ -97,6 +98,26 @@ def _check_open_unit(name: str, value: object) -> None:
         raise ValueError(f"RunSettings.{name} must be a number strictly between 0 and 1, got {value!r}")
 
 
+def _fit_case(problem, settings: RunSettings, thresholds: Thresholds | None) -> az.InferenceData:  # noqa: ANN001
+    """The fit of a run, with the run's settings."""
+    return fit(
+        problem,
+        options=settings.options,
+        backend=settings.backend,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        min_tree_depth=settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
+        thin=settings.thin,
+        progressbar=settings.progressbar,
+        thresholds=thresholds,
+        prior_draws=settings.prior_draws,
+        method=settings.method,
+    )
+
+
 def failed_path(out: str | Path) -> Path:
     """Where a run that fails its diagnostics gate goes: ``<out>.failed`` beside ``out``."""
     out = Path(out)
@@ -177,22 +198,9 @@ def run_case(
     with staged_dir(out, "run", force=force) as stage:
         tmp = stage.path
         start = time.perf_counter()
-        idata = fit(
-            problem,
-            options=settings.options,
-            backend=settings.backend,
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=settings.seed,
-            target_accept=settings.target_accept,
-            min_tree_depth=settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
-            thin=settings.thin,
-            progressbar=settings.progressbar,
-            thresholds=thresholds,
-            prior_draws=settings.prior_draws,
-            method=settings.method,
-        )
+        with warnings.catch_warnings():  # a failed gate is reported once, by the result (diagnostics.json, OUT.failed)
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
+            idata = _fit_case(problem, settings, thresholds)
         wall = time.perf_counter() - start
         if hasattr(module, "annotate"):
             module.annotate(idata, root)
