@@ -430,3 +430,27 @@ def test_a_case_folder_without_schema_is_checked_against_its_own_system(tmp_path
     assert (6, "year") not in found
     assert "duplicate key of line 7" in found[(8, "key")]
     assert len(found) == 4, found
+
+
+def test_a_case_folder_check_reads_signed_expressions_stocks_and_own_uncertainty(tmp_path: Path) -> None:
+    """Linear expressions with '-' and coefficients, stock changes (negative values allowed there only), sd and cv."""
+    from bayesmfa.starter import init_case
+
+    case = init_case(tmp_path / "mine")
+    header, rows = _read(case / "records.csv")
+    header = [*header, "sd", "cv"]
+    rows = [[*r, "", ""] for r in rows]
+    base = list(rows[0])
+    q, v, sd, cv = (header.index(c) for c in ("quantity", "value", "sd", "cv"))
+    signed = [("stockpile.change", "-3", "1", ""), ("mining - 2*use", "-1.5", "2", ""), ("mining", "-1", "", ""),
+              ("stockpile.change + mining", "4", "", "0.1"), ("mining", "5", "-2", ""), ("mining * use", "5", "1", "")]
+    for i, (quantity, value, s, c) in enumerate(signed):
+        rows[i] = list(base)
+        rows[i][q], rows[i][v], rows[i][sd], rows[i][cv] = quantity, value, s, c
+        rows[i][header.index("year")] = str(2015 + i)
+    _write(case / "records.csv", header, rows)
+    found = {(p.row, p.field): p.message for p in check_data(case)}
+    assert "negative value -1.0" in found[(4, "value")]  # 'mining' cannot be negative
+    assert "sd must be a positive number" in found[(6, "sd")]
+    assert "'mining * use'" in found[(7, "quantity")]  # not a linear expression: quoted whole
+    assert {k for k in found if k[0] <= 7} == {(4, "value"), (6, "sd"), (7, "quantity")}, found
