@@ -6,6 +6,7 @@ import copy
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -110,3 +111,30 @@ def demo_fit(demo_problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bm.fit(demo_problem, draws=150, tune=200, chains=2, seed=3)
+
+
+def assert_fused_equals_reference(problem, seed: int, n: int = 3, scale: float = 0.4) -> None:  # noqa: ANN001
+    """The fused model's log density and gradient equal the reference model's at ``n`` random points."""
+    import bayesmfa as bm
+
+    ref, fused = bm.build_model(problem), bm.build_model(problem, fused=True)
+    assert [v.name for v in ref.value_vars] == [v.name for v in fused.value_vars]
+    logp_ref, logp_fused = ref.compile_logp(), fused.compile_logp()
+    grad_ref, grad_fused = ref.compile_dlogp(), fused.compile_dlogp()
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        point = {k: v + rng.normal(0.0, scale, np.shape(v)) for k, v in ref.initial_point().items()}
+        assert logp_fused(point) == pytest.approx(logp_ref(point), rel=1e-10, abs=1e-8)
+        ga = grad_ref(point)
+        np.testing.assert_allclose(grad_fused(point), ga, rtol=1e-8, atol=1e-8 * np.abs(ga).max())
+
+
+def value_point(model, draws, draw: int) -> dict:  # noqa: ANN001
+    """The point (value variables, transformed) of one draw of a prior or posterior Dataset with chain 0."""
+    point = {}
+    for rv in model.free_RVs:
+        x = draws[rv.name].isel(chain=0, draw=draw).values
+        transform = model.rvs_to_transforms.get(rv)
+        point[model.rvs_to_values[rv].name] = transform.forward(x, *rv.owner.inputs).eval() if transform is not None else x
+    return point
+

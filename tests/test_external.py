@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_fused_equals_reference
 
 import bayesmfa as bm
 from bayesmfa.errors import RecordError
@@ -50,13 +51,7 @@ def test_external_is_the_input_less_the_entering_flows():
 
 
 def test_fused_kernel_and_reference_model_agree_with_weighted_records():
-    problem = _problem()
-    ref, fused = bm.build_model(problem), bm.build_model(problem, fused=True)
-    rng = np.random.default_rng(0)
-    for _ in range(3):
-        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in ref.initial_point().items()}
-        assert fused.compile_logp()(point) == pytest.approx(ref.compile_logp()(point), rel=1e-10)
-        np.testing.assert_allclose(fused.compile_dlogp()(point), ref.compile_dlogp()(point), rtol=1e-8, atol=1e-8)
+    assert_fused_equals_reference(_problem(), seed=0, scale=0.3)
 
 
 def test_a_fit_recovers_the_external_inflow_apart_from_the_ore():

@@ -16,6 +16,7 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytest
+from conftest import assert_fused_equals_reference, value_point
 from scipy import stats
 
 import bayesmfa as bm
@@ -113,14 +114,7 @@ def test_the_potential_is_the_lognormal_density_of_each_selected_flow():
 
 
 def test_fused_flow_priors_equal_the_reference():
-    problem = _problem()
-    ref, fused = bm.build_model(problem), bm.build_model(problem, fused=True)
-    rng = np.random.default_rng(1)
-    for _ in range(3):
-        point = {k: v + rng.normal(0, 0.4, np.shape(v)) for k, v in ref.initial_point().items()}
-        assert fused.compile_logp()(point) == pytest.approx(ref.compile_logp()(point), rel=1e-10)
-        ga = ref.compile_dlogp()(point)
-        np.testing.assert_allclose(fused.compile_dlogp()(point), ga, rtol=1e-8, atol=1e-8 * np.abs(ga).max())
+    assert_fused_equals_reference(_problem(), seed=1)
 
 
 def test_flow_prior_log_density_per_draw_matches_the_model():
@@ -135,12 +129,7 @@ def test_flow_prior_log_density_per_draw_matches_the_model():
     assert lp.dims == ("chain", "draw")
     term = model.compile_logp(vars=[model["flow_priors"]])
     for d in range(4):
-        point = {}
-        for rv in model.free_RVs:
-            x = prior[rv.name].isel(chain=0, draw=d).values
-            tr = model.rvs_to_transforms.get(rv)
-            point[model.rvs_to_values[rv].name] = tr.forward(x, *rv.owner.inputs).eval() if tr is not None else x
-        assert float(lp.isel(chain=0, draw=d)) == pytest.approx(term(point), rel=1e-9)
+        assert float(lp.isel(chain=0, draw=d)) == pytest.approx(term(value_point(model, prior, d)), rel=1e-9)
 
 
 def test_per_edge_sd_logit_reaches_the_model_and_bad_keys_are_refused():

@@ -17,6 +17,7 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytest
+from conftest import assert_fused_equals_reference, value_point
 from scipy import stats
 
 import bayesmfa as bm
@@ -235,31 +236,16 @@ def test_reference_record_density_equals_the_closed_forms(problem):
 
 
 def test_fused_density_gradient_and_pointwise_equal_the_reference(problem):
-    ref, fused = bm.build_model(problem), bm.build_model(problem, fused=True)
-    assert [v.name for v in ref.value_vars] == [v.name for v in fused.value_vars]
-    logp_ref, logp_fused = ref.compile_logp(), fused.compile_logp()
-    grad_ref, grad_fused = ref.compile_dlogp(), fused.compile_dlogp()
-    rng = np.random.default_rng(4)
-    for _ in range(3):
-        point = {k: v + rng.normal(0.0, 0.4, np.shape(v)) for k, v in ref.initial_point().items()}
-        assert logp_fused(point) == pytest.approx(logp_ref(point), rel=1e-10, abs=1e-8)
-        ga = grad_ref(point)
-        np.testing.assert_allclose(grad_fused(point), ga, rtol=1e-8, atol=1e-8 * np.abs(ga).max())
+    assert_fused_equals_reference(problem, seed=4)
+    ref = bm.build_model(problem)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prior = pm.sample_prior_predictive(draws=5, model=ref, random_seed=2).prior
     pw = pointwise_loglik(prior, problem, bm.ModelOptions())
     assert set(pw.data_vars) == {"records", "records_t", "records_n"}
     logps = {rv.name: ref.compile_logp(vars=[rv], sum=False) for rv in ref.observed_RVs}
-    values = [v.name for v in ref.value_vars]
     for draw in range(5):
-        point = {}
-        for rv in ref.free_RVs:
-            value_var = ref.rvs_to_values[rv]
-            transform = ref.rvs_to_transforms.get(rv)
-            x = prior[rv.name].isel(chain=0, draw=draw).values
-            point[value_var.name] = transform.forward(x, *rv.owner.inputs).eval() if transform is not None else x
-        assert set(point) == set(values)
+        point = value_point(ref, prior, draw)
         for name, f in logps.items():
             np.testing.assert_allclose(pw[name].isel(chain=0, draw=draw).values, f(point)[0], rtol=1e-9)
 
