@@ -381,6 +381,10 @@ def shares(ops: Ops, layout: Layout, free_logits: Any) -> Any:
     n_ref = g.n_edges - len(g.free_edges)
     ref = xp.zeros((*tuple(free_logits.shape)[:-1], n_ref))
     logits = xp.concatenate([ref, free_logits], axis=-1)[..., layout.logit_order]
+    if ops.is_numpy:  # draws far in a tail (e.g. of a Laplace fit) must not overflow: subtract each node's largest logit
+        top = np.full((*logits.shape[:-1], g.n_nodes), -np.inf)
+        np.maximum.at(np.moveaxis(top, -1, 0), g.source_index, np.moveaxis(logits, -1, 0))
+        logits = logits - top[..., g.source_index]
     ex = xp.exp(logits)
     total = ops.segment_sum(ex, g.source_index, g.n_nodes)
     return ex / total[..., g.source_index]

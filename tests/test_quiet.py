@@ -155,3 +155,20 @@ def test_plain_draws_prefer_a_finite_density(n_finite):
     else:
         assert finite[picked].all()
         assert set(np.flatnonzero(finite)[:6]) <= set(picked)  # every finite draw up to n, in pool order, is kept
+
+
+def test_numpy_shares_of_extreme_logits_are_finite_and_quiet(tiny_problem):
+    """Draws far in a tail (logits of +-800) give shares summing to 1 per node, without overflow warnings."""
+    from bayesmfa import forward
+
+    layout = forward.Layout(tiny_problem.graph)
+    g = tiny_problem.graph
+    row = np.where(np.arange(len(g.free_edges)) % 2 == 0, 800.0, -800.0)
+    logits = np.tile(row, (len(layout.years), 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        share = forward.shares(forward.NUMPY, layout, logits[None])
+    assert np.isfinite(share).all()
+    total = np.zeros((1, len(layout.years), g.n_nodes))
+    np.add.at(np.moveaxis(total, -1, 0), g.source_index, np.moveaxis(share, -1, 0))
+    np.testing.assert_allclose(total[..., [n for n in range(g.n_nodes) if n in set(g.source_index)]], 1.0, rtol=1e-12)
