@@ -57,7 +57,7 @@ class FusedLikelihood(Op):
 
 
 #: Bump when the kernel's numerics change, so numba's on-disk cache is not reused across versions.
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 
 
 @register_funcify_and_cache_key(FusedLikelihood)

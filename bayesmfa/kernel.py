@@ -62,7 +62,7 @@ class KernelData:
     nu: np.ndarray
     t_const: np.ndarray  # Student-t normalising constant per record (lgamma terms)
     source_index: np.ndarray  # -1: the record's own sd (fixed_sd)
-    fixed_sd: np.ndarray
+    fixed_sd: np.ndarray  # (record, 2): each record's own sd and its log (0, 0 where the sd is learned)
     noise_scale: float
 
     def arrays(self) -> tuple[Any, ...]:
@@ -123,8 +123,14 @@ def kernel_data(graph: Graph, records: CompiledRecords, lik: RecordLikelihoods, 
         records.is_share.astype(np.bool_), records.offset.astype(float), np.asarray(lik.floor, dtype=float),
         np.asarray(lik.obs, dtype=float), records.bound.astype(np.int64), np.asarray(lik.kind, dtype=np.int64),
         nu := np.asarray(lik.nu, dtype=float), _t_const(nu), records.source_index.astype(np.int64),
-        np.nan_to_num(np.asarray(lik.fixed_sd, dtype=float), nan=0.0), float(noise_scale),
+        _own_sd(lik.fixed_sd), float(noise_scale),
     )
+
+
+def _own_sd(fixed_sd: np.ndarray) -> np.ndarray:
+    """(record, 2): a record's own sd and its log, computed once instead of per gradient; 0 where it has none."""
+    sd = np.nan_to_num(np.asarray(fixed_sd, dtype=float), nan=0.0)
+    return np.stack([sd, np.log(np.where(sd > 0, sd, 1.0))], axis=1)
 
 
 def _t_const(nu: np.ndarray) -> np.ndarray:
@@ -215,7 +221,7 @@ def _scale(r, source_index, scale, log_scale, fixed_sd):  # noqa: ANN001, ANN202
     """The noise sd of record ``r`` and its log: its own, or its source type's."""
     s = source_index[r]
     if s < 0:
-        return fixed_sd[r], math.log(fixed_sd[r])
+        return fixed_sd[r, 0], fixed_sd[r, 1]
     return scale[s], log_scale[s]
 
 

@@ -572,9 +572,11 @@ def pointwise_loglik(post, problem: Problem, options: ModelOptions, sample_dims:
     return xr.Dataset(out)
 
 
-def _kernel_inputs(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...]):  # noqa: ANN001, ANN202
+def _kernel_inputs(post, problem: Problem, options: ModelOptions, sample_dims: tuple[str, ...],  # noqa: ANN001, ANN202
+                   lik: RecordLikelihoods | None = None):
     """Flattened per-draw inputs of the kernel functions: u, share, yields, noise (draw, source_type),
-    record factors (draw, record), the kernel's index arrays, and the batch shape of the sample dims."""
+    record factors (draw, record), the kernel's index arrays (for the records' likelihoods ``lik``, resolved here when not
+    given), and the batch shape of the sample dims."""
     rec = problem.records
     layout = Layout.from_options(problem.graph, options)
     u, share, yields = forward.parameter_arrays(post, layout, sample_dims)
@@ -587,7 +589,7 @@ def _kernel_inputs(post, problem: Problem, options: ModelOptions, sample_dims: t
         factor = np.exp(log_fac @ rec.factor_matrix.T)
     else:
         factor = np.ones((n, rec.n_obs))
-    data = fused_data(problem, record_likelihoods(problem, options))
+    data = fused_data(problem, lik or record_likelihoods(problem, options))
     return (u.reshape(n, *u.shape[-2:]), share.reshape(n, *share.shape[-2:]), yields.reshape(n, -1), noise, factor, data, batch)
 
 
@@ -620,10 +622,10 @@ def record_predictions(post, problem: Problem, options: ModelOptions, sample_dim
     from bayesmfa.kernel import predicted
 
     rec = problem.records
-    u, share, yields, noise, factor, data, _ = _kernel_inputs(post, problem, options, sample_dims)
+    lik = record_likelihoods(problem, options)
+    u, share, yields, noise, factor, data, _ = _kernel_inputs(post, problem, options, sample_dims, lik)
     upto_kind = list(data.__dataclass_fields__).index("kind") + 1  # predicted() takes the arrays up to ``kind``
     log_model = predicted(u, share, yields, factor, *data.arrays()[:upto_kind])
-    lik = record_likelihoods(problem, options)
     own = np.nan_to_num(lik.fixed_sd, nan=1.0)
     learned = (noise * options.noise_scale)[:, np.maximum(rec.source_index, 0)] if rec.source_types else np.ones_like(log_model)
     scale = np.where(rec.source_index < 0, own, learned)
