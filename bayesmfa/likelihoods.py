@@ -99,15 +99,13 @@ def resolve_likelihoods(priors: Priors, records: CompiledRecords, *, likelihood:
     """
     if likelihood not in ("auto", "lognormal", "studentt"):
         raise ValueError(f"unknown likelihood {likelihood!r}")
-    names = list(dict.fromkeys(records.table["source_type"].astype(str).str.strip())) if records.n_obs else []
-    learned = resolve_named(priors, "noise", records.source_types, "source_type")
-    entries = dict(learned)
-    for name in set(names) - set(learned):
+    stype = records.table["source_type"].astype(str).str.strip().to_numpy() if records.n_obs else np.array([], dtype=str)
+    entries = resolve_named(priors, "noise", records.source_types, "source_type")
+    for name in sorted(set(stype) - set(entries)):
         try:
             entries |= resolve_named(priors, "noise", [name], "source_type")
         except PriorError:
             pass  # every record of this source type has its own sd or cv
-    stype = records.table["source_type"].astype(str).str.strip().to_numpy() if records.n_obs else np.array([], dtype=str)
     own = [entries[s].get("likelihood", "lognormal") if s in entries else "lognormal" for s in stype]
     kinds = np.array([KIND["normal"] if np.isfinite(sd) or k == "normal" else KIND[k if likelihood == "auto" else likelihood]
                       for k, sd in zip(own, records.sd, strict=True)], dtype=np.int64)
