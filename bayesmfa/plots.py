@@ -776,7 +776,10 @@ def bands(
         x = part["year"].to_numpy()
         (line,) = ax.plot(x, part[center].astype(float).to_numpy(), marker="." if len(x) < 3 else None,
                           label=f"{label_prefix}{labels(kind, k)}")
-        if band:
+        if band and len(x) == 1:  # one year (a single-year system): the interval as an error bar, a band has no width
+            mid, low, high = (float(part[c].iloc[0]) for c in (center, lo, hi))
+            ax.errorbar(x, [mid], yerr=[[mid - low], [high - mid]], color=line.get_color(), capsize=6, linewidth=1.5)
+        elif band:
             ax.fill_between(x, part[lo].astype(float).to_numpy(), part[hi].astype(float).to_numpy(), color=line.get_color(),
                             alpha=0.25, linewidth=0)
     if ylim is not None:
@@ -787,7 +790,12 @@ def bands(
     ax.set_title(title)
     ax.set_xlabel("year")
     ax.set_ylabel(value_axis_label(_unit_of(rows, unit), lo, hi, center=center if band else "mean"))
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    if rows["year"].nunique() == 1:  # not a century of empty axis around one year
+        year = int(rows["year"].iloc[0])
+        ax.set_xlim(year - 1, year + 1)
+        ax.set_xticks([year])
+    else:
+        ax.xaxis.get_major_locator().set_params(integer=True)
     if legend:
         _outside_legend(ax, ncols=2 if key.nunique() > 8 else 1)
     ax.grid(alpha=0.3)

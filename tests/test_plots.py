@@ -268,6 +268,22 @@ def test_bands_lines_per_region_and_lower_below_upper(tmp_path):
     assert legend_outside(fig, ax)
 
 
+def test_bands_of_one_year_draw_the_interval_as_an_error_bar_around_that_year(tmp_path):
+    """A single-year system: no zero-width band on a century of axis, but the 90 % interval as an error bar."""
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    one = summary[(summary["year_start"] == 2005) & (summary["year_end"] == 2005)]
+    fig = plots.bands(one, "mining", by="region")
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == [2005] and ax.get_xlim() == (2004, 2006)
+    assert not band_polygons(fig)
+    bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    assert len(bars) == 4
+    rows = one[one["quantity"] == "mining"].set_index("region")
+    for region, bar in zip(["CN", "US", "RoW", "World"], bars, strict=True):
+        segment = bar.lines[2][0].get_segments()[0]  # the vertical bar from the lower to the upper limit
+        assert np.allclose(sorted(segment[:, 1]), [rows.loc[region, "q05"], rows.loc[region, "q95"]])
+
+
 def test_bands_filters_and_errors(tmp_path):
     summary = csv_roundtrip(fake_summary(), tmp_path)
     fig = plots.bands(summary, "consumption", by="end_use", filters={"region": "US", "year": list(range(2000, 2010))})
