@@ -13,6 +13,7 @@ it in ``summary.md`` with :func:`write_summary_markdown`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +59,57 @@ def summarize_array(da: xr.DataArray, prob: float = 0.9, name: str | None = None
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     sample = [d for d in da.dims if d in (*SAMPLE_DIMS, "sample")]
     lo_name, hi_name = interval_columns(prob)
+    mean = da.mean(sample)
+    lo, mid, hi = sample_quantiles(da, ((1 - prob) / 2, 0.5, 1 - (1 - prob) / 2), sample)
     stats = xr.Dataset(
         {
-            "mean": da.mean(sample),
+            "mean": mean,
             "sd": da.std(sample, ddof=1) if da.sizes.get("draw", 2) > 1 or "sample" in da.dims else da.std(sample),
-            lo_name: da.quantile((1 - prob) / 2, dim=sample).drop_vars("quantile"),
-            "q50": da.quantile(0.5, dim=sample).drop_vars("quantile"),
-            hi_name: da.quantile(1 - (1 - prob) / 2, dim=sample).drop_vars("quantile"),
+            lo_name: mean.copy(data=lo),
+            "q50": mean.copy(data=mid),
+            hi_name: mean.copy(data=hi),
         }
     )
     df = stats.to_dataframe().reset_index() if stats["mean"].dims else pd.DataFrame({k: [float(v)] for k, v in stats.items()})
     df.insert(0, "quantity", name or da.name or "value")
     return df
 
+
+def sample_quantiles(da: xr.DataArray, probs: Sequence[float], sample: Sequence[str]) -> list[np.ndarray]:
+    """Quantiles over the sample dims of every element of ``da``, NaN draws skipped (as ``da.quantile``).
+
+    The same numbers as ``da.quantile(p, dim=sample)`` (NumPy's linear method, NaNs skipped) for each
+    ``p``, but all quantiles from one partition of each element's draws, and NumPy's vectorised quantile
+    for the elements without a NaN draw (``np.nanquantile`` handles one element at a time).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Draws with the dims ``sample`` and any others.
+    probs : sequence of float
+        Quantile levels in [0, 1].
+    sample : sequence of str
+        The sample dims (e.g. ``chain``, ``draw``).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One array per level, shaped as ``da`` without the sample dims (in ``da``'s order).
+    """
+    others = [d for d in da.dims if d not in sample]
+    shape = tuple(da.sizes[d] for d in others)
+    draws = int(np.prod([da.sizes[d] for d in sample]))
+    values = np.asarray(da.transpose(*others, *sample).values, dtype=float).reshape(int(np.prod(shape)), draws)
+    q = np.asarray(probs, dtype=float)
+    out = np.full((len(q), values.shape[0]), np.nan)
+    gaps = np.isnan(values).any(axis=1)
+    if (~gaps).any():
+        out[:, ~gaps] = np.quantile(values[~gaps], q, axis=1)
+    if gaps.any():
+        with warnings.catch_warnings():  # an element with no finite draw has NaN quantiles, as in xarray
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[:, gaps] = np.nanquantile(values[gaps], q, axis=1)
+    return [row.reshape(shape) for row in out]
 
 def default_quantities(ds: xr.Dataset) -> dict[str, Quantity]:
     """Every named flow, process input/output, external input and stock (change and level) of a fit (no sampler

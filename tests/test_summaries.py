@@ -16,6 +16,7 @@ from bayesmfa.summaries import (
     interval_columns,
     publish,
     read_summary,
+    sample_quantiles,
     summarize_array,
     summary_columns,
     with_period,
@@ -147,3 +148,17 @@ def test_system_summary_reports_trade_from_region_to_partner(demo_problem):
     assert ab["q50"].tolist() == pytest.approx(np.median(trade[0, :, :, 0, 1], axis=0).tolist())
     assert "from process `mining` in `region` into process `refining` in `partner`" in ab["description"].iloc[0]
     assert (table["unit"] == "kt").all() and table["year_start"].dtype.kind == "i"
+
+
+def test_sample_quantiles_equal_xarray_quantile():
+    """One vectorised quantile call gives exactly xarray's ``quantile`` per level: NaN draws skipped, an element with no
+    finite draw NaN, ties and dims in any order."""
+    rng = np.random.default_rng(6)
+    values = np.round(rng.lognormal(size=(3, 2, 40, 5)), 2)
+    values[0, 1, 3, 2] = np.nan
+    values[1, 0, :, 4] = np.nan  # no finite draw
+    da = xr.DataArray(values, dims=("region", "chain", "draw", "year"))
+    probs = (0.05, 0.5, 0.95)
+    for got, p in zip(sample_quantiles(da, probs, ["chain", "draw"]), probs):
+        expected = da.quantile(p, dim=["chain", "draw"]).drop_vars("quantile")
+        np.testing.assert_array_equal(got, expected.values)
