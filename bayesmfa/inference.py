@@ -137,8 +137,9 @@ def fit(
         warnings.warn(f"min_tree_depth is a nutpie setting; the {backend} backend ignores it", UserWarning, stacklevel=2)
     start = time.perf_counter()
     compile_s = float("nan")
+    compile_cache: dict[str, str] = {}
     if backend == "nutpie":
-        compiled, compile_s = compiled_nutpie(problem, options, fused=fused, model=model)
+        compiled, compile_s = compiled_nutpie(problem, options, fused=fused, model=model, status=compile_cache)
         import nutpie
 
         idata = nutpie.sample(
@@ -160,7 +161,7 @@ def fit(
         idata = _thinned(idata, thin)
     settings = {"method": "nuts", "backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed,
                 "target_accept": target_accept, "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused,
-                "compile_s": round(compile_s, 2)}
+                "compile_s": round(compile_s, 2), "compile_cache": compile_cache.get("compile_cache")}
     return _finish(idata, problem, options, model, fused=fused, start=start, settings=settings, prior_draws=prior_draws,
                    seed=seed, thresholds=thresholds, strict=strict)
 
@@ -208,12 +209,13 @@ def _fit_laplace(problem: Problem, options: ModelOptions, *, draws: int, chains:
 
 
 #: Compiled nutpie models of this process, by (content hash, fused): a refit of the same model in a
-#: notebook or a sweep skips compilation (across processes numba's on-disk cache keeps it to seconds).
+#: notebook or a sweep skips compilation; across processes :mod:`bayesmfa.compilecache` keeps them on disk.
 _COMPILED: dict[tuple[str, bool], Any] = {}
 
 
-def compiled_nutpie(problem: Problem, options: ModelOptions, *, fused: bool, model: pm.Model | None = None) -> tuple[Any, float]:
-    """The nutpie-compiled model of ``problem`` (cached in this process by content hash) and the seconds compiling took.
+def compiled_nutpie(problem: Problem, options: ModelOptions, *, fused: bool, model: pm.Model | None = None,
+                    status: dict[str, str] | None = None) -> tuple[Any, float]:
+    """The nutpie-compiled model of ``problem`` (cached in this process and on disk) and the seconds compiling took.
 
     Parameters
     ----------
@@ -226,24 +228,36 @@ def compiled_nutpie(problem: Problem, options: ModelOptions, *, fused: bool, mod
     model : pymc.Model, optional
         A model already built from ``problem`` and ``options``; it is compiled
         as given and not cached (its contents are not covered by the hash).
+    status : dict, optional
+        Filled with ``compile_cache``: ``"memory"`` (this process had it),
+        ``"hit"`` (loaded from the on-disk cache, :mod:`bayesmfa.compilecache`),
+        ``"miss"`` (compiled, and stored when it can be) or ``"off"`` (compiled,
+        not cached: a given ``model``, or the cache turned off).
 
     Returns
     -------
     compiled : nutpie compiled model
     seconds : float
-        Compile time (0 when the cache had it).
+        Compile time, building the model included (0 when this process had it).
     """
     import nutpie
 
+    from bayesmfa import compilecache
+
+    status = {} if status is None else status
     start = time.perf_counter()
     if model is not None:
+        status["compile_cache"] = "off"
         return nutpie.compile_pymc_model(model, var_names=sampled_names(model)), time.perf_counter() - start
     key = (problem.content_hash(options.as_dict()), fused)
-    if key not in _COMPILED:
-        built = build_model(problem, options, fused=fused)
-        _COMPILED[key] = nutpie.compile_pymc_model(built, var_names=sampled_names(built))
-        return _COMPILED[key], time.perf_counter() - start
-    return _COMPILED[key], 0.0
+    if key in _COMPILED:
+        status["compile_cache"] = "memory"
+        return _COMPILED[key], 0.0
+    built = build_model(problem, options, fused=fused)
+    names = sampled_names(built)
+    _COMPILED[key], status["compile_cache"] = compilecache.compiled_model(
+        built, key[0], fused=fused, var_names=names, compile_fn=lambda: nutpie.compile_pymc_model(built, var_names=names))
+    return _COMPILED[key], time.perf_counter() - start
 
 
 def _thinned(idata: az.InferenceData, thin: int) -> az.InferenceData:
