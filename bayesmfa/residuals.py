@@ -187,9 +187,16 @@ def _family_checks(out: pd.DataFrame, rep: np.ndarray, log_obs: np.ndarray, sd: 
 def _conflicts(out: pd.DataFrame) -> pd.DataFrame:
     """Measurements of one quantity that the fit misses on opposite sides by more than CONFLICT_Z sd each."""
     meas = out[(out["bound"] == "") & np.isfinite(out["z"])]
+    # only records missed by more than CONFLICT_Z take part; their quantities keep the order of first appearance
+    # among all measurements (as a groupby of every measurement lists them)
+    group = meas.groupby(list(KEY_COLUMNS), sort=False).ngroup()
+    missed = ((meas["z"] > CONFLICT_Z) | (meas["z"] < -CONFLICT_Z)) & (group >= 0)  # -1: a key is NaN (dropped)
+    candidates = meas[missed].assign(_group=group[missed])
     rows = []
-    for _, grp in meas.groupby(list(KEY_COLUMNS), sort=False):
+    for _, grp in candidates.groupby("_group", sort=True):
         high, low = grp[grp["z"] > CONFLICT_Z], grp[grp["z"] < -CONFLICT_Z]
+        if high.empty or low.empty:
+            continue
         for _, h in high.iterrows():
             for _, lo in low.iterrows():
                 rows.append({

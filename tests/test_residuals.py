@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.residuals import MISFIT_Z, check_records
+from bayesmfa.residuals import CONFLICT_Z, KEY_COLUMNS, MISFIT_Z, _conflicts, check_records
 from bayesmfa.simulate import resimulated_problem
 
 
@@ -109,3 +109,36 @@ def test_record_files_are_relative_to_their_folder(demo_problem, demo_fit):
     assert not any(Path(f).is_absolute() for f in files)
     full = demo_problem.records.table["file"].astype(str)
     assert all(Path(a).name == Path(b).name for a, b in zip(full, files, strict=True))
+
+
+def _conflicts_one_group_at_a_time(out: pd.DataFrame) -> pd.DataFrame:
+    """The pairs as first written: every measured quantity's records split into high and low, pair by pair."""
+    meas = out[(out["bound"] == "") & np.isfinite(out["z"])]
+    rows = []
+    for _, grp in meas.groupby(list(KEY_COLUMNS), sort=False):
+        for _, h in grp[grp["z"] > CONFLICT_Z].iterrows():
+            for _, lo in grp[grp["z"] < -CONFLICT_Z].iterrows():
+                rows.append({"quantity": h["quantity"], "year": h["year"], "record_id_high": h["record_id"],
+                             "observed_high": h["observed"], "z_high": h["z"], "record_id_low": lo["record_id"],
+                             "observed_low": lo["observed"], "z_low": lo["z"],
+                             "log_ratio": float(np.log(h["observed"] / lo["observed"])) if lo["observed"] > 0 else np.inf,
+                             "model_q50": h["model_q50"]})
+    return pd.DataFrame(rows, columns=_conflicts(out).columns)
+
+
+def test_conflicts_list_the_pairs_in_the_order_of_the_quantities_first_records():
+    """Only records missed beyond CONFLICT_Z are paired, but the quantities come in the order of their first
+    measurement (missed or not), as a groupby over every measurement gives them; bounds and NaN z never pair."""
+    rng = np.random.default_rng(8)
+    n = 400
+    out = pd.DataFrame({c: "" for c in KEY_COLUMNS}, index=range(n))
+    out["quantity"] = rng.choice(["mining", "refining", "use", "trade"], n)
+    out["year"] = rng.choice(["2010", "2011", "2012"], n).astype(str)
+    out["record_id"] = [f"r:{i}" for i in range(n)]
+    out["bound"] = np.where(rng.random(n) < 0.1, "upper", "")
+    out["z"] = np.where(rng.random(n) < 0.05, np.nan, rng.normal(scale=2.0, size=n))
+    out["observed"] = rng.lognormal(size=n) * (rng.random(n) > 0.05)
+    out["model_q50"] = rng.lognormal(size=n)
+    expected = _conflicts_one_group_at_a_time(out)
+    assert len(expected) > 20
+    pd.testing.assert_frame_equal(_conflicts(out), expected)
