@@ -94,10 +94,11 @@ CONSTANT_RTOL = 1e-12
 
 def _element_status(values: np.ndarray) -> np.ndarray:
     """Status of each element of draws ``values`` (chain, draw, n): "ok", "constant" or "nonfinite"."""
-    finite = np.isfinite(values).all(axis=(0, 1))
     with np.errstate(invalid="ignore"):  # non-finite elements are classified by ``finite`` first
-        span = values.max(axis=(0, 1)) - values.min(axis=(0, 1))
-        scale = np.abs(values).max(axis=(0, 1))
+        high, low = values.max(axis=(0, 1)), values.min(axis=(0, 1))  # NaN where a draw is NaN
+        finite = np.isfinite(high) & np.isfinite(low)
+        span = high - low
+        scale = np.maximum(np.abs(high), np.abs(low))  # the largest magnitude
     constant = finite & (span <= CONSTANT_RTOL * scale)
     return np.where(~finite, "nonfinite", np.where(constant, "constant", "ok"))
 
@@ -312,16 +313,33 @@ def rank_diagnostics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     tuple of numpy.ndarray
         R-hat, bulk ESS and tail ESS, one value per element.
     """
-    values = np.asarray(values, dtype=float)
-    chains, draws, n = values.shape
+    return _rank_rows(np.ascontiguousarray(np.asarray(values, dtype=float).transpose(2, 0, 1)))
+
+
+def _rank_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`rank_diagnostics` of draws ``x`` (element, chain, draw), C-contiguous.
+
+    Elements whose draws are identical (a quantity reported twice, as exports and as imports) are
+    computed once.
+    """
+    n, chains, draws = x.shape
     if chains < 2 or draws < 4:  # ArviZ's own handling (R-hat undefined for one chain) for such tiny fits
-        ds = xr.Dataset({"x": (("chain", "draw", "element"), values)})
+        ds = xr.Dataset({"x": (("chain", "draw", "element"), x.transpose(1, 2, 0))})
         return az.rhat(ds)["x"].values, az.ess(ds, method="bulk")["x"].values, az.ess(ds, method="tail")["x"].values
-    x = np.ascontiguousarray(values.transpose(2, 0, 1))  # (element, chain, draw): each block's rows contiguous
-    out = np.full((3, n), np.nan)
-    for start in range(0, n, _BLOCK):
-        out[:, start:start + _BLOCK] = _rank_block(x[start:start + _BLOCK])
-    return out[0], out[1], out[2]
+    # candidates for a twin: the same first draws of the first chain; kept only where all draws are equal
+    _, first, inverse = np.unique(x[:, 0, :32], axis=0, return_index=True, return_inverse=True)
+    twin = first[inverse.ravel()]
+    same = (x == x[twin]).all(axis=(1, 2))
+    source = np.where(same, twin, np.arange(n))
+    unique = np.flatnonzero(source == np.arange(n))
+    rows = x[unique] if unique.size < n else x
+    out = np.full((3, unique.size), np.nan)
+    for start in range(0, unique.size, _BLOCK):
+        out[:, start:start + _BLOCK] = _rank_block(rows[start:start + _BLOCK])
+    position = np.empty(n, dtype=int)
+    position[unique] = np.arange(unique.size)
+    full = out[:, position[source]]
+    return full[0], full[1], full[2]
 
 
 def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
@@ -345,7 +363,7 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
         ``status`` (``"ok"``, ``"constant"`` or ``"nonfinite"``; NaN
         diagnostics unless ``"ok"``).
     """
-    names, elements, statuses, columns = [], [], [], []
+    names, elements, statuses, arrays = [], [], [], []
     for name, da in post.data_vars.items():
         if not {"chain", "draw"} <= set(da.dims):
             continue
@@ -355,12 +373,18 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
         names += [name] * status.size
         elements += list(range(status.size))
         statuses.append(status)
-        columns.append(values[..., status == "ok"])
+        arrays.append(values)
     status = np.concatenate(statuses) if statuses else np.array([], dtype=str)
     out = {k: np.full(status.size, np.nan) for k in ("rhat", "ess_bulk", "ess_tail")}
     ok = status == "ok"
-    if ok.any():
-        out["rhat"][ok], out["ess_bulk"][ok], out["ess_tail"][ok] = rank_diagnostics(np.concatenate(columns, axis=-1))
+    if ok.any():  # the checked elements' draws gathered once, as (element, chain, draw)
+        draws = np.empty((int(ok.sum()), *arrays[0].shape[:2]))
+        row = 0
+        for values, st in zip(arrays, statuses, strict=True):
+            picked = np.flatnonzero(st == "ok")
+            draws[row:row + picked.size] = np.moveaxis(values, -1, 0)[picked]
+            row += picked.size
+        out["rhat"][ok], out["ess_bulk"][ok], out["ess_tail"][ok] = _rank_rows(draws)
     return pd.DataFrame({"variable": names, "element": elements, **out, "status": status})
 
 

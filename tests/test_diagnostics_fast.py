@@ -74,3 +74,12 @@ def test_diagnostics_table_as_arviz_over_its_ok_elements():
     for column, theirs in zip(("rhat", "ess_bulk", "ess_tail"), _arviz(x[..., ok])):
         np.testing.assert_allclose(table.loc[ok, column].to_numpy(), theirs, rtol=RTOL, atol=0)
     assert table.loc[~ok, ["rhat", "ess_bulk", "ess_tail"]].isna().all().all()
+
+
+def test_twin_elements_computed_once_give_arviz_numbers():
+    """Elements with identical draws (a quantity reported twice) and ones that share only their first draws."""
+    rng = np.random.default_rng(5)
+    x = _ar1(rng, 4, 200, 6, np.full(6, 0.4))
+    near = x[..., 1].copy()
+    near[3, -1] += 1.0  # the same first draws as element 1, a different last one
+    _assert_as_arviz(np.concatenate([x, x[..., [2, 0]], near[..., None], x[..., [2]]], axis=-1))
