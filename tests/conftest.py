@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import bayesmfa as bm
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
+# compiled models go to a folder of this test session, not to the user's ~/.cache (bayesmfa.compilecache)
+os.environ.setdefault("BAYESMFA_CACHE_DIR", tempfile.mkdtemp(prefix="bayesmfa-test-cache-"))
 
 TINY_SYSTEM = {
     "name": "tiny",
