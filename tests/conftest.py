@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import bayesmfa as bm
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
 # compiled models go to a folder of this test session, not to the user's ~/.cache (bayesmfa.compilecache)
-os.environ.setdefault("BAYESMFA_CACHE_DIR", tempfile.mkdtemp(prefix="bayesmfa-test-cache-"))
+if "BAYESMFA_CACHE_DIR" not in os.environ:
+    os.environ["BAYESMFA_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayesmfa-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BAYESMFA_CACHE_DIR"], ignore_errors=True)
 
 TINY_SYSTEM = {
     "name": "tiny",
