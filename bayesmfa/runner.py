@@ -19,7 +19,7 @@ from bayesmfa.io import save
 from bayesmfa.model import ModelOptions
 from bayesmfa.outputs import check_out, staged_dir
 from bayesmfa.residuals import check_records
-from bayesmfa.summaries import sharing, write_summary_markdown
+from bayesmfa.summaries import write_summary_markdown
 
 #: NUTS backends a run may ask for.
 BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
@@ -204,23 +204,22 @@ def run_case(
         wall = time.perf_counter() - start
         if hasattr(module, "annotate"):
             module.annotate(idata, root)
-        with sharing():  # the summary and the diagnostics compute the reported quantities once
-            save(idata, tmp / "posterior.nc")
-            summary = module.summary_table(idata, problem, settings.prob)
-            summary.to_csv(tmp / "summary.csv", index=False)
-            labels = labels_file(case, root)
-            if labels.is_file():  # the report reads the case's title, methods, sources and caveats from the result folder
-                shutil.copyfile(labels, tmp / "labels.yaml")
-            write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({name})")
-            diag = _diagnostics(idata, module, wall)
-            _write_record_checks(tmp, idata, problem, settings)
-            if hasattr(module, "write_extras"):
-                module.write_extras(tmp, root)
-            failures = diag.failures(thresholds)
-            _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings,
-                        case=name)
-            if hasattr(module, "write_figures"):
-                module.write_figures(summary, idata, problem, tmp / "figures")
+        save(idata, tmp / "posterior.nc")
+        summary = module.summary_table(idata, problem, settings.prob)
+        summary.to_csv(tmp / "summary.csv", index=False)
+        labels = labels_file(case, root)
+        if labels.is_file():  # the report reads the case's title, methods, sources and caveats from the result folder
+            shutil.copyfile(labels, tmp / "labels.yaml")
+        write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({name})")
+        diag = _diagnostics(idata, module, wall)
+        _write_record_checks(tmp, idata, problem, settings)
+        if hasattr(module, "write_extras"):
+            module.write_extras(tmp, root)
+        failures = diag.failures(thresholds)
+        _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings,
+                    case=name)
+        if hasattr(module, "write_figures"):
+            module.write_figures(summary, idata, problem, tmp / "figures")
         if failures and divert_failed:
             stage.redirect(failed_path(out))
     return RunResult(stage.target if failures and divert_failed else out, diag, failures, problem.warnings)

@@ -14,12 +14,10 @@ it in ``summary.md`` with :func:`write_summary_markdown`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -31,45 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SAMPLE_DIMS = ("chain", "draw")
 Quantity = Callable[[xr.Dataset], xr.DataArray]
-
-
-T = TypeVar("T")
-#: Results shared within a :func:`sharing` block (None outside one).
-_SHARED: ContextVar[dict[Hashable, object] | None] = ContextVar("bayesmfa_shared", default=None)
-
-
-@contextmanager
-def sharing() -> Iterator[None]:
-    """Within the block, what is computed through :func:`shared` is computed once per key and reused.
-
-    A run writes several outputs from the same draws (``summary.csv``, the diagnostics over the
-    reported quantities): inside this block they compute the per-draw quantities once. Outside any
-    block :func:`shared` computes every time, so nothing is held after the run.
-    """
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
-
-
-def shared(key: Hashable, compute: Callable[[], T]) -> T:
-    """``compute()``, or inside a :func:`sharing` block the result of an earlier call with the same ``key``.
-
-    Parameters
-    ----------
-    key : hashable
-        Identifies the result (e.g. a name and the ``id`` of the Dataset it is computed from: the
-        block's caller keeps that Dataset alive, so the id is not reused within the block).
-    compute : callable
-        Computes the result; its result must not be modified by the callers that share it.
-    """
-    memo = _SHARED.get()
-    if memo is None:
-        return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]  # type: ignore[return-value]
 
 
 def interval_columns(prob: float) -> tuple[str, str]:

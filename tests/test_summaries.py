@@ -162,19 +162,3 @@ def test_sample_quantiles_equal_xarray_quantile():
     for got, p in zip(sample_quantiles(da, probs, ["chain", "draw"]), probs):
         expected = da.quantile(p, dim=["chain", "draw"]).drop_vars("quantile")
         np.testing.assert_array_equal(got, expected.values)
-
-
-def test_shared_results_only_within_a_sharing_block():
-    """A run's outputs share a result computed once inside :func:`sharing`; outside a block nothing is kept."""
-    from bayesmfa.summaries import shared, sharing
-
-    calls = []
-
-    def compute() -> int:
-        calls.append(1)
-        return len(calls)
-
-    assert shared("k", compute) == 1 and shared("k", compute) == 2
-    with sharing():
-        assert shared("k", compute) == 3 and shared("k", compute) == 3 and shared("other", compute) == 4
-    assert shared("k", compute) == 5

@@ -29,7 +29,6 @@ from bayesmfa.summaries import (
     add_prior_columns,
     interval_columns,
     publish,
-    shared,
     summarize_array,
     with_period,
 )
@@ -218,12 +217,6 @@ def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr
     return q
 
 
-def _shared_quantities(post: xr.Dataset, quota: pd.Series | None) -> dict[str, xr.DataArray]:
-    """:func:`quantities`, computed once per group and quota inside a :func:`bayesmfa.summaries.sharing` block
-    (a run's summary table and its diagnostics over the reported quantities use the same)."""
-    key = ("ree.quantities", id(post), None if quota is None else quota.to_json())
-    return shared(key, lambda: quantities(post, quota))
-
 def _cumulative_share(da: xr.DataArray) -> xr.DataArray:
     """Each region's share of the world total over all years (dims chain, draw, region; summed per draw, then divided)."""
     total = da.sum("year")
@@ -368,7 +361,7 @@ QUANTITY_INFO: dict[str, QuantityInfo] = {
 
 def _rows(group: xr.Dataset, quota: pd.Series | None, prob: float) -> pd.DataFrame:
     """Summary rows of every quantity computed from one group (posterior or prior), periods as integers."""
-    qs = _shared_quantities(group, quota)
+    qs = quantities(group, quota)
     span = _span(group)
     out = pd.concat([_tidy(name, da, prob, name in CUMULATIVE, span) for name, da in qs.items()], ignore_index=True)
     for col in SUMMARY_DIMS:
@@ -413,7 +406,7 @@ def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
 
 def reported_dataset(idata: az.InferenceData) -> xr.Dataset:
     """The reported quantities as one Dataset (for R-hat/ESS over every reported quantity)."""
-    qs = _shared_quantities(idata.posterior, _quota_from_attrs(idata))
+    qs = quantities(idata.posterior, _quota_from_attrs(idata))
     keep = {k: v for k, v in qs.items() if k != "p_net_exporter"}
     return xr.Dataset({k: v.reset_coords(drop=True) for k, v in keep.items()})
 
