@@ -329,13 +329,13 @@ def _rank_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # candidates for a twin: the same first draws of the first chain; kept only where all draws are equal
     _, first, inverse = np.unique(x[:, 0, :32], axis=0, return_index=True, return_inverse=True)
     twin = first[inverse.ravel()]
-    same = (x == x[twin]).all(axis=(1, 2))
+    same = np.concatenate([(x[i:i + _BLOCK] == x[twin[i:i + _BLOCK]]).all(axis=(1, 2))  # blockwise: no copy of x
+                           for i in range(0, n, _BLOCK)]) if n else np.zeros(0, dtype=bool)
     source = np.where(same, twin, np.arange(n))
     unique = np.flatnonzero(source == np.arange(n))
-    rows = x[unique] if unique.size < n else x
     out = np.full((3, unique.size), np.nan)
-    for start in range(0, unique.size, _BLOCK):
-        out[:, start:start + _BLOCK] = _rank_block(rows[start:start + _BLOCK])
+    for start in range(0, unique.size, _BLOCK):  # a block of distinct elements at a time: no copy of x
+        out[:, start:start + _BLOCK] = _rank_block(x[unique[start:start + _BLOCK]])
     position = np.empty(n, dtype=int)
     position[unique] = np.arange(unique.size)
     full = out[:, position[source]]
