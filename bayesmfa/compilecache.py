@@ -53,7 +53,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -476,22 +476,23 @@ def prune(max_bytes: int | None = None) -> int:
             continue
         stats.append((st.st_mtime, st.st_size, path))
     stats.sort(reverse=True)  # newest first
-    total, removed = 0, 0
+    total, stale = 0, []
     for _, size, path in stats:
         total += size
         if total > max_bytes:
-            try:
-                path.unlink()
-                removed += 1
-            except OSError:
-                continue
-    return removed
+            stale.append(path)
+    return _remove(stale)
 
 
 def clear() -> int:
     """Remove all of this module's entries (see :func:`entries`); the number removed."""
+    return _remove(entries())
+
+
+def _remove(paths: Iterable[Path]) -> int:
+    """Unlink ``paths`` (entries of this module), skipping those that cannot be removed; the number removed."""
     removed = 0
-    for path in entries():
+    for path in paths:
         try:
             path.unlink()
             removed += 1
