@@ -104,7 +104,10 @@ def sampler_defaults() -> dict[str, float]:
 
     Measured on 2 cores, ``bayesmfa run ree --seed N``: seeds 0-4 all pass the gate (max
     R-hat <= 1.004, min bulk ESS 1269-1812, min tail ESS 539-1256, 0 divergences; ~370
-    steps per draw; sampling 329-358 s, the whole command 362-394 s). The old defaults
+    steps per draw; the whole command 273-321 s with the compile cache and the vectorised
+    diagnostics, 362-394 s before them). Three exact reparametrisations of the Student-t
+    steps that lighten the tail removed the need for the depth but each brought
+    divergences where records pin a large step (benchmarks/README.md). The old defaults
     (no share sums, target_accept 0.97, tune 1000, 4 x 2000 thinned by 2) sampled for 753 s
     on seed 0. Details: benchmarks/README.md.
     """
