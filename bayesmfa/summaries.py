@@ -111,6 +111,7 @@ def sample_quantiles(da: xr.DataArray, probs: Sequence[float], sample: Sequence[
             out[:, gaps] = np.nanquantile(values[gaps], q, axis=1)
     return [row.reshape(shape) for row in out]
 
+
 def default_quantities(ds: xr.Dataset) -> dict[str, Quantity]:
     """Every named flow, process input/output, external input and stock (change and level) of a fit (no sampler
     variables such as ``input_step_log__``)."""
