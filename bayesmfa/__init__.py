@@ -22,8 +22,14 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 _PUBLIC: dict[str, str] = {
     "balance_residuals": "bayesmfa.balance",
     "FolderCase": "bayesmfa.cases",
+    "case_names": "bayesmfa.cases",
     "get_case": "bayesmfa.cases",
     "load_case": "bayesmfa.cases",
+    "register_case": "bayesmfa.cases",
+    "Case": "bayesmfa.cases.contract",
+    "CaseFiles": "bayesmfa.cases.contract",
+    "KeyRow": "bayesmfa.cases.contract",
+    "SensitivityPlan": "bayesmfa.cases.contract",
     "predictive_checks": "bayesmfa.criticism",
     "value_of_information": "bayesmfa.criticism",
     "compute_diagnostics": "bayesmfa.diagnostics",
@@ -63,13 +69,14 @@ _PUBLIC: dict[str, str] = {
     "run_case": "bayesmfa.runner",
     "RunResult": "bayesmfa.runner",
     "RunSettings": "bayesmfa.runner",
+    "resolve_settings": "bayesmfa.runner",
     "bands": "bayesmfa.plots",
     "default_panels": "bayesmfa.plots",
     "prior_posterior_bands": "bayesmfa.plots",
     "sankey": "bayesmfa.plots",
-    "parse_restriction": "bayesmfa.scenariorun",
+    "parse_restriction": "bayesmfa.scenarios",
     "run_scenarios": "bayesmfa.scenariorun",
-    "ScenarioSpec": "bayesmfa.scenariorun",
+    "ScenarioSpec": "bayesmfa.scenarios",
     "write_scenarios": "bayesmfa.scenariorun",
     "export_restriction": "bayesmfa.scenarios",
     "no_trade": "bayesmfa.scenarios",
@@ -114,7 +121,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager imports)
     from bayesmfa.balance import balance_residuals  # noqa: F401
-    from bayesmfa.cases import FolderCase, get_case, load_case  # noqa: F401
+    from bayesmfa.cases import FolderCase, case_names, get_case, load_case, register_case  # noqa: F401
+    from bayesmfa.cases.contract import Case, CaseFiles, KeyRow, SensitivityPlan  # noqa: F401
     from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
     from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics, diagnostics_table  # noqa: F401
     from bayesmfa.errors import (  # noqa: F401
@@ -139,9 +147,9 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.records import compile_records, read_records  # noqa: F401
     from bayesmfa.report import write_report  # noqa: F401
     from bayesmfa.residuals import RecordChecks, check_records  # noqa: F401
-    from bayesmfa.runner import RunResult, RunSettings, run_case  # noqa: F401
-    from bayesmfa.scenariorun import ScenarioSpec, parse_restriction, run_scenarios, write_scenarios  # noqa: F401
-    from bayesmfa.scenarios import export_restriction, no_trade, summarize_scenario  # noqa: F401
+    from bayesmfa.runner import RunResult, RunSettings, resolve_settings, run_case  # noqa: F401
+    from bayesmfa.scenariorun import run_scenarios, write_scenarios  # noqa: F401
+    from bayesmfa.scenarios import ScenarioSpec, export_restriction, no_trade, parse_restriction, summarize_scenario  # noqa: F401
     from bayesmfa.sensitivity import (  # noqa: F401
         Sweep,
         leave_one_out,

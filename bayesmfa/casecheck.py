@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from bayesmfa.cases import FolderCase, get_case, project_root
+from bayesmfa.cases import get_case, project_root
+from bayesmfa.cases.contract import Case
 from bayesmfa.datacheck import SCHEMA_FILE, check_data
 from bayesmfa.errors import BayesMFAError, LocatedError, PriorError, RecordError, SpecError
 from bayesmfa.graph import Graph
@@ -69,18 +70,15 @@ def check_case(case: str | Path, root: str | Path | None = None) -> CaseCheck:
     """
     found = CaseCheck()
     resolved = get_case(case)
-    if isinstance(resolved, FolderCase):
-        try:
-            system_path, prior_path, record_paths = resolved.paths()
-        except FileNotFoundError as err:
-            found.errors.append(SpecError(str(err)))
-            return found
-        data_folder: Path | None = resolved.folder
-        records = _folder_records(record_paths, found)
-    else:
-        base = project_root(root)
-        system_path, prior_path, data_folder = resolved.paths(base)
-        records = None  # a built-in case builds its records from its tables: checked through its loader below
+    base = project_root(root)
+    try:
+        files = resolved.files(base)
+    except FileNotFoundError as err:
+        found.errors.append(SpecError(str(err)))
+        return found
+    system_path, prior_path, data_folder = files.system, files.priors, files.data
+    # record files are read as they are; a case with none builds its records from its tables: checked through its loader
+    records = _folder_records(list(files.records), found) if files.records else None
     system = _system(system_path, found)
     priors = _priors(prior_path, found)
     if data_folder is not None and (Path(data_folder) / SCHEMA_FILE).is_file():
@@ -92,7 +90,7 @@ def check_case(case: str | Path, root: str | Path | None = None) -> CaseCheck:
     except SpecError as err:  # the expansion: a process instance left without incoming or outgoing flow instances
         found.errors.append(err)
         return found
-    if records is None:  # a built-in case: its loader compiles its records
+    if records is None:  # a case that builds its records: its loader compiles them
         if found.errors:
             return found
         compiled = _module_records(resolved, base, found)
@@ -167,12 +165,12 @@ def _folder_records(paths: list[Path], found: CaseCheck) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True).fillna("") if frames else None
 
 
-def _module_records(module: Any, root: Path, found: CaseCheck) -> CompiledRecords | None:
-    """A built-in case's compiled records, from its loader (the first error of the loader recorded)."""
+def _module_records(case: Case, root: Path, found: CaseCheck) -> CompiledRecords | None:
+    """The compiled records of a case that builds them, from its loader (the first error of the loader recorded)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PlausibilityWarning)
-            return module.load(root).records
+            return case.load(root).records
     except BayesMFAError as err:
         found.errors.append(err)
         return None

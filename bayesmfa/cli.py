@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bayesmfa.cases import CASES, is_case_folder
+from bayesmfa.cases import case_names, is_case_folder
 from bayesmfa.errors import BayesMFAError
 
 #: Errors reported as one line with exit status 2 (UnicodeDecodeError is a ValueError, FileNotFoundError an OSError).
@@ -62,12 +62,12 @@ def _year(text: str) -> int:
 
 
 def _case(text: str) -> str:
-    """An argparse type: a built-in case name or a case folder (holding ``system.yaml``)."""
-    if text in CASES or is_case_folder(text):
+    """An argparse type: a known case's name (built in or registered) or a case folder (holding ``system.yaml``)."""
+    if text in case_names() or is_case_folder(text):
         return text
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text}: not a case folder: no system.yaml (see 'bayesmfa init')")
-    raise argparse.ArgumentTypeError(f"{text!r} is neither a built-in case ({', '.join(CASES)}) nor a folder holding system.yaml")
+    raise argparse.ArgumentTypeError(f"{text!r} is neither a known case ({', '.join(case_names())}) nor a folder holding system.yaml")
 
 
 def _version() -> str:
@@ -89,7 +89,6 @@ NON_NEGATIVE = _int_at_least(0)
 
 def _run(args: argparse.Namespace) -> int:
     from bayesmfa.diagnostics import Thresholds
-    from bayesmfa.model import ModelOptions
     from bayesmfa.runner import RunSettings, run_case
 
     settings = RunSettings.quick() if args.quick else RunSettings()
@@ -99,9 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.likelihood != "auto":
         from bayesmfa.cases import get_case
 
-        case = get_case(args.case)
-        base = case.options() if hasattr(case, "options") else ModelOptions()
-        settings = replace(settings, options=replace(base, likelihood=args.likelihood))
+        settings = replace(settings, options=replace(get_case(args.case).options, likelihood=args.likelihood))
     approximate = args.method == "laplace"
     gate = not (args.allow_failed_diagnostics or args.quick or approximate)
     result = run_case(args.case, args.out, settings, root=args.root, thresholds=Thresholds(), force=args.force,
@@ -177,7 +174,8 @@ def _sensitivity(args: argparse.Namespace) -> int:
 
 
 def _scenario(args: argparse.Namespace) -> int:
-    from bayesmfa.scenariorun import NO_TRADE, parse_restriction, run_scenarios
+    from bayesmfa.scenariorun import run_scenarios
+    from bayesmfa.scenarios import NO_TRADE, parse_restriction
 
     specs = ([NO_TRADE] if args.no_trade else []) + [parse_restriction(r) for r in args.restrict]
     out = run_scenarios(args.case, args.fit, args.out, specs, root=args.root, year=args.year, force=args.force)
@@ -190,7 +188,10 @@ def _scenario(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- the parser
 
 
-CASE_HELP = "demo, ree (built in) or the path of a case folder holding system.yaml, priors/ and records*.csv"
+def _case_help() -> str:
+    return f"{', '.join(case_names())} (known cases) or the path of a case folder holding system.yaml, priors/ and records*.csv"
+
+
 ROOT_HELP = ("for built-in cases: the folder holding data/ and priors/ (default: the current folder if it holds both, "
              "else the package's own copy)")
 
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common],
                          help="fit a case and write posterior.nc, summary.csv, diagnostics.json, figures/")
-    run.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
+    run.add_argument("case", type=_case, metavar="CASE", help=_case_help())
     run.add_argument("--out", required=True,
                      help="result folder (replaced atomically; a fit failing its diagnostics goes to OUT.failed)")
     _force(run, "an earlier 'bayesmfa run' result")
@@ -246,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sens = sub.add_parser("sensitivity", parents=[common],
                           help="power-scaling, leave-one-family-out, noise/prior/likelihood sweeps, checks")
-    sens.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
+    sens.add_argument("case", type=_case, metavar="CASE", help=_case_help())
     sens.add_argument("--out", required=True,
                       help="result folder (each sweep is written as it finishes; an earlier study there is resumed)")
     _force(sens, "an earlier sensitivity folder (resumed)")
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scen = sub.add_parser("scenario", parents=[common],
                           help="no-trade and export-restriction scenarios on a saved fit, with intervals")
-    scen.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
+    scen.add_argument("case", type=_case, metavar="CASE", help=_case_help())
     scen.add_argument("--fit", required=True, help="a 'bayesmfa run' result folder (or its posterior.nc)")
     scen.add_argument("--out", required=True, help="result folder (replaced atomically)")
     _force(scen, "an earlier 'bayesmfa scenario' result")
@@ -277,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check_case = sub.add_parser("check", parents=[common],
                                 help="validate a case's system, priors and records together, listing every error at once")
-    check_case.add_argument("case", type=_case, metavar="CASE", help=CASE_HELP)
+    check_case.add_argument("case", type=_case, metavar="CASE", help=_case_help())
     check_case.add_argument("--root", help=ROOT_HELP)
     check_case.set_defaults(func=_check)
 

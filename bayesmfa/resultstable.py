@@ -1,58 +1,31 @@
-"""Key REE intervals as a Markdown table, written into the README between markers.
+"""A case's key intervals as a Markdown table, written into the README between markers.
 
 Each row shows the posterior interval, the prior's, the contraction and a
 weakly-informed flag (:func:`bayesmfa.summaries.add_prior_columns`).
 
     python -m bayesmfa.resultstable results/ree/summary.csv README.md
 
-The paragraph above the table (settings, wall time, diagnostics) is written
-from the ``diagnostics.json`` beside ``summary.csv``.
+The rows are the case's :attr:`~bayesmfa.cases.contract.Case.key_rows` (the case
+named in the ``diagnostics.json`` beside ``summary.csv``). The paragraph above
+the table (settings, wall time, diagnostics) is written from that file too.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bayesmfa.cases import get_case
+from bayesmfa.cases.contract import KeyRow
 from bayesmfa.io import atomic_write
 from bayesmfa.summaries import WEAKLY_INFORMED, normalise_summary, read_summary
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-
-#: (label, quantity, dim filters, (year_start, year_end)) of the rows shown: a year is (y, y), a cumulative row (first, last).
-KEY_ROWS: list[tuple[str, str, dict[str, str], tuple[int, int]]] = [
-    ("Unregistered mining, China, cumulative (kt REO)", "unregistered_mining", {"region": "CN"}, (2000, 2022)),
-    ("Unregistered mining, RoW, cumulative (kt REO)", "unregistered_mining", {"region": "RoW"}, (2000, 2022)),
-    ("Unregistered mining, China, 2010 (kt REO)", "unregistered_mining", {"region": "CN"}, (2010, 2010)),
-    ("Unregistered mining, China, 2022 (kt REO)", "unregistered_mining", {"region": "CN"}, (2022, 2022)),
-    ("Unregistered share of world mining, 2010", "unregistered_mining_share", {"region": "World"}, (2010, 2010)),
-    ("Unregistered share of world mining, 2022", "unregistered_mining_share", {"region": "World"}, (2022, 2022)),
-    ("World mining, 2022 (kt REO)", "mining", {"region": "World"}, (2022, 2022)),
-    ("China share of world mining, 2022", "mining_share", {"region": "CN"}, (2022, 2022)),
-    ("China share of world refining, 2022", "refining_share", {"region": "CN"}, (2022, 2022)),
-    ("China share of world mining, 2000-2022", "cumulative_mining_share", {"region": "CN"}, (2000, 2022)),
-    ("China share of world refining, 2000-2022", "cumulative_refining_share", {"region": "CN"}, (2000, 2022)),
-    ("China share of world consumption, 2000-2022", "cumulative_consumption_share", {"region": "CN"}, (2000, 2022)),
-    ("China consumption, 2022 (kt REO)", "consumption_total", {"region": "CN"}, (2022, 2022)),
-    ("US consumption, 2022 (kt REO)", "consumption_total", {"region": "US"}, (2022, 2022)),
-    ("World consumption, 2022 (kt REO)", "consumption_total", {"region": "World"}, (2022, 2022)),
-    ("World consumption of magnets, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "magnets"}, (2022, 2022)),
-    ("World consumption of catalysts, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "catalysts"}, (2022, 2022)),
-    ("China net stockpiling, cumulative (kt REO)", "stockpile_change", {"region": "CN"}, (2000, 2022)),
-    ("Smuggling CN->RoW, cumulative (kt REO)", "smuggling", {"partner": "RoW"}, (2000, 2022)),
-    ("Smuggling CN->US, cumulative (kt REO)", "smuggling", {"partner": "US"}, (2000, 2022)),
-    ("Smuggling CN->RoW, 2022 (kt REO)", "smuggling", {"partner": "RoW"}, (2022, 2022)),
-    ("Share of US imports from China, 2022", "import_share_from", {"region": "US", "partner": "CN"}, (2022, 2022)),
-    ("Share of China's imports from the US, 2022", "import_share_from", {"region": "CN", "partner": "US"}, (2022, 2022)),
-    ("Share of US-mined REO refined in China, 2022", "mined_refined_in_cn_share", {"region": "US"}, (2022, 2022)),
-    ("P(US is a net exporter), 2022", "p_net_exporter", {"region": "US"}, (2022, 2022)),
-    ("P(China is a net exporter), 2022", "p_net_exporter", {"region": "CN"}, (2022, 2022)),
-]
-
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1 else f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"
@@ -74,11 +47,11 @@ def _prior_cells(r: pd.Series) -> str:
     return f"{prior} | {c:.2f} | {flag} |"
 
 
-def key_results_markdown(summary: pd.DataFrame) -> str:
-    """Markdown table of the key intervals from a REE ``summary.csv``.
+def key_results_markdown(summary: pd.DataFrame, rows: Sequence[KeyRow]) -> str:
+    """Markdown table of the key intervals of a ``summary.csv``.
 
     Rows are found by ``quantity``, their dims and the integer ``year_start``/``year_end``
-    (:data:`KEY_ROWS`); a summary of the earlier layout (one ``year`` column with
+    (``rows``, a case's key rows; a row the summary lacks is left out); a summary of the earlier layout (one ``year`` column with
     ``2000-2022`` for cumulative rows) is converted first
     (:func:`bayesmfa.summaries.normalise_summary`).
 
@@ -91,15 +64,17 @@ def key_results_markdown(summary: pd.DataFrame) -> str:
     summary = normalise_summary(summary) if "year" in summary.columns else summary
     lines = ["| quantity | median | 90% interval | mean | prior 90% interval | contraction | weakly informed |",
              "|---|---:|---:|---:|---:|---:|:---:|"]
-    for label, quantity, filters, (start, end) in KEY_ROWS:
-        rows = summary[(summary["quantity"].astype(str) == quantity) & (summary["year_start"] == start)
-                       & (summary["year_end"] == end)]
-        for col, val in filters.items():
-            rows = rows[rows[col].astype(str) == val]
-        if len(rows) != 1:
+    for key in rows:
+        start, end = key.years
+        match = summary[(summary["quantity"].astype(str) == key.quantity) & (summary["year_start"] == start)
+                        & (summary["year_end"] == end)]
+        for col, val in key.filters.items():
+            match = match[match[col].astype(str) == val]
+        if len(match) != 1:
             continue
-        r = rows.iloc[0]
-        if quantity == "p_net_exporter":
+        r = match.iloc[0]
+        label = key.label
+        if key.mean_only:
             lines.append(f"| {label} | | | {_fmt(float(r['mean']))} | | | |")
         else:
             interval = f"{_fmt(float(r['q05']))} – {_fmt(float(r['q95']))}"
@@ -116,8 +91,9 @@ def key_results_markdown(summary: pd.DataFrame) -> str:
 def diagnostics_paragraph(diagnostics: dict) -> str:
     """One paragraph on how the results were made and whether they passed the diagnostics."""
     st = diagnostics.get("settings", {})
+    case = diagnostics.get("case") or "CASE"
     head = (
-        f"Generated from `bayesmfa run ree --out results/ree` (backend {st.get('backend')}, {st.get('chains')} chains x "
+        f"Generated from `bayesmfa run {case} --out results/{case}` (backend {st.get('backend')}, {st.get('chains')} chains x "
         f"{st.get('draws')} draws after {st.get('tune')} tuning steps, target_accept {st.get('target_accept')}, "
         f"seed {st.get('seed')}; wall {diagnostics['wall_s']:.0f} s on this machine, bayesmfa {diagnostics.get('bayesmfa_version')}). "
     )
@@ -131,21 +107,34 @@ def diagnostics_paragraph(diagnostics: dict) -> str:
     return head + f"**Diagnostics of this run do not meet the package's bar** ({failures}): {figures}. Treat the intervals as provisional."
 
 
-def update_readme(summary_csv: str | Path, readme: str | Path, header: str | None = None) -> None:
+def update_readme(summary_csv: str | Path, readme: str | Path, header: str | None = None, *,
+                  rows: Sequence[KeyRow] | None = None) -> None:
     """Replace the text between the results markers of ``readme`` by the key-interval table.
 
-    ``header`` defaults to :func:`diagnostics_paragraph` of the run's ``diagnostics.json``.
+    ``header`` defaults to :func:`diagnostics_paragraph` of the run's ``diagnostics.json``;
+    ``rows`` to the key rows of the case that file names.
+
+    Raises
+    ------
+    ValueError
+        When no rows are given and ``diagnostics.json`` names no case, or when ``readme``
+        has no results markers.
     """
+    diag_path = Path(summary_csv).with_name("diagnostics.json")
+    diagnostics = json.loads(diag_path.read_text(encoding="utf-8")) if diag_path.exists() else {}
     if header is None:
-        diag_path = Path(summary_csv).with_name("diagnostics.json")
-        header = diagnostics_paragraph(json.loads(diag_path.read_text(encoding="utf-8"))) + "\n\n" if diag_path.exists() else ""
+        header = diagnostics_paragraph(diagnostics) + "\n\n" if diagnostics else ""
+    if rows is None:
+        if not diagnostics.get("case"):
+            raise ValueError(f"{diag_path}: names no case, so the key rows are unknown (pass rows=)")
+        rows = get_case(diagnostics["case"]).key_rows
     summary = read_summary(summary_csv)
     text = Path(readme).read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no {START} ... {END} markers")
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
-    block = f"{START}\n{header}{key_results_markdown(summary)}\n{END}"
+    block = f"{START}\n{header}{key_results_markdown(summary, rows)}\n{END}"
     atomic_write(readme, lambda tmp: tmp.write_text(before + block + after, encoding="utf-8"))
 
 

@@ -9,10 +9,12 @@ import warnings
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
 import arviz as az
 
-from bayesmfa.cases import case_label, get_case, labels_file, project_root
+from bayesmfa.cases import get_case, labels_file, project_root
+from bayesmfa.cases.contract import Case
 from bayesmfa.diagnostics import ConvergenceWarning, Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference import METHODS, fit
 from bayesmfa.io import save
@@ -98,24 +100,61 @@ def _check_open_unit(name: str, value: object) -> None:
         raise ValueError(f"RunSettings.{name} must be a number strictly between 0 and 1, got {value!r}")
 
 
-def _fit_case(problem, settings: RunSettings, thresholds: Thresholds | None) -> az.InferenceData:  # noqa: ANN001
-    """The fit of a run, with the run's settings."""
-    return fit(
-        problem,
-        options=settings.options,
-        backend=settings.backend,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed,
-        target_accept=settings.target_accept,
-        min_tree_depth=settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
-        thin=settings.thin,
-        progressbar=settings.progressbar,
-        thresholds=thresholds,
-        prior_draws=settings.prior_draws,
-        method=settings.method,
-    )
+def fit_kwargs(settings: RunSettings) -> dict[str, Any]:
+    """The keyword arguments of :func:`bayesmfa.fit` that ``settings`` set (all but ``options`` and ``prob``).
+
+    ``min_tree_depth`` is passed only to the backends that know it (``auto``, ``nutpie``).
+    """
+    return {
+        "backend": settings.backend,
+        "draws": settings.draws,
+        "tune": settings.tune,
+        "chains": settings.chains,
+        "seed": settings.seed,
+        "target_accept": settings.target_accept,
+        "min_tree_depth": settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
+        "thin": settings.thin,
+        "progressbar": settings.progressbar,
+        "prior_draws": settings.prior_draws,
+        "method": settings.method,
+    }
+
+
+def resolve_settings(case: Case, settings: RunSettings | None = None, *, quick: bool = False) -> RunSettings:
+    """A run's settings: what the caller set, then the case's own, then the generic defaults.
+
+    The one place where a case's model options and sampler settings meet the caller's
+    (``bayesmfa run``, ``bayesmfa sensitivity``, the benchmarks). A field the caller left
+    at the generic default of :class:`RunSettings` takes the case's value; the case's
+    model options replace the generic :class:`~bayesmfa.model.ModelOptions`. The case's
+    thinning goes with the case's draws: it is dropped when the caller chose the draws.
+
+    Parameters
+    ----------
+    case : Case
+        The case (see :func:`bayesmfa.cases.get_case`).
+    settings : RunSettings, optional
+        The caller's settings (default: the generic defaults).
+    quick : bool
+        Then short chains for smoke runs (:meth:`RunSettings.quick`: 2 x 200 draws after 300
+        tuning steps) and no forced trajectory length, whatever the case sets.
+
+    Returns
+    -------
+    RunSettings
+    """
+    settings = settings or RunSettings()
+    if settings.options == ModelOptions():
+        settings = replace(settings, options=case.options)
+    generic = RunSettings()
+    chosen = {k: v for k, v in case.sampler.items() if getattr(settings, k) == getattr(generic, k)}
+    if settings.draws != generic.draws:  # the case's thinning goes with the case's draws, not with draws chosen by the caller
+        chosen.pop("thin", None)
+    settings = replace(settings, **chosen)
+    if quick:
+        settings = replace(RunSettings.quick(), **{k: getattr(settings, k) for k in ("seed", "backend", "target_accept", "prob",
+                                                                                   "progressbar", "options", "method")})
+    return settings
 
 
 def failed_path(out: str | Path) -> Path:
@@ -125,7 +164,7 @@ def failed_path(out: str | Path) -> Path:
 
 
 def run_case(
-    case: str | Path,
+    case: str | Path | Case,
     out: str | Path,
     settings: RunSettings | None = None,
     *,
@@ -148,13 +187,15 @@ def run_case(
 
     Parameters
     ----------
-    case : str or Path
-        A built-in case (``demo``, ``ree``) or a case folder holding ``system.yaml``,
-        ``priors/`` and ``records*.csv`` (see :class:`~bayesmfa.cases.FolderCase`).
+    case : str, Path or Case
+        A case name (``demo``, ``ree``, a registered one), a case folder holding
+        ``system.yaml``, ``priors/`` and ``records*.csv`` (see :class:`~bayesmfa.cases.FolderCase`),
+        or a :class:`~bayesmfa.cases.contract.Case`.
     out : str or Path
         Result folder.
     settings : RunSettings, optional
-        Sampler settings.
+        Sampler settings; what is left at the generic default takes the case's own
+        (see :func:`resolve_settings`).
     root : str or Path, optional
         For built-in cases: the folder with ``data/`` and ``priors/`` (default: see
         :func:`~bayesmfa.cases.project_root`); ignored for a case folder.
@@ -178,48 +219,39 @@ def run_case(
         something that is not an earlier run result, before anything is fitted.
     """
     thresholds = thresholds or Thresholds()
-    module = get_case(case)
+    spec = case if isinstance(case, Case) else get_case(case)
     out = Path(out)
     check_out(out, "run", force=force)
     if divert_failed:
         check_out(failed_path(out), "run", force=force)
     root = project_root(root)
-    settings = settings or RunSettings()
-    if hasattr(module, "options") and settings.options == ModelOptions():
-        settings = replace(settings, options=module.options())
-    if hasattr(module, "sampler_defaults"):  # case defaults for what the caller left at the generic default
-        generic = RunSettings()
-        chosen = {k: v for k, v in module.sampler_defaults().items() if getattr(settings, k) == getattr(generic, k)}
-        if settings.draws != generic.draws:  # the case's thinning goes with the case's draws, not with draws chosen by the caller
-            chosen.pop("thin", None)
-        settings = replace(settings, **chosen)
-    problem = module.load(root)
-    name = case_label(case)  # a built-in name, or the case folder's name
+    settings = resolve_settings(spec, settings)
+    problem = spec.load(root)
     with staged_dir(out, "run", force=force) as stage:
         tmp = stage.path
         start = time.perf_counter()
         with warnings.catch_warnings():  # a failed gate is reported once, by the result (diagnostics.json, OUT.failed)
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
-            idata = _fit_case(problem, settings, thresholds)
+            idata = fit(problem, options=settings.options, thresholds=thresholds, **fit_kwargs(settings))
         wall = time.perf_counter() - start
-        if hasattr(module, "annotate"):
-            module.annotate(idata, root)
+        if spec.annotate is not None:
+            spec.annotate(idata, root)
         save(idata, tmp / "posterior.nc")
-        summary = module.summary_table(idata, problem, settings.prob)
+        summary = spec.summary_table(idata, problem, settings.prob)
         summary.to_csv(tmp / "summary.csv", index=False)
-        labels = labels_file(case, root)
-        if labels.is_file():  # the report reads the case's title, methods, sources and caveats from the result folder
+        labels = labels_file(spec, root)
+        if labels is not None and labels.is_file():  # the report reads the case's title, methods, sources and caveats from here
             shutil.copyfile(labels, tmp / "labels.yaml")
-        write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({name})")
-        diag = _diagnostics(idata, module, wall)
+        write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({spec.name})")
+        diag = _diagnostics(idata, spec, wall)
         _write_record_checks(tmp, idata, problem, settings)
-        if hasattr(module, "write_extras"):
-            module.write_extras(tmp, root)
+        if spec.write_extras is not None:
+            spec.write_extras(tmp, root)
         failures = diag.failures(thresholds)
         _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings,
-                    case=name)
-        if hasattr(module, "write_figures"):
-            module.write_figures(summary, idata, problem, tmp / "figures")
+                    case=spec.name)
+        if spec.write_figures is not None:
+            spec.write_figures(summary, idata, problem, tmp / "figures")
         if failures and divert_failed:
             stage.redirect(failed_path(out))
     return RunResult(stage.target if failures and divert_failed else out, diag, failures, problem.warnings)
@@ -236,9 +268,9 @@ def _write_record_checks(out: Path, idata: az.InferenceData, problem, settings: 
     checks.conflicts.to_csv(out / "record_conflicts.csv", index=False)
 
 
-def _diagnostics(idata: az.InferenceData, module, wall: float) -> Diagnostics:
+def _diagnostics(idata: az.InferenceData, case: Case, wall: float) -> Diagnostics:
     """Diagnostics over the case's reported quantities (or every posterior variable)."""
-    dataset = module.reported_dataset(idata) if hasattr(module, "reported_dataset") else None
+    dataset = case.reported_dataset(idata) if case.reported_dataset is not None else None
     diag = compute_diagnostics(idata, dataset=dataset, wall_s=wall)
     fitted = json.loads(idata.posterior.attrs.get("diagnostics") or "{}")  # an approximate fit's Pareto k and importance ESS
     if fitted.get("pareto_k") is not None:

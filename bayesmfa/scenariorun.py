@@ -16,91 +16,16 @@ mass balance per posterior draw under each scenario (no refit) and writes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import arviz as az
 import pandas as pd
-import xarray as xr
 
 from bayesmfa.cases import get_case, project_root
 from bayesmfa.io import load_result
 from bayesmfa.outputs import check_out, staged_dir
 from bayesmfa.problem import Problem
-from bayesmfa.scenarios import export_restriction, no_trade, summarize_scenario
-
-
-@dataclass(frozen=True)
-class ScenarioSpec:
-    """One scenario.
-
-    Attributes
-    ----------
-    name : str
-        Label (file names, the ``scenario`` column).
-    kind : {"no_trade", "export_restriction"}
-        Every crossed flow removed, or one region's exports on some flows capped.
-    region : str
-        Exporting region (export restriction only).
-    flows : tuple of str
-        Trade flows capped (export restriction only).
-    cap_share : float
-        Fraction (0-1) of its posterior value each capped flow keeps.
-    from_year : int
-        First year of the restriction.
-    """
-
-    name: str
-    kind: str
-    region: str = ""
-    flows: tuple[str, ...] = field(default_factory=tuple)
-    cap_share: float = 0.0
-    from_year: int = 0
-
-
-NO_TRADE = ScenarioSpec("no_trade", "no_trade")
-
-
-def parse_restriction(text: str) -> ScenarioSpec:
-    """A restriction written ``REGION:FLOW[,FLOW...]:CAP:FROM_YEAR``, e.g. ``CN:oxide_trade,metal_trade:0.5:2010``.
-
-    Raises
-    ------
-    ValueError
-        Naming the part that is malformed.
-    """
-    parts = text.split(":")
-    if len(parts) != 4:
-        raise ValueError(f"restriction {text!r}: expected REGION:FLOW[,FLOW...]:CAP:FROM_YEAR (4 parts), got {len(parts)}")
-    region, flows, cap, year = (p.strip() for p in parts)
-    names = tuple(f.strip() for f in flows.split(",") if f.strip())
-    if not region or not names:
-        raise ValueError(f"restriction {text!r}: region and at least one flow are required")
-    try:
-        cap_share = float(cap)
-    except ValueError:
-        raise ValueError(f"restriction {text!r}: CAP {cap!r} is not a number") from None
-    if not 0.0 <= cap_share <= 1.0:
-        raise ValueError(f"restriction {text!r}: CAP must be a share in [0, 1], got {cap_share}")
-    try:
-        from_year = int(year)
-    except ValueError:
-        raise ValueError(f"restriction {text!r}: FROM_YEAR {year!r} is not an integer year") from None
-    name = f"{region}_{'+'.join(names)}_cap{cap_share:g}_from{from_year}"
-    return ScenarioSpec(name, "export_restriction", region, names, cap_share, from_year)
-
-
-def apply_scenario(idata: az.InferenceData, problem: Problem, spec: ScenarioSpec) -> xr.Dataset:
-    """Propagate one scenario through every posterior draw (see :mod:`bayesmfa.scenarios`)."""
-    if spec.kind == "no_trade":
-        return no_trade(idata, problem)
-    if spec.kind == "export_restriction":
-        years = problem.system.years
-        if not years[0] <= spec.from_year <= years[-1]:
-            raise ValueError(f"scenario {spec.name}: from_year {spec.from_year} outside {years[0]}-{years[-1]}")
-        return export_restriction(idata, problem, region=spec.region, flow_names=spec.flows, cap_share=spec.cap_share,
-                                  from_year=spec.from_year)
-    raise ValueError(f"scenario {spec.name}: unknown kind {spec.kind!r}")
+from bayesmfa.scenarios import ScenarioSpec, apply_scenario, summarize_scenario
 
 
 def run_scenarios(

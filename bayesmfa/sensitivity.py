@@ -24,11 +24,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmfa.cases.contract import Case, SensitivityPlan
 from bayesmfa.criticism import plot_predictive_checks, predictive_checks, value_of_information
 from bayesmfa.model import ModelOptions
 from bayesmfa.powerscaling import SAMPLE, Quantity, power_scaling, record_groups
 from bayesmfa.priors import Priors
 from bayesmfa.problem import Problem, make_problem
+from bayesmfa.summaries import interval_stat_names, interval_stats
 from bayesmfa.sweeps import Executor, LocalExecutor, TaskReport, run_tasks, write_dataset
 
 # ============================================================================ refit-based sweeps
@@ -186,23 +188,14 @@ def likelihood_sweep(likelihood: str = "studentt", nu: float = 4.0) -> Sweep:
 
 
 def _stat_dataset(quantities: Mapping[str, xr.DataArray], prob: float = 0.9) -> xr.Dataset:
-    """Mean, sd and quantiles of each per-draw quantity, stacked on a ``stat`` dim."""
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    out = {}
-    for name, da in quantities.items():
-        da = da.reset_coords(drop=True)
-        stats = [
-            da.mean(SAMPLE),
-            da.std(SAMPLE, ddof=1),
-            da.quantile(lo, SAMPLE).drop_vars("quantile"),
-            da.quantile(0.5, SAMPLE).drop_vars("quantile"),
-            da.quantile(hi, SAMPLE).drop_vars("quantile"),
-        ]
-        out[name] = xr.concat(stats, dim=pd.Index(["mean", "sd", "q05", "q50", "q95"], name="stat"))
-    return xr.Dataset(out)
+    """Mean, sd, median and ``prob`` interval of each per-draw quantity, stacked on a ``stat`` dim (:func:`interval_stats`)."""
+    ds = xr.Dataset({name: interval_stats(da, prob, SAMPLE) for name, da in quantities.items()})
+    ds.attrs["prob"] = prob
+    return ds
 
 
-def sweep_summary(idata: az.InferenceData, quantities: Mapping[str, Quantity], description: str = "") -> xr.Dataset:
+def sweep_summary(idata: az.InferenceData, quantities: Mapping[str, Quantity], description: str = "",
+                  prob: float = 0.9) -> xr.Dataset:
     """The per-sweep summary :func:`run_sweep` writes, from a fit at hand.
 
     Writing it to ``<out_dir>/baseline.nc`` lets :func:`run_sweep` reuse an
@@ -212,9 +205,9 @@ def sweep_summary(idata: az.InferenceData, quantities: Mapping[str, Quantity], d
     -------
     xarray.Dataset
         One variable per quantity, dims (stat, quantity dims...), stats
-        ``mean, sd, q05, q50, q95`` in the quantity's unit.
+        ``mean, sd, <lo>, q50, <hi>`` in the quantity's unit (``q05``, ``q95`` for ``prob`` 0.9).
     """
-    ds = _stat_dataset({k: fn(idata.posterior) for k, fn in quantities.items()})
+    ds = _stat_dataset({k: fn(idata.posterior) for k, fn in quantities.items()}, prob)
     ds.attrs["description"] = description or "baseline"
     return ds
 
@@ -227,6 +220,7 @@ class _SweepTask:
     options: ModelOptions
     quantities: Mapping[str, Quantity]
     fit_kwargs: Mapping[str, Any]
+    prob: float = 0.9
 
     def __call__(self, sweep: Sweep) -> xr.Dataset:
         from bayesmfa.inference import fit
@@ -237,7 +231,7 @@ class _SweepTask:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = fit(problem, options=options, **kwargs)
-        ds = _stat_dataset({k: fn(idata.posterior) for k, fn in self.quantities.items()})
+        ds = _stat_dataset({k: fn(idata.posterior) for k, fn in self.quantities.items()}, self.prob)
         ds.attrs.update(
             {
                 "sweep": sweep.name,
@@ -256,19 +250,21 @@ def sweep_table(ds: xr.Dataset, baseline: str = "baseline") -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Columns ``sweep, quantity``, the quantity dims, ``mean, q05, q50, q95``
-        (unit of the quantity), ``shift_in_sd`` ((mean - baseline mean) /
-        baseline sd) and ``width_ratio`` (90% interval width / baseline width).
+        Columns ``sweep, quantity``, the quantity dims, ``mean, <lo>, q50, <hi>``
+        (unit of the quantity; ``q05``, ``q95`` for 90% intervals), ``shift_in_sd``
+        ((mean - baseline mean) / baseline sd) and ``width_ratio`` (interval width /
+        baseline width).
     """
     frames = []
     ds = ds.drop_vars("description", errors="ignore")
+    lo, hi = interval_stat_names([str(s) for s in ds["stat"].values])
     for name, da in ds.data_vars.items():
         wide = da.to_dataset(dim="stat")
         base = wide.sel(sweep=baseline)
         shift = (wide["mean"] - base["mean"]) / base["sd"].where(base["sd"] > 0)
-        ratio = (wide["q95"] - wide["q05"]) / (base["q95"] - base["q05"]).where(base["q95"] > base["q05"])
+        ratio = (wide[hi] - wide[lo]) / (base[hi] - base[lo]).where(base[hi] > base[lo])
         table = xr.Dataset(
-            {"mean": wide["mean"], "q05": wide["q05"], "q50": wide["q50"], "q95": wide["q95"], "shift_in_sd": shift,
+            {"mean": wide["mean"], lo: wide[lo], "q50": wide["q50"], hi: wide[hi], "shift_in_sd": shift,
              "width_ratio": ratio}
         )
         table = table.dropna("sweep", how="all", subset=["mean"]) if "sweep" in table.dims else table
@@ -278,7 +274,7 @@ def sweep_table(ds: xr.Dataset, baseline: str = "baseline") -> pd.DataFrame:
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     front = ["sweep", "quantity"]
-    stats = ["mean", "q05", "q50", "q95", "shift_in_sd", "width_ratio"]
+    stats = ["mean", lo, "q50", hi, "shift_in_sd", "width_ratio"]
     return out[front + [c for c in out.columns if c not in front + stats] + stats]
 
 
@@ -291,6 +287,7 @@ def run_sweep(
     out_dir: str | Path,
     executor: Executor | None = None,
     options: ModelOptions | None = None,
+    prob: float = 0.9,
 ) -> tuple[xr.Dataset, pd.DataFrame]:
     """Refit the problem under each sweep and compare the quantities with the baseline.
 
@@ -311,6 +308,8 @@ def run_sweep(
         Where the fits run (default: one after another here).
     options : ModelOptions, optional
         Baseline model options.
+    prob : float
+        Mass of the intervals kept per sweep (stats named as :func:`~bayesmfa.summaries.interval_columns`).
 
     Returns
     -------
@@ -326,7 +325,7 @@ def run_sweep(
     names = [s.name for s in sweeps]
     if len(set(names)) != len(names):
         raise ValueError(f"sweep names must be unique, got {names}")
-    task = _SweepTask(problem, options or ModelOptions(), dict(quantities), dict(fit_kwargs or {}))
+    task = _SweepTask(problem, options or ModelOptions(), dict(quantities), dict(fit_kwargs or {}), prob)
     out_dir = Path(out_dir)
     report: TaskReport = run_tasks(task, {s.name: s for s in sweeps}, out_dir, executor=executor or LocalExecutor(1))
     if "baseline" not in report.results:
@@ -337,6 +336,7 @@ def run_sweep(
     ds["description"] = xr.DataArray([report.results[n].attrs.get("description", n) for n in done], dims="sweep")
     ds = ds.set_coords("description")
     ds.attrs["failed"] = json.dumps(report.failed)
+    ds.attrs["prob"] = prob
     table = sweep_table(ds)
     write_dataset(ds, out_dir / "sweeps.nc")
     table.to_csv(out_dir / "sweeps.csv", index=False)
@@ -346,38 +346,31 @@ def run_sweep(
 # ============================================================================ case driver
 
 
-def _case_sweeps(case: str, problem: Problem, by: str) -> list[Sweep]:
-    """The refits of a case's study: leave one group out, noise/prior/step scales x2, both likelihoods."""
-    sweeps: list[Sweep] = leave_one_out(problem, by)
-    if case == "ree":  # the two questions of the plot, under names that say so
-        renamed = {"unregistered_estimates": "literature_dropped", "china_trade": "china_customs_dropped"}
-        sweeps = [drop_group(s.name.removeprefix("drop_family_"), "family", name=renamed[s.name.removeprefix("drop_family_")])
-                  if s.name.removeprefix("drop_family_") in renamed else s for s in sweeps]
+def case_sweeps(plan: SensitivityPlan, problem: Problem) -> list[Sweep]:
+    """The refits of a case's study: leave one group out, noise/prior/step scales x2, both likelihoods.
+
+    Groups are the values of ``plan.group_by`` in the records; a group named in
+    ``plan.renamed`` gets its sweep under that name.
+    """
+    sweeps: list[Sweep] = leave_one_out(problem, plan.group_by)
+    prefix = f"drop_{plan.group_by}_"
+    sweeps = [drop_group(s.name.removeprefix(prefix), plan.group_by, name=plan.renamed[s.name.removeprefix(prefix)])
+              if s.name.removeprefix(prefix) in plan.renamed else s for s in sweeps]
     return sweeps + [noise_multiplier(2.0), prior_width_multiplier(2.0), step_multiplier(2.0), likelihood_sweep("studentt"),
                      likelihood_sweep("lognormal")]
 
 
-def _case_quantities(case: str, problem: Problem) -> tuple[dict[str, Quantity], Quantity, str, str]:
-    """Quantities swept for a case, the key cumulative quantity of the plot, its label, and the plot's file name.
+def default_plan(problem: Problem) -> SensitivityPlan:
+    """The sensitivity plan of a case that names none: what its system declares.
 
-    The REE case sweeps its questions (unregistered mining, consumption); any other
-    case, built in or a folder, sweeps what its system declares: the cumulative
-    output of every boundary input, the input of every sink, and every trade flow
-    (a flow that crosses a dim). The key is the first boundary input's cumulative
-    output, summed over every dim.
+    Sweeps the cumulative output of every boundary input, the input of every
+    sink, and every trade flow (a flow that crosses a dim); the key is the first
+    boundary input's cumulative output, summed over every dim (system unit).
+    Source types are left out one at a time.
     """
-    if case == "ree":
-        qs: dict[str, Quantity] = {
-            "unregistered_mining_cum": partial(_cum_unregistered, region=None),
-            "unregistered_mining": lambda p: p["output_mining_unregistered"],
-            "mining": lambda p: p["output_mining"] + p["output_mining_unregistered"],
-            "consumption_total": lambda p: p["flow_end_use"].sum("end_use"),
-        }
-        return (qs, partial(_cum_unregistered, region="CN"), "cumulative unregistered mining, CN (kt REO)",
-                "unregistered_mining_sensitivity.png")
     system = problem.system
     time = system.time_dim
-    qs = {f"{p}_cum": (lambda d, p=p: d[f"output_{p}"].sum(time)) for p in system.inputs}
+    qs: dict[str, Quantity] = {f"{p}_cum": (lambda d, p=p: d[f"output_{p}"].sum(time)) for p in system.inputs}
     qs.update({f"input_{s}": (lambda d, s=s: d[f"input_{s}"]) for s in system.sinks})
     qs.update({f"flow_{f}": (lambda d, f=f: d[f"flow_{f}"]) for f, spec in system.flows.items() if spec.cross})
     first = system.inputs[0]
@@ -385,14 +378,9 @@ def _case_quantities(case: str, problem: Problem) -> tuple[dict[str, Quantity], 
 
     def key(d: xr.Dataset) -> xr.DataArray:
         da = d[f"output_{first}"]
-        return da.sum([dim for dim in da.dims if dim not in ("chain", "draw")])
+        return da.sum([dim for dim in da.dims if dim not in SAMPLE])
 
-    return qs, key, f"{first}, cumulative {years}, total ({system.unit})", "key_sensitivity.png"
-
-
-def _cum_unregistered(post: xr.Dataset, region: str | None) -> xr.DataArray:
-    da = post["output_mining_unregistered"].sum("year")
-    return da.sel(region=region) if region is not None else da
+    return SensitivityPlan(qs, key, f"{first}, cumulative {years}, total ({system.unit})", "key_sensitivity.png")
 
 
 def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | None = None):
@@ -401,7 +389,8 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
     Parameters
     ----------
     values : DataFrame
-        Columns ``sweep``, ``q05``, ``q50``, ``q95`` (and optional ``description``).
+        Columns ``sweep``, ``q50``, the interval's bounds (``q05``, ``q95`` for 90%) and
+        optionally ``description``.
     label : str
         Axis label with unit.
     path : str or Path, optional
@@ -418,19 +407,21 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
     y = np.arange(len(values))[::-1]
     names = values.get("description", values["sweep"]).astype(str).to_numpy()
     base = values["sweep"].to_numpy() == "baseline"
-    ax.hlines(y, values["q05"], values["q95"], color=np.where(base, "black", "tab:blue"), lw=3)
+    lo, hi = interval_stat_names([str(c) for c in values.columns])
+    ax.hlines(y, values[lo], values[hi], color=np.where(base, "black", "tab:blue"), lw=3)
     ax.plot(values["q50"], y, "o", color="white", mec="black")
     if base.any():
         b = values[base].iloc[0]
-        ax.axvspan(b["q05"], b["q95"], color="grey", alpha=0.15)
+        ax.axvspan(b[lo], b[hi], color="grey", alpha=0.15)
     ax.set_yticks(y, names)
-    ax.set_xlabel(label + " (90% interval, median)")
+    mass = round(float(hi[1:]) - float(lo[1:]))
+    ax.set_xlabel(label + f" ({mass}% interval, median)")
     if path is not None:
         fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
 
 
-def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick: bool = False, seed: int = 0,
+def run_sensitivity(case: str | Path | Case, out: Path, *, scheduler: str | None = None, quick: bool = False, seed: int = 0,
                     root: Path | None = None, max_workers: int = 1, only: Sequence[str] | None = None,
                     baseline: str | Path | None = None, force: bool = False) -> Path:
     """Fit a case and write its sensitivity study into ``out``.
@@ -439,12 +430,14 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     ``predictive_checks.csv`` (+ PNG), ``value_of_information.csv``,
     ``scenarios/`` (the case's scenarios on the baseline fit, see
     :mod:`bayesmfa.scenariorun`; no trade when the case names none), each
-    sweep's ``<sweep>.nc``, ``sweeps.nc``, ``sweeps.csv`` and
-    ``unregistered_mining_sensitivity.png`` (the key cumulative quantity per
-    sweep). Sweeps: leave one record family out (source type for cases
-    without families), literature dropped (REE: ``unregistered_estimates``),
-    China's customs dropped (REE: ``china_trade``), noise x2, prior widths x2,
-    random-walk step scales x2, Student-t and lognormal likelihoods. Rerunning resumes: sweeps already on disk are kept.
+    sweep's ``<sweep>.nc``, ``sweeps.nc``, ``sweeps.csv`` and the plot of the
+    key quantity per sweep (the case's :class:`~bayesmfa.cases.contract.SensitivityPlan`,
+    else :func:`default_plan`). Sweeps (:func:`case_sweeps`): leave one record
+    group out (``plan.group_by``; groups renamed by the plan answer a question by
+    name), noise x2, prior widths x2, random-walk step scales x2, Student-t and
+    lognormal likelihoods. The sampler settings are the case's, resolved as for
+    ``bayesmfa run`` (:func:`bayesmfa.runner.resolve_settings`). Rerunning resumes:
+    sweeps already on disk are kept.
 
     ``out`` must be an earlier sensitivity folder of bayesmfa (resumed), an
     empty folder or a new path; anything else is refused before anything is
@@ -453,8 +446,8 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
 
     Parameters
     ----------
-    case : str
-        ``demo`` or ``ree``.
+    case : str, Path or Case
+        A case name, a case folder or a :class:`~bayesmfa.cases.contract.Case`.
     out : Path
         Result folder.
     scheduler : str, optional
@@ -492,30 +485,28 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     from bayesmfa.inference import fit
     from bayesmfa.io import load_result, save
     from bayesmfa.outputs import check_out, open_incremental
-    from bayesmfa.scenariorun import NO_TRADE, write_scenarios
+    from bayesmfa.runner import RunSettings, fit_kwargs, resolve_settings
+    from bayesmfa.scenariorun import write_scenarios
     from bayesmfa.sweeps import make_executor
 
-    module = get_case(case)
+    spec = case if isinstance(case, Case) else get_case(case)
     root = project_root(root)
     out = Path(out)
     check_out(out, "sensitivity", force=force)  # refused before anything is loaded
-    problem = module.load(root)
-    options = module.options() if hasattr(module, "options") else ModelOptions()
-    fit_kwargs: dict[str, Any] = {"draws": 1000, "tune": 1000, "chains": 4}
-    if hasattr(module, "sampler_defaults"):  # the case's own settings (e.g. REE: target_accept, tune)
-        fit_kwargs.update(module.sampler_defaults())
-    if quick:  # a smoke run: short chains, no minimum trajectory length
-        fit_kwargs.update({"draws": 200, "tune": 300, "chains": 2, "thin": 1})
-        fit_kwargs.pop("min_tree_depth", None)
-    fit_kwargs["seed"] = seed
-    quantities, key, label, key_png = _case_quantities(str(case), problem)
-    by = "family" if case == "ree" else "source_type"
-    sweeps = _case_sweeps(str(case), problem, by)
+    problem = spec.load(root)
+    settings = resolve_settings(spec, RunSettings(seed=seed, progressbar=False), quick=quick)
+    options = settings.options
+    baseline_kwargs = fit_kwargs(settings)
+    # a refit keeps only its quantities' statistics: no prior draws (seconds per refit)
+    refit_kwargs = {k: v for k, v in baseline_kwargs.items() if k not in ("prior_draws", "progressbar")}
+    plan = (spec.sensitivity or default_plan)(problem)
+    quantities, key, by = dict(plan.quantities), plan.key, plan.group_by
+    sweeps = case_sweeps(plan, problem)
     if only is not None:
         names = [s.name for s in sweeps]
         unknown = [n for n in only if n not in names]
         if unknown:
-            raise ValueError(f"unknown sweeps {unknown}; known for {case}: {names}")
+            raise ValueError(f"unknown sweeps {unknown}; known for {spec.name}: {names}")
         sweeps = [s for s in sweeps if s.name in only]
     swept = {**quantities, "key": key}
     if baseline is not None:
@@ -526,7 +517,7 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
         out = open_incremental(out, "sensitivity", force=force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            idata = fit(problem, options=options, **fit_kwargs)
+            idata = fit(problem, options=options, **baseline_kwargs)
     save(idata, out / "posterior.nc")
     power_scaling(idata, problem, quantities, by=by, options=options).to_csv(out / "power_scaling.csv", index=False)
     checks = predictive_checks(idata, problem, seed=seed, by=by, options=options)
@@ -534,14 +525,13 @@ def run_sensitivity(case: str, out: Path, *, scheduler: str | None = None, quick
     if len(checks):
         plot_predictive_checks(checks, out / "predictive_checks.png")
     value_of_information(idata, problem, quantities, by=by).to_csv(out / "value_of_information.csv", index=False)
-    write_scenarios(idata, problem, module.scenarios() if hasattr(module, "scenarios") else [NO_TRADE], out / "scenarios")
+    write_scenarios(idata, problem, list(spec.scenarios), out / "scenarios")
     executor = make_executor(scheduler, max_workers=max_workers)
     try:
-        ds, _ = run_sweep(problem, sweeps, swept, fit_kwargs=fit_kwargs, out_dir=out, executor=executor, options=options)
+        ds, _ = run_sweep(problem, sweeps, swept, fit_kwargs=refit_kwargs, out_dir=out, executor=executor, options=options)
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     key_df = ds["key"].to_dataset(dim="stat").to_dataframe().reset_index()
-    plot_sweep_intervals(key_df, label, out / key_png)
+    plot_sweep_intervals(key_df, plan.key_label, out / plan.key_file)
     return out
 

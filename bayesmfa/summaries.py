@@ -75,6 +75,50 @@ def summarize_array(da: xr.DataArray, prob: float = 0.9, name: str | None = None
     return df
 
 
+def interval_stats(da: xr.DataArray, prob: float = 0.9, sample: Sequence[str] = ("chain", "draw")) -> xr.DataArray:
+    """Mean, sd, median and the equal-tailed ``prob`` interval of a per-draw quantity, on a ``stat`` dim.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Draws with the dims ``sample`` and any others (unit of the quantity).
+    prob : float
+        Mass of the interval (0.9 gives the stats ``q05`` and ``q95``, see :func:`interval_columns`).
+    sample : sequence of str
+        The sample dims.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims (``stat``, the other dims of ``da``); stats ``mean, sd, <lo>, q50, <hi>`` in the unit of ``da``
+        (``sd`` with ddof 1; quantiles as :func:`sample_quantiles`, NaN draws skipped).
+    """
+    da = da.reset_coords(drop=True)
+    others = [d for d in da.dims if d not in sample]
+    lo_name, hi_name = interval_columns(prob)
+    lo, mid, hi = sample_quantiles(da, ((1 - prob) / 2, 0.5, 1 - (1 - prob) / 2), sample)
+    mean = da.mean(sample).transpose(*others)
+    sd = da.std(sample, ddof=1).transpose(*others)
+    values = np.stack([mean.values, sd.values, lo, mid, hi])
+    coords = {d: da.coords[d] for d in others if d in da.coords}
+    return xr.DataArray(values, dims=("stat", *others), coords={"stat": ["mean", "sd", lo_name, "q50", hi_name], **coords},
+                        name=da.name)
+
+
+def interval_stat_names(stats: Sequence[str]) -> tuple[str, str]:
+    """The lower and upper interval stats among ``stats`` (as :func:`interval_stats` names them, e.g. ``q05``, ``q95``).
+
+    Raises
+    ------
+    ValueError
+        When ``stats`` holds no interval besides ``q50``.
+    """
+    levels = sorted((float(s[1:]), s) for s in stats if s.startswith("q") and s != "q50" and s[1:].replace(".", "", 1).isdigit())
+    if len(levels) < 2:
+        raise ValueError(f"no interval among the stats {list(stats)}")
+    return levels[0][1], levels[-1][1]
+
+
 def sample_quantiles(da: xr.DataArray, probs: Sequence[float], sample: Sequence[str]) -> list[np.ndarray]:
     """Quantiles over the sample dims of every element of ``da``, NaN draws skipped (as ``da.quantile``).
 

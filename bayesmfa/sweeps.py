@@ -37,6 +37,10 @@ class Executor(Protocol):
         """Yield ``(item, fn(item))`` or ``(item, exception)`` in completion order."""
         ...
 
+    def close(self) -> None:
+        """Release what the executor holds (a pool, a client it opened)."""
+        ...
+
 
 class _Portable:
     """A callable pickled with cloudpickle when available (lambdas and closures reach worker processes)."""
@@ -114,6 +118,9 @@ class LocalExecutor:
                 except Exception as exc:  # noqa: BLE001 - a worker crash is reported, not raised
                     result = TaskFailed(repr(exc), exc)
                 yield futures[fut], result
+
+    def close(self) -> None:
+        """Nothing to release: a pool lives only while :meth:`map` runs."""
 
 
 class DaskExecutor:

@@ -53,8 +53,8 @@ def run_variant(case: str, variant: str, draws: int, tune: int, chains: int, see
 
     module = get_case(case)
     problem = module.load(REPO)
-    options = module.options() if hasattr(module, "options") else bm.ModelOptions()
-    sampler = dict(module.sampler_defaults()) if hasattr(module, "sampler_defaults") else {}
+    options = module.options
+    sampler = dict(module.sampler)
     case_tune = sampler.pop("tune", 1000)
     tune = case_tune if tune < 0 else tune
     case_draws = sampler.pop("draws", 1000)
@@ -88,7 +88,7 @@ def run_variant(case: str, variant: str, draws: int, tune: int, chains: int, see
     wall = time.perf_counter() - start
     if variant == "new_default":
         compile_s = json.loads(idata.posterior.attrs["settings"]).get("compile_s", float("nan"))
-    dataset = module.reported_dataset(idata) if hasattr(module, "reported_dataset") else None
+    dataset = module.reported_dataset(idata) if module.reported_dataset is not None else None
     diag = bm.compute_diagnostics(idata, wall_s=wall, dataset=dataset)
     stats = idata.sample_stats
     steps_var = next((v for v in ("n_steps", "tree_size") if v in stats), None)

@@ -32,13 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 def measure(case: str) -> dict:
     """Compile (or load) the case's fused model in this process; seconds and cache state."""
     warnings.simplefilter("ignore")
-    import bayesmfa as bm
     from bayesmfa.cases import get_case
     from bayesmfa.inference import compiled_nutpie
 
     module = get_case(case)
     problem = module.load(REPO)
-    options = module.options() if hasattr(module, "options") else bm.ModelOptions()
+    options = module.options
     status: dict[str, str] = {}
     start = time.perf_counter()
     _, seconds = compiled_nutpie(problem, options, fused=problem.graph.depth is not None, status=status)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import bayesmfa as bm
 from bayesmfa.cases import get_case, project_root
+from bayesmfa.runner import RunSettings, fit_kwargs, resolve_settings
 
 
 def peak_rss_mb() -> float:
@@ -34,25 +35,23 @@ def peak_rss_mb() -> float:
 
 
 def run_one(case: str, backend: str, draws: int, tune: int, chains: int, seed: int) -> dict:
-    """Fit ``case`` with ``backend`` in this process and return the figures."""
-    module = get_case(case)
-    problem = module.load(project_root(Path(__file__).resolve().parents[1]))
-    options = module.options() if hasattr(module, "options") else bm.ModelOptions()
-    sampler = dict(module.sampler_defaults()) if hasattr(module, "sampler_defaults") else {}
-    sampler.pop("tune", None)
-    case_draws = sampler.pop("draws", None)
-    if draws <= 0:  # the case's draws (and thinning), else 1000
-        draws = case_draws or 1000
-    else:
-        sampler.pop("thin", None)
-    if backend != "nutpie":
-        sampler.pop("min_tree_depth", None)
+    """Fit ``case`` with ``backend`` in this process and return the figures.
+
+    ``draws``/``tune`` of 0 or less take the case's (as ``bayesmfa run`` resolves them:
+    :func:`bayesmfa.runner.resolve_settings`); ``min_tree_depth`` reaches nutpie only.
+    """
+    spec = get_case(case)
+    problem = spec.load(project_root(Path(__file__).resolve().parents[1]))
+    chosen = {"draws": draws, "tune": tune}
+    settings = resolve_settings(spec, RunSettings(chains=chains, seed=seed, backend=backend, progressbar=False,
+                                                  **{k: v for k, v in chosen.items() if v > 0}))
+    draws = settings.draws
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = bm.fit(problem, options=options, backend=backend, draws=draws, tune=tune, chains=chains, seed=seed, **sampler)
+        idata = bm.fit(problem, options=settings.options, **fit_kwargs(settings))
     wall = time.perf_counter() - start
-    dataset = module.reported_dataset(idata) if hasattr(module, "reported_dataset") else None
+    dataset = spec.reported_dataset(idata) if spec.reported_dataset is not None else None
     diag = bm.compute_diagnostics(idata, wall_s=wall, dataset=dataset)
     stats = idata.sample_stats
     steps_var = next((v for v in ("n_steps", "tree_size", "num_steps") if v in stats), None)  # nutpie / pymc / numpyro
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", default="demo")
     parser.add_argument("--backends", nargs="*", default=None, help="default: every installed backend")
     parser.add_argument("--draws", type=int, default=0, help="draws per chain (default: the case's, thinned as the case does; else 1000)")
-    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=0, help="tuning steps per chain (default: the case's, else 1000)")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="200 draws, 300 tune, 2 chains, default backend only")

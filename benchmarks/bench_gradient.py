@@ -38,7 +38,7 @@ def measure(case: str, fused: bool, calls: int) -> dict:
 
     module = get_case(case)
     problem = module.load(REPO)
-    options = module.options() if hasattr(module, "options") else bm.ModelOptions()
+    options = module.options
     start = time.perf_counter()
     model = bm.build_model(problem, options, fused=fused)
     build = time.perf_counter() - start

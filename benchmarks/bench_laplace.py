@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     module = get_case(args.case)
     problem = module.load(REPO)
-    options = module.options() if hasattr(module, "options") else bm.ModelOptions()
+    options = module.options
     start = time.perf_counter()
     idata = bm.fit(problem, options=options, method="laplace", seed=args.seed, prior_draws=0)
     wall = time.perf_counter() - start
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         [n for n in idata.posterior.data_vars if n.endswith("__") or n.endswith("_z") or "innovation" in n or "walk" in n]
     ].isel(chain=0, draw=0).data_vars.values())), **info}
     if args.against:
-        summary = module.summary_table(idata, problem, 0.9) if hasattr(module, "summary_table") else None
+        summary = module.summary_table(idata, problem, 0.9)
         nuts = pd.read_csv(Path(args.against) / "summary.csv")
         if summary is not None:
             row.update(compare(summary, nuts))

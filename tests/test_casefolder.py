@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +19,10 @@ import yaml
 import bayesmfa as bm
 from bayesmfa import cli
 from bayesmfa.casecheck import check_case
-from bayesmfa.cases import FolderCase, get_case, project_root
+from bayesmfa.cases import _REGISTERED, case_names, get_case, project_root, register_case
+from bayesmfa.cases.contract import Case
 from bayesmfa.errors import OutputError, PriorError, RecordError
+from bayesmfa.model import ModelOptions
 from bayesmfa.starter import TEMPLATE, init_case
 
 
@@ -31,18 +34,39 @@ def starter(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------------------- resolving a case
 
 
-def test_built_in_names_give_modules_and_folders_give_folder_cases(starter):
-    assert get_case("ree").__name__ == "bayesmfa.cases.ree"
+def test_built_in_names_and_folders_give_one_case_contract(starter):
+    ree = get_case("ree")
+    assert isinstance(ree, Case) and ree.name == "ree" and ree.options.share_sums and ree.sampler["min_tree_depth"] == 8
+    assert ree.files(project_root()).records == ()  # built from its tables by its loader
     case = get_case(str(starter))
-    assert isinstance(case, FolderCase) and case.name == "mycase"
-    system, priors, records = case.paths()
-    assert (system.name, priors.name, [r.name for r in records]) == ("system.yaml", "priors", ["records.csv"])
+    assert isinstance(case, Case) and case.name == "mycase"
+    files = case.files(None)
+    assert (files.system.name, files.priors.name, [r.name for r in files.records]) == ("system.yaml", "priors", ["records.csv"])
+    assert case.options == ModelOptions() and dict(case.sampler) == {} and case.sensitivity is None
+
+
+def test_a_case_refuses_sampler_settings_no_fit_takes(starter):
+    case = get_case(str(starter))
+    with pytest.raises(ValueError, match="unknown sampler settings.*'draw'"):
+        replace(case, sampler={"draw": 10})
+
+
+def test_registered_cases_are_named_like_built_in_ones(starter):
+    made = replace(get_case(str(starter)), name="mine")
+    register_case("mine", lambda: made)
+    try:
+        assert "mine" in case_names() and get_case("mine") is made
+        assert cli.main(["check", "mine"]) == 0  # the CLI takes a registered name
+    finally:
+        _REGISTERED.pop("mine")
+    with pytest.raises(ValueError, match="built in"):
+        register_case("ree", lambda: made)
 
 
 def test_a_folder_without_system_yaml_or_an_unknown_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no system.yaml"):
         get_case(tmp_path)
-    with pytest.raises(ValueError, match="neither a built-in case"):
+    with pytest.raises(ValueError, match="neither a known case"):
         get_case(str(tmp_path / "nowhere"))
 
 

@@ -21,6 +21,7 @@ import pytest
 import xarray as xr
 
 from bayesmfa import cli, outputs, runner
+from bayesmfa.cases.contract import Case, CaseFiles
 from bayesmfa.errors import OutputError
 from bayesmfa.io import atomic_write
 from bayesmfa.outputs import MARKER, open_incremental, read_marker, staged_dir, write_marker
@@ -56,8 +57,9 @@ def fake_case(monkeypatch):
     def summary_table(idata, problem, prob):
         return pd.DataFrame({"quantity": ["x"], "mean": [float(idata.posterior["x"].mean())]})
 
-    module = SimpleNamespace(load=lambda root: SimpleNamespace(warnings=()), summary_table=summary_table)
-    monkeypatch.setattr(runner, "get_case", lambda name: module)
+    case = Case(name="fake", files=lambda root: CaseFiles(Path("system.yaml"), Path("priors")),
+                load=lambda root: SimpleNamespace(warnings=()), summary_table=summary_table)
+    monkeypatch.setattr(runner, "get_case", lambda name: case)
     monkeypatch.setattr(runner, "fit", fake_fit)
     monkeypatch.setattr(runner, "_write_record_checks", lambda *args: None)  # the fake fit has no records to check
     return state

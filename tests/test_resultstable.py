@@ -7,12 +7,13 @@ import json
 import pandas as pd
 import pytest
 
+from bayesmfa.cases.contract import KeyRow
 from bayesmfa.resultstable import END, START, update_readme
 
 DIAG = {
     "max_rhat": 1.004, "min_ess_bulk": 812.0, "min_ess_tail": 650.0, "divergences": 0, "wall_s": 300.2,
     "settings": {"backend": "nutpie", "chains": 4, "draws": 1000, "tune": 1000, "target_accept": 0.95, "seed": 0},
-    "bayesmfa_version": "0.1.0", "passed": True, "failures": [],
+    "bayesmfa_version": "0.1.0", "passed": True, "failures": [], "case": "ree",
 }
 
 
@@ -88,3 +89,14 @@ def test_prior_interval_contraction_and_flag_columns(tmp_path):
     assert "| Unregistered mining, RoW, cumulative (kt REO) | 690 | 500 – 900 | 700 | 100 – 500 | 0.00 | **yes** |" in text
     assert "| P(US is a net exporter), 2022 | | | 0.97 | | | |" in text
     assert "contraction below 0.3" in text
+
+
+def test_rows_come_from_the_case_named_in_diagnostics_or_from_the_caller(tmp_path):
+    readme = _write(tmp_path, {k: v for k, v in DIAG.items() if k != "case"})
+    with pytest.raises(ValueError, match="names no case"):
+        update_readme(tmp_path / "summary.csv", readme)
+    mine = [KeyRow("My row (kt)", "unregistered_mining", {"region": "CN"}, (2022, 2022))]
+    update_readme(tmp_path / "summary.csv", readme, rows=mine)
+    text = readme.read_text()
+    assert "| My row (kt) | 6.9 | 5.0 – 9.0 | 7.0 |" in text and "Unregistered mining, China" not in text
+    assert "bayesmfa run CASE" in text  # no case named: the paragraph does not pretend one

@@ -12,7 +12,7 @@ import bayesmfa as bm
 from bayesmfa import scenarios
 from bayesmfa.cases import demo
 from bayesmfa.cli import main
-from bayesmfa.scenariorun import parse_restriction
+from bayesmfa.scenarios import parse_restriction
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -153,6 +153,27 @@ def test_dropping_the_only_trade_records_widens_trade_intervals(demo_fit, demo_p
     pd.testing.assert_frame_equal(table, table2)
 
 
+def test_sweep_statistics_honour_prob(demo_fit):
+    ds = sens.sweep_summary(demo_fit, SWEEP_QS, prob=0.8)
+    assert [str(s) for s in ds["stat"].values] == ["mean", "sd", "q10", "q50", "q90"]
+    name = next(iter(SWEEP_QS))
+    draws = SWEEP_QS[name](demo_fit.posterior).stack(sample=("chain", "draw")).transpose(..., "sample").values
+    for stat, level in (("q10", 0.1), ("q50", 0.5), ("q90", 0.9)):
+        np.testing.assert_allclose(ds[name].sel(stat=stat).values, np.quantile(draws, level, axis=-1), rtol=1e-12)
+    # a sweep that moved every quantity by +1 sd of the baseline, with intervals twice as wide
+    moved = ds.copy(deep=True)
+    for var in moved.data_vars:
+        v = ds[var].transpose("stat", ...).values  # mean, sd, q10, q50, q90
+        moved[var] = ds[var].transpose("stat", ...).copy(data=np.stack([v[0] + v[1], v[1], v[3] + 2 * (v[2] - v[3]), v[3],
+                                                                         v[3] + 2 * (v[4] - v[3])]))
+    both = xr.concat([ds, moved], dim=pd.Index(["baseline", "moved"], name="sweep"))
+    table = sens.sweep_table(both)
+    assert {"q10", "q90"} <= set(table) and not {"q05", "q95"} & set(table)
+    row = table[table["sweep"] == "moved"].dropna(subset=["width_ratio"])
+    np.testing.assert_allclose(row["width_ratio"], 2.0, rtol=1e-9)
+    np.testing.assert_allclose(row["shift_in_sd"].dropna(), 1.0, rtol=1e-9)
+
+
 # ---------------------------------------------------------------------------- scenarios
 
 

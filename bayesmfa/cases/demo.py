@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import arviz as az
 import pandas as pd
 
+from bayesmfa.cases.contract import Case, CaseFiles
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, load_problem, make_problem
 from bayesmfa.records import mirror_trade_rows
@@ -29,6 +30,12 @@ SEED = 20240101
 def paths(root: Path) -> tuple[Path, Path, Path]:
     """System file, prior folder and record file of the demo under ``root``."""
     return root / "data" / "demo" / "system.yaml", root / "priors" / "demo", root / "data" / "demo" / "records.csv"
+
+
+def files(root: Path) -> CaseFiles:
+    """The demo's inputs under ``root``: its system, priors and one record file."""
+    system, priors, records = paths(root)
+    return CaseFiles(system, priors, (records,), root / "data" / "demo")
 
 
 def load(root: Path) -> Problem:
@@ -93,8 +100,6 @@ def labels_file(root: Path | None = None) -> Path:
 
     return project_root(root) / "data" / "demo" / "labels.yaml"
 
-
-
 def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path,
                   label_table: Labels | None = None) -> list[Path]:
     """Bands of each process input (:func:`bayesmfa.plots.generic_figures`) and, with a prior, ``prior_posterior.png``.
@@ -114,6 +119,12 @@ def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Probl
         make().savefig(outdir / f"{name}.png", dpi=110)
         written.append(outdir / f"{name}.png")
     return written
+
+
+def case() -> Case:
+    """The demo as a :class:`~bayesmfa.cases.contract.Case`: generic summary, figures and sensitivity plan."""
+    return Case(name="demo", files=files, load=load, summary_table=summary_table, labels_file=labels_file,
+                write_figures=write_figures)
 
 
 if __name__ == "__main__":  # regenerate the demo records

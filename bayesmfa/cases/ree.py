@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmfa.cases.contract import Case, CaseFiles, KeyRow, SensitivityPlan
 from bayesmfa.cases.ree_records import build_records
 from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
-from bayesmfa.scenariorun import NO_TRADE, ScenarioSpec
+from bayesmfa.scenarios import NO_TRADE, ScenarioSpec
 from bayesmfa.summaries import (
     PERIOD_COLUMNS,
     SUMMARY_DIMS,
@@ -67,10 +68,46 @@ PRIOR_POSTERIOR_PANELS = (
     ("mined_refined_in_cn_share", {"region": "US"}, "US-mined REO refined in China", "share (0-1)"),
 )
 
+#: Rows of the README's key-results table (:mod:`bayesmfa.resultstable`): a year is (y, y), a cumulative row (first, last).
+KEY_ROWS = (
+    KeyRow("Unregistered mining, China, cumulative (kt REO)", "unregistered_mining", {"region": "CN"}, (2000, 2022)),
+    KeyRow("Unregistered mining, RoW, cumulative (kt REO)", "unregistered_mining", {"region": "RoW"}, (2000, 2022)),
+    KeyRow("Unregistered mining, China, 2010 (kt REO)", "unregistered_mining", {"region": "CN"}, (2010, 2010)),
+    KeyRow("Unregistered mining, China, 2022 (kt REO)", "unregistered_mining", {"region": "CN"}, (2022, 2022)),
+    KeyRow("Unregistered share of world mining, 2010", "unregistered_mining_share", {"region": "World"}, (2010, 2010)),
+    KeyRow("Unregistered share of world mining, 2022", "unregistered_mining_share", {"region": "World"}, (2022, 2022)),
+    KeyRow("World mining, 2022 (kt REO)", "mining", {"region": "World"}, (2022, 2022)),
+    KeyRow("China share of world mining, 2022", "mining_share", {"region": "CN"}, (2022, 2022)),
+    KeyRow("China share of world refining, 2022", "refining_share", {"region": "CN"}, (2022, 2022)),
+    KeyRow("China share of world mining, 2000-2022", "cumulative_mining_share", {"region": "CN"}, (2000, 2022)),
+    KeyRow("China share of world refining, 2000-2022", "cumulative_refining_share", {"region": "CN"}, (2000, 2022)),
+    KeyRow("China share of world consumption, 2000-2022", "cumulative_consumption_share", {"region": "CN"}, (2000, 2022)),
+    KeyRow("China consumption, 2022 (kt REO)", "consumption_total", {"region": "CN"}, (2022, 2022)),
+    KeyRow("US consumption, 2022 (kt REO)", "consumption_total", {"region": "US"}, (2022, 2022)),
+    KeyRow("World consumption, 2022 (kt REO)", "consumption_total", {"region": "World"}, (2022, 2022)),
+    KeyRow("World consumption of magnets, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "magnets"}, (2022, 2022)),
+    KeyRow("World consumption of catalysts, 2022 (kt REO)", "consumption", {"region": "World", "end_use": "catalysts"}, (2022, 2022)),
+    KeyRow("China net stockpiling, cumulative (kt REO)", "stockpile_change", {"region": "CN"}, (2000, 2022)),
+    KeyRow("Smuggling CN->RoW, cumulative (kt REO)", "smuggling", {"partner": "RoW"}, (2000, 2022)),
+    KeyRow("Smuggling CN->US, cumulative (kt REO)", "smuggling", {"partner": "US"}, (2000, 2022)),
+    KeyRow("Smuggling CN->RoW, 2022 (kt REO)", "smuggling", {"partner": "RoW"}, (2022, 2022)),
+    KeyRow("Share of US imports from China, 2022", "import_share_from", {"region": "US", "partner": "CN"}, (2022, 2022)),
+    KeyRow("Share of China's imports from the US, 2022", "import_share_from", {"region": "CN", "partner": "US"}, (2022, 2022)),
+    KeyRow("Share of US-mined REO refined in China, 2022", "mined_refined_in_cn_share", {"region": "US"}, (2022, 2022)),
+    KeyRow("P(US is a net exporter), 2022", "p_net_exporter", {"region": "US"}, (2022, 2022), mean_only=True),
+    KeyRow("P(China is a net exporter), 2022", "p_net_exporter", {"region": "CN"}, (2022, 2022), mean_only=True),
+)
+
 
 def paths(root: Path) -> tuple[Path, Path, Path]:
     """System file, prior folder and data folder of the REE case under ``root``."""
     return root / "data" / "ree" / "system.yaml", root / "priors" / "ree", root / "data" / "ree"
+
+
+def files(root: Path) -> CaseFiles:
+    """The REE case's inputs under ``root``: its system, priors and data tables (records are built from the tables)."""
+    system, priors, data = paths(root)
+    return CaseFiles(system, priors, (), data)
 
 
 def options() -> ModelOptions:
@@ -424,12 +461,18 @@ def write_extras(out: Path, root: Path) -> None:
     unused_rows(root).to_csv(out / "unused_rows.csv", index=False)
 
 
+def labels_file(root: Path | None = None) -> Path:
+    """The REE case's ``labels.yaml`` (under :func:`bayesmfa.cases.project_root`)."""
+    from bayesmfa.cases import project_root
+
+    return project_root(root) / "data" / "ree" / "labels.yaml"
+
+
 def labels(root: Path | None = None) -> Labels:
     """Display labels, title, sources and caveats of the REE case (``data/ree/labels.yaml``)."""
-    from bayesmfa.cases import project_root
     from bayesmfa.plots import load_labels
 
-    return load_labels(project_root(root) / "data" / "ree" / "labels.yaml")
+    return load_labels(labels_file(root))
 
 
 def prior_posterior_figure(summary: pd.DataFrame) -> Figure:
@@ -453,3 +496,47 @@ def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Probl
         make().savefig(outdir / f"{name}.png", dpi=110)
         written.append(outdir / f"{name}.png")
     return written
+
+
+# ----------------------------------------------------------------------------- the case's contract
+
+
+def _cum_unregistered(post: xr.Dataset, region: str | None = None) -> xr.DataArray:
+    da = post["output_mining_unregistered"].sum("year")
+    return da.sel(region=region) if region is not None else da
+
+
+def _unregistered_cn(post: xr.Dataset) -> xr.DataArray:
+    return _cum_unregistered(post, "CN")
+
+
+def _unregistered(post: xr.Dataset) -> xr.DataArray:
+    return post["output_mining_unregistered"]
+
+
+def _mining(post: xr.Dataset) -> xr.DataArray:
+    return post["output_mining"] + post["output_mining_unregistered"]
+
+
+def _consumption_total(post: xr.Dataset) -> xr.DataArray:
+    return post["flow_end_use"].sum("end_use")
+
+
+def sensitivity_plan(problem: Problem) -> SensitivityPlan:
+    """The REE study's questions: unregistered mining (per year and cumulative), mining and consumption (kt REO).
+
+    Record families are left out one at a time; the literature estimates and China's
+    customs get sweeps named after the question they answer.
+    """
+    quantities = {"unregistered_mining_cum": _cum_unregistered, "unregistered_mining": _unregistered, "mining": _mining,
+                  "consumption_total": _consumption_total}
+    return SensitivityPlan(quantities, _unregistered_cn, "cumulative unregistered mining, CN (kt REO)",
+                           "unregistered_mining_sensitivity.png", group_by="family",
+                           renamed={"unregistered_estimates": "literature_dropped", "china_trade": "china_customs_dropped"})
+
+
+def case() -> Case:
+    """The REE case as a :class:`~bayesmfa.cases.contract.Case`."""
+    return Case(name="ree", files=files, load=load, summary_table=summary_table, options=OPTIONS, sampler=sampler_defaults(),
+                labels_file=labels_file, write_figures=write_figures, reported_dataset=reported_dataset, annotate=annotate,
+                write_extras=write_extras, scenarios=tuple(scenarios()), sensitivity=sensitivity_plan, key_rows=KEY_ROWS)

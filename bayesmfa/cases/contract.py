@@ -1,0 +1,190 @@
+"""The case contract: what a case gives the core, as one frozen, typed object.
+
+A case is data plus a thin module. The core (runner, sensitivity, scenarios,
+report, benchmarks) asks a :class:`Case` for everything case-specific and
+knows no commodity, region or product by name. Built-in cases build theirs in
+``bayesmfa/cases/<name>.py`` (``def case() -> Case``); a case folder gets one
+from :func:`bayesmfa.cases.folder_case`; a package can add its own through the
+``bayesmfa.cases`` entry-point group or :func:`bayesmfa.cases.register_case`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from bayesmfa.model import ModelOptions
+from bayesmfa.scenarios import NO_TRADE, ScenarioSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import arviz as az
+    import pandas as pd
+    import xarray as xr
+
+    from bayesmfa.problem import Problem
+
+#: A per-draw quantity: the posterior Dataset (chain, draw, ...) -> a DataArray (chain, draw, quantity dims...).
+Quantity = Callable[["xr.Dataset"], "xr.DataArray"]
+#: The sampler settings a case may set (the fields of :class:`bayesmfa.runner.RunSettings` a fit takes).
+SAMPLER_FIELDS = ("draws", "tune", "chains", "target_accept", "min_tree_depth", "thin", "backend")
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """Where a case's inputs are.
+
+    Attributes
+    ----------
+    system : Path
+        The system file (``system.yaml``).
+    priors : Path
+        The prior folder, or one prior file.
+    records : tuple of Path
+        Record files read as they are (a case folder); empty when the case builds
+        its records from its own tables (see ``data``).
+    data : Path or None
+        The folder of the case's data tables (checked by ``bayesmfa data check``
+        when it holds a ``schema.yaml``).
+    """
+
+    system: Path
+    priors: Path
+    records: tuple[Path, ...] = ()
+    data: Path | None = None
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One row of a case's key-results table (README, report).
+
+    Attributes
+    ----------
+    label : str
+        What the row says, with its unit, e.g. ``"World mining, 2022 (kt REO)"``.
+    quantity : str
+        The ``quantity`` of the ``summary.csv`` row.
+    filters : mapping
+        Column -> value the row must match (``region``, ``partner``, ``end_use``...).
+    years : tuple of int
+        ``(year_start, year_end)``: one year, or the span of a cumulative row.
+    mean_only : bool
+        Show the mean alone (a probability, the mean of an indicator), no interval.
+    """
+
+    label: str
+    quantity: str
+    filters: Mapping[str, str]
+    years: tuple[int, int]
+    mean_only: bool = False
+
+
+@dataclass(frozen=True)
+class SensitivityPlan:
+    """What a case's sensitivity study sweeps and plots.
+
+    Attributes
+    ----------
+    quantities : mapping of str to Quantity
+        Per-draw quantities every refit summarises (name -> function of the posterior).
+    key : Quantity
+        The scalar quantity of the plot (one value per draw).
+    key_label : str
+        Its axis label, with unit.
+    key_file : str
+        File name of the plot (PNG).
+    group_by : str
+        Record column whose groups are left out one at a time (``source_type`` or ``family``).
+    renamed : mapping of str to str
+        Group -> name of its leave-out sweep, for groups whose sweep answers a question by name.
+    """
+
+    quantities: Mapping[str, Quantity]
+    key: Quantity
+    key_label: str
+    key_file: str
+    group_by: str = "source_type"
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything the core needs from a case, resolved once.
+
+    Attributes
+    ----------
+    name : str
+        The case's name (a built-in name, a registered name, or the case folder's name).
+    files : callable
+        ``files(root) -> CaseFiles``: where its inputs are (``root``: the folder holding
+        the built-in cases' ``data/`` and ``priors/``; a case folder ignores it).
+    load : callable
+        ``load(root) -> Problem``: system, priors and records, validated.
+    summary_table : callable
+        ``summary_table(idata, problem, prob) -> DataFrame``: the rows of ``summary.csv``.
+    options : ModelOptions
+        The case's model options.
+    sampler : mapping
+        Sampler settings of the case's publishable fit (keys in :data:`SAMPLER_FIELDS`); what
+        a caller leaves at the generic default takes these (see :func:`bayesmfa.runner.resolve_settings`).
+    labels_file : callable or None
+        ``labels_file(root) -> Path``: its optional ``labels.yaml`` (title, methods, sources,
+        caveats, display names, region order, key quantities); ``root`` may be ``None`` (the
+        default root, see :func:`bayesmfa.cases.project_root`).
+    write_figures : callable or None
+        ``write_figures(summary, idata, problem, outdir) -> list[Path]``: the case's figures.
+    reported_dataset : callable or None
+        ``reported_dataset(idata) -> xarray.Dataset``: the quantities the convergence gate
+        checks (default: every posterior variable).
+    annotate : callable or None
+        ``annotate(idata, root)``: attributes stored with the fit (e.g. a quota series its
+        quantities need).
+    write_extras : callable or None
+        ``write_extras(out, root)``: extra files of a run (e.g. the data rows not used).
+    scenarios : tuple of ScenarioSpec
+        The scenarios the sensitivity study propagates on its baseline fit.
+    sensitivity : callable or None
+        ``sensitivity(problem) -> SensitivityPlan`` (default:
+        :func:`bayesmfa.sensitivity.default_plan`).
+    key_rows : tuple of KeyRow
+        Rows of the key-results table (empty: none).
+    """
+
+    name: str
+    files: Callable[[Path], CaseFiles]
+    load: Callable[[Path], Problem]
+    summary_table: Callable[[az.InferenceData, Problem, float], pd.DataFrame]
+    options: ModelOptions = field(default_factory=ModelOptions)
+    sampler: Mapping[str, Any] = field(default_factory=dict)
+    labels_file: Callable[[Path | None], Path] | None = None
+    write_figures: Callable[[pd.DataFrame, az.InferenceData, Problem, Path], list[Path]] | None = None
+    reported_dataset: Callable[[az.InferenceData], xr.Dataset] | None = None
+    annotate: Callable[[az.InferenceData, Path], None] | None = None
+    write_extras: Callable[[Path, Path], None] | None = None
+    scenarios: tuple[ScenarioSpec, ...] = (NO_TRADE,)
+    sensitivity: Callable[[Problem], SensitivityPlan] | None = None
+    key_rows: tuple[KeyRow, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Freeze the sampler mapping and refuse settings no fit takes.
+
+        Raises
+        ------
+        ValueError
+            Naming the case and the unknown sampler setting.
+        """
+        unknown = sorted(set(self.sampler) - set(SAMPLER_FIELDS))
+        if unknown:
+            raise ValueError(f"case {self.name}: unknown sampler settings {unknown}; known: {list(SAMPLER_FIELDS)}")
+        object.__setattr__(self, "sampler", _frozen(self.sampler))
+        object.__setattr__(self, "scenarios", tuple(self.scenarios))
+        object.__setattr__(self, "key_rows", tuple(self.key_rows))
+
+
+__all__ = ["SAMPLER_FIELDS", "Case", "CaseFiles", "KeyRow", "Quantity", "SensitivityPlan"]
