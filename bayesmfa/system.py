@@ -38,12 +38,17 @@ class Process:
         Optional restriction of coords per dim (e.g. only some regions).
     has_yield : bool
         Whether part of the input is lost (a Beta yield is learned).
+    unregistered : bool
+        Whether the process lies outside the official statistics (illegal
+        mining, say): every flow out of it is unregistered
+        (:attr:`FlowType.unregistered`). YAML key ``unregistered: true``.
     """
 
     name: str
     dims: tuple[str, ...] = ()
     coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     has_yield: bool = False
+    unregistered: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,12 @@ class FlowType:
     from_coords, to_coords : dict
         Optional restriction of the source / target process instances the
         flow connects (e.g. only to ``region: [CN]``).
+    unregistered : bool
+        Whether the flow is missing from the official statistics (smuggling,
+        the output of illegal mining): figures draw it apart (the Sankey's red
+        links). ``True`` when the system file says ``unregistered: true`` on
+        the flow or on its source process (metadata only: the model treats
+        it like any other flow).
     """
 
     name: str
@@ -74,6 +85,7 @@ class FlowType:
     product: str | None = None
     from_coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     to_coords: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    unregistered: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,6 +268,14 @@ def _need(doc: dict, key: str, kind: type | tuple[type, ...], file: str, prefix:
     return value
 
 
+def _flag(body: dict, key: str, file: str, prefix: str) -> bool:
+    """An optional boolean ``key`` of ``body`` (absent: ``False``); anything but ``true``/``false`` is an error."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise SpecError(f"expected true or false, got {value!r}", file=file, field=f"{prefix}.{key}")
+    return value
+
+
 def _named_entries(value: Any, file: str, key: str) -> list[tuple[str, dict]]:
     """Accept a mapping name -> body or a list of bodies with ``name``."""
     if isinstance(value, dict):
@@ -319,7 +339,7 @@ def _processes(doc: dict, dims: dict, file: str) -> dict[str, Process]:
         key = f"processes.{name}"
         if not isinstance(body, dict):
             raise SpecError("expected a mapping", file=file, field=key)
-        unknown = set(body) - {"dims", "coords", "yield", "description"}
+        unknown = set(body) - {"dims", "coords", "yield", "description", "unregistered"}
         if unknown:
             raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
         if name in RESERVED_PROCESS_NAMES or name.startswith("step_"):
@@ -340,7 +360,8 @@ def _processes(doc: dict, dims: dict, file: str) -> dict[str, Process]:
             if bad or not values:
                 raise SpecError(f"unknown coords {bad} for dim {d!r}", file=file, field=f"{key}.coords.{d}")
             coords[d] = values
-        procs[name] = Process(name=name, dims=pdims, coords=coords, has_yield=bool(body.get("yield", False)))
+        procs[name] = Process(name=name, dims=pdims, coords=coords, has_yield=bool(body.get("yield", False)),
+                              unregistered=_flag(body, "unregistered", file, key))
     if not procs:
         raise SpecError("no processes declared", file=file, field="processes")
     return procs
@@ -352,7 +373,7 @@ def _flows(doc: dict, procs: dict[str, Process], dims_of: dict[str, tuple[Any, .
         key = f"flows.{name}"
         if name in procs:
             raise SpecError(f"flow name {name!r} is already a process name", file=file, field=key)
-        unknown = set(body) - {"from", "to", "cross", "product", "description", "from_coords", "to_coords"}
+        unknown = set(body) - {"from", "to", "cross", "product", "description", "from_coords", "to_coords", "unregistered"}
         if unknown:
             raise SpecError(f"unknown keys {sorted(unknown)}", file=file, field=key)
         src = str(_need(body, "from", str, file, f"{key}."))
@@ -379,7 +400,12 @@ def _flows(doc: dict, procs: dict[str, Process], dims_of: dict[str, tuple[Any, .
                 if bad or not values:
                     raise SpecError(f"unknown coords {bad} for dim {d!r}", file=file, field=f"{key}.{end}.{d}")
                 ends[end][d] = values
-        flows[name] = FlowType(name, src, dst, cross, None if product is None else str(product), ends["from_coords"], ends["to_coords"])
+        unregistered = _flag(body, "unregistered", file, key)
+        if procs[src].unregistered and "unregistered" in body and not unregistered:
+            raise SpecError(f"its source process {src!r} is unregistered, so every flow out of it is: drop 'unregistered: false'",
+                            file=file, field=f"{key}.unregistered")
+        flows[name] = FlowType(name, src, dst, cross, None if product is None else str(product), ends["from_coords"], ends["to_coords"],
+                               unregistered=unregistered or procs[src].unregistered)
     return flows
 
 

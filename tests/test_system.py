@@ -33,6 +33,10 @@ def test_valid_system_expands_to_nodes_and_edges(tiny_system_dict):
         (lambda d: d["time"].update({"end": 1990}), "time.end", "before start"),
         (lambda d: d["dims"].update({"region": ["A", "A"]}), "dims.region", "duplicate coords"),
         (lambda d: d.pop("boundary"), "boundary", "required key is missing"),
+        (lambda d: d["flows"]["ore_trade"].update({"unregistered": "yes"}), "flows.ore_trade.unregistered", "expected true or false"),
+        (lambda d: d["processes"]["mining"].update({"unregistered": 1}), "processes.mining.unregistered", "expected true or false"),
+        (lambda d: (d["processes"]["mining"].update({"unregistered": True}), d["flows"]["ore"].update({"unregistered": False})),
+         "flows.ore.unregistered", "source process 'mining' is unregistered"),
     ],
 )
 def test_bad_spec_names_the_key(tiny_system_dict, mutate, field, words):
@@ -88,3 +92,26 @@ def test_process_names_that_clash_with_model_parameters_are_refused(name):
     with pytest.raises(SpecError, match="reserved") as err:
         system_from_dict(doc, file="system.yaml")
     assert err.value.field == f"processes.{name}"
+
+
+def test_unregistered_flag_on_flows_and_processes(tiny_system_dict):
+    """``unregistered: true`` on a flow marks it; on a process, every flow out of it; absent: nothing (names are not read)."""
+    plain = bm.system_from_dict(tiny_system_dict)
+    assert not any(f.unregistered for f in plain.flows.values()) and not any(p.unregistered for p in plain.processes.values())
+    tiny_system_dict["flows"]["product"]["unregistered"] = True
+    tiny_system_dict["processes"]["mining"]["unregistered"] = True
+    system = bm.system_from_dict(tiny_system_dict)
+    assert {n for n, f in system.flows.items() if f.unregistered} == {"ore", "ore_trade", "product"}
+    assert [n for n, p in system.processes.items() if p.unregistered] == ["mining"]
+    # the flag travels with the system's text (what a fit stores in posterior.nc)
+    again = bm.system_from_dict(__import__("yaml").safe_load(system.to_yaml()))
+    assert {n for n, f in again.flows.items() if f.unregistered} == {"ore", "ore_trade", "product"}
+
+
+def test_ree_system_marks_unregistered_mining_and_smuggling():
+    from pathlib import Path
+
+    system = bm.load_system(Path(__file__).resolve().parents[1] / "data" / "ree" / "system.yaml")
+    assert {n for n, f in system.flows.items() if f.unregistered} == {
+        "concentrate_unregistered", "concentrate_unregistered_trade", "smuggled"}
+    assert [n for n, p in system.processes.items() if p.unregistered] == ["mining_unregistered"]
