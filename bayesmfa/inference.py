@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import arviz as az
@@ -20,7 +20,14 @@ import xarray as xr
 from bayesmfa.diagnostics import Thresholds, check_diagnostics, compute_diagnostics
 from bayesmfa.forward import Layout, derived_arrays, is_derived
 from bayesmfa.likelihoods import FAMILIES
-from bayesmfa.model import ModelOptions, build_model, pointwise_loglik, record_predictions, replicate_records
+from bayesmfa.model import (
+    ModelOptions,
+    build_model,
+    pointwise_loglik,
+    record_likelihoods,
+    record_predictions,
+    replicate_records,
+)
 from bayesmfa.problem import Problem
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
@@ -140,13 +147,8 @@ def fit(
     compile_cache: dict[str, str] = {}
     if backend == "nutpie":
         compiled, compile_s = compiled_nutpie(problem, options, fused=fused, model=model, status=compile_cache)
-        import nutpie
-
-        idata = nutpie.sample(
-            compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), seed=seed,
-            target_accept=target_accept, progress_bar=progressbar, low_rank_modified_mass_matrix=True, save_warmup=False,
-            **({"mindepth": int(min_tree_depth)} if min_tree_depth is not None else {}),
-        )
+        idata = _sample_nutpie(compiled, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept,
+                               progressbar=progressbar, min_tree_depth=min_tree_depth)
         if not fused:  # the fused fit needs no model after sampling (its log-likelihood comes from the kernel)
             model = model or build_model(problem, options)
     else:
@@ -155,7 +157,7 @@ def fit(
             idata = pm.sample(
                 var_names=sampled_names(model), draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
                 random_seed=seed, nuts_sampler=backend, target_accept=target_accept, progressbar=progressbar,
-                compute_convergence_checks=False, idata_kwargs=None if fused else {"log_likelihood": True},
+                compute_convergence_checks=False, **({} if fused else {"idata_kwargs": {"log_likelihood": True}}),
             )
     if thin > 1:
         idata = _thinned(idata, thin)
@@ -166,9 +168,23 @@ def fit(
                    seed=seed, thresholds=thresholds, strict=strict)
 
 
+def _sample_nutpie(compiled: Any, *, draws: int, tune: int, chains: int, seed: int, target_accept: float, progressbar: bool,
+                   min_tree_depth: int | None) -> az.InferenceData:
+    """nutpie's NUTS with the settings of every fit (low-rank mass matrix, no warmup kept): :func:`fit` and
+    :meth:`CompiledFit.refit` both sample here, so the same seed gives the same draws."""
+    import nutpie
+
+    return nutpie.sample(
+        compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), seed=seed,
+        target_accept=target_accept, progress_bar=progressbar, low_rank_modified_mass_matrix=True, save_warmup=False,
+        **({"mindepth": int(min_tree_depth)} if min_tree_depth is not None else {}),
+    )
+
+
 def _finish(idata: az.InferenceData, problem: Problem, options: ModelOptions, model: pm.Model | None, *, fused: bool,
             start: float, settings: dict[str, Any], prior_draws: int, seed: int, thresholds: Thresholds | None,
-            strict: bool, pareto_k: float = float("nan"), importance_ess: float | None = None) -> az.InferenceData:
+            strict: bool, pareto_k: float = float("nan"), importance_ess: float | None = None,
+            check: bool = True) -> az.InferenceData:
     """Everything after the draws, the same for every method: log-likelihood, named arrays, data groups,
     diagnostics, prior, provenance."""
     if fused:
@@ -187,7 +203,8 @@ def _finish(idata: az.InferenceData, problem: Problem, options: ModelOptions, mo
     add_derived(idata, layout, groups=("prior",))
     attach_provenance(idata, problem, options, {**settings, "prior_draws": prior_draws, "prior_s": round(prior_s, 2)},
                       diagnostics=diag.to_json())
-    check_diagnostics(diag, thresholds or Thresholds(), strict=strict)
+    if check:
+        check_diagnostics(diag, thresholds or Thresholds(), strict=strict)
     return idata
 
 
@@ -258,6 +275,238 @@ def compiled_nutpie(problem: Problem, options: ModelOptions, *, fused: bool, mod
     _COMPILED[key], status["compile_cache"] = compilecache.compiled_model(
         built, key[0], fused=fused, var_names=names, compile_fn=lambda: nutpie.compile_pymc_model(built, var_names=names))
     return _COMPILED[key], time.perf_counter() - start
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledFit:
+    """A model compiled once by nutpie, to be refitted on new values of the same records.
+
+    Made by :func:`compile_model`. Only the records' values change between
+    fits: the system, priors, options and every record's structure (what it
+    measures, its source type, factors, bound, likelihood family, floor and
+    own sd) are those of :attr:`problem`. The observed values reach the
+    compiled log density through one data container, ``record_obs`` (dim
+    ``record``: each record on its likelihood's scale, ``log(value + floor)``
+    or the value itself for normal records).
+
+    Attributes
+    ----------
+    problem : Problem
+        The problem the model was compiled from (its records are the template).
+    options : ModelOptions
+        Model options.
+    compiled : nutpie compiled model
+        The compiled model, with data container ``record_obs``.
+    fused : bool
+        Whether it is the fused model (acyclic systems), as :func:`fit` samples it.
+    compile_s : float
+        Seconds that building and compiling took.
+    """
+
+    problem: Problem
+    options: ModelOptions
+    compiled: Any
+    fused: bool
+    compile_s: float
+
+    def refit(
+        self,
+        records: Any = None,
+        *,
+        seed: int = 0,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        target_accept: float = 0.9,
+        min_tree_depth: int | None = None,
+        thin: int = 1,
+        progressbar: bool = False,
+        thresholds: Thresholds | None = None,
+        strict: bool = False,
+        check_diagnostics: bool = True,
+        prior_draws: int = 0,
+    ) -> az.InferenceData:
+        """Sample the compiled model on new record values, without compiling again.
+
+        The result is what :func:`fit` (nutpie backend) gives for the problem
+        with the new values and the same settings: the same draws for the
+        same seed, and ``observed_data``, ``constant_data``,
+        ``log_likelihood`` and the provenance attrs of the new values.
+
+        Parameters
+        ----------
+        records : DataFrame, Problem, array-like or xarray.DataArray, optional
+            The new values (see :func:`with_records`); ``None`` refits the
+            template's own records.
+        seed, draws, tune, chains, target_accept, min_tree_depth, thin, progressbar, thresholds, strict
+            As for :func:`fit`.
+        check_diagnostics : bool
+            Warn (or raise, with ``strict``) when the diagnostics fail
+            ``thresholds``; ``False`` only stores them in the attrs (for
+            calibration studies, which judge many short fits together).
+        prior_draws : int
+            Prior draws to add (:func:`sample_prior`); 0 (default) adds none.
+
+        Returns
+        -------
+        arviz.InferenceData
+            As :func:`fit` returns it; the settings in the posterior's attrs
+            say ``"refit": true``.
+        """
+        problem = self.problem if records is None else with_records(self.problem, records, options=self.options)
+        start = time.perf_counter()
+        obs = np.asarray(record_likelihoods(problem, self.options).obs, dtype=float)
+        idata = _sample_nutpie(self.compiled.with_data(record_obs=obs), draws=draws, tune=tune, chains=chains, seed=seed,
+                               target_accept=target_accept, progressbar=progressbar, min_tree_depth=min_tree_depth)
+        if thin > 1:
+            idata = _thinned(idata, thin)
+        settings = {"method": "nuts", "backend": "nutpie", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
+                    "target_accept": target_accept, "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": self.fused,
+                    "compile_s": round(self.compile_s, 2), "compile_cache": "refit", "refit": True}
+        model = None if self.fused else build_model(problem, self.options)
+        return _finish(idata, problem, self.options, model, fused=self.fused, start=start, settings=settings,
+                       prior_draws=prior_draws, seed=seed, thresholds=thresholds, strict=strict, check=check_diagnostics)
+
+
+def compile_model(problem: Problem, options: ModelOptions | None = None) -> CompiledFit:
+    """Build and compile the model of ``problem`` once with nutpie, for refits on new record values.
+
+    The model is the one :func:`fit` samples (the fused model for acyclic
+    systems, else the reference model), with the observed record values in
+    the data container ``record_obs`` instead of constants. Compiled models
+    with data containers are not kept in the on-disk cache
+    (:mod:`bayesmfa.compilecache`): keep the returned object for as many
+    refits as needed.
+
+    Parameters
+    ----------
+    problem : Problem
+        System, priors and template records.
+    options : ModelOptions, optional
+        Model options. Fix ``floor`` when the new values will differ much
+        from the template's: its default (1e-3 times the median positive
+        mass record) follows the records, and a refit refuses values that
+        would change it.
+
+    Returns
+    -------
+    CompiledFit
+    """
+    import nutpie
+
+    options = options or ModelOptions()
+    start = time.perf_counter()
+    fused = problem.graph.depth is not None
+    model = build_model(problem, options, fused=fused)
+    if fused:
+        _observed_as_data(model, problem, options)
+    compiled = nutpie.compile_pymc_model(model, var_names=sampled_names(model))
+    return CompiledFit(problem, options, compiled, fused, time.perf_counter() - start)
+
+
+def _observed_as_data(model: pm.Model, problem: Problem, options: ModelOptions) -> None:
+    """Make the fused model read its observed values from a data container ``record_obs`` (in place).
+
+    The fused kernel (:mod:`bayesmfa.fusedop`) takes its record arrays as
+    inputs; here the constant ``obs`` input of the records' kernel node is
+    replaced by a ``pm.Data`` holding the same values, so nutpie's
+    ``with_data`` can swap them. Nothing else changes (variables, their
+    order, the arithmetic), so the same seed gives the draws of :func:`fit`.
+    """
+    from bayesmfa.fusedop import FusedLikelihood
+    from bayesmfa.kernel import KernelData
+
+    potential = next(v for v in model.potentials if v.name == "records_loglik")
+    node = potential.owner
+    if not isinstance(node.op, FusedLikelihood):
+        raise TypeError("records_loglik is not the fused likelihood kernel")
+    k = 6 + list(KernelData.__dataclass_fields__).index("obs")  # after (u, logits, yields, sigma, factor, free_edges)
+    obs = np.asarray(record_likelihoods(problem, options).obs, dtype=float)
+    if not np.array_equal(np.asarray(node.inputs[k].data), obs):
+        raise RuntimeError("the fused kernel's inputs are not in the order KernelData lists them")
+    with model:
+        data = pm.Data("record_obs", obs, dims="record")
+    node.inputs[k] = data
+
+
+def with_records(problem: Problem, records: Any, *, options: ModelOptions | None = None) -> Problem:
+    """``problem`` with new values of its records, everything else the same.
+
+    Parameters
+    ----------
+    problem : Problem
+        The template.
+    records : DataFrame, Problem, array-like or xarray.DataArray
+        A record table (the template's rows with new ``value``, e.g. from
+        :func:`bayesmfa.simulate.simulate_records`; validated and checked
+        like any record file), a problem built from such a table, or the new
+        values themselves in the system unit (fractions for shares), one per
+        record in the order of ``problem.records.labels`` (a DataArray with
+        dim ``record`` is aligned by its labels). Bound records take their
+        new value as the bound.
+    options : ModelOptions, optional
+        The model options the values are fitted under: with them the new
+        records must resolve to the same likelihood constants as the
+        template's (family, floor, own sd).
+
+    Returns
+    -------
+    Problem
+
+    Raises
+    ------
+    ValueError
+        The new records differ from the template's in anything but their
+        values (other records, another structure, a floor that moved).
+    """
+    from dataclasses import replace as dc_replace
+
+    from bayesmfa.problem import make_problem
+    from bayesmfa.records import SHARE_UNITS
+
+    rec = problem.records
+    if isinstance(records, Problem):
+        new = records
+    elif hasattr(records, "columns"):  # a record table
+        new = make_problem(problem.system, problem.priors, records.drop(columns=["file", "row"], errors="ignore"))
+    else:
+        if isinstance(records, xr.DataArray):
+            records = records.sel(record=rec.labels)
+        values = np.asarray(records, dtype=float).reshape(-1)
+        if values.shape != rec.value.shape:
+            raise ValueError(f"{values.size} values for {rec.n_obs} records")
+        if not np.isfinite(values).all():
+            raise ValueError("record values must be finite")
+        table = rec.table.copy()
+        units = table["unit"].astype(str).str.strip()
+        to_system = np.array([SHARE_UNITS[u] if s else problem.system.units[u] for u, s in zip(units, rec.is_share, strict=True)])
+        table["value"] = [format(v, ".17g") for v in values / to_system]
+        new = dc_replace(problem, records=dc_replace(rec, value=values, table=table))
+    _check_same_structure(problem, new, options or ModelOptions())
+    return new
+
+
+def _check_same_structure(old: Problem, new: Problem, options: ModelOptions) -> None:
+    """Raise ValueError unless ``new`` differs from ``old`` in its record values only."""
+    a, b = old.records, new.records
+    if a.labels != b.labels:
+        raise ValueError("the new records are not the template's records (other ids or order)")
+    if old.system.to_yaml() != new.system.to_yaml() or old.priors.text != new.priors.text:
+        raise ValueError("the new problem has another system or other priors")
+    same = {
+        "quantity operators": (a.numerator != b.numerator).nnz == 0 and (a.denominator != b.denominator).nnz == 0,
+        "factors": a.factors == b.factors and np.array_equal(a.factor_matrix, b.factor_matrix),
+        "source types": a.source_types == b.source_types and np.array_equal(a.source_index, b.source_index),
+        "bounds": np.array_equal(a.bound, b.bound),
+        "offsets": np.array_equal(a.offset, b.offset),
+    }
+    la, lb = record_likelihoods(old, options), record_likelihoods(new, options)
+    same["likelihood families"] = np.array_equal(la.kind, lb.kind) and np.array_equal(la.nu, lb.nu)
+    same["floors (fix ModelOptions.floor: its default follows the records)"] = np.array_equal(la.floor, lb.floor)
+    same["own sds"] = np.array_equal(la.fixed_sd, lb.fixed_sd, equal_nan=True)
+    differ = [name for name, ok in same.items() if not ok]
+    if differ:
+        raise ValueError("the new records differ from the template's in more than their values: " + ", ".join(differ))
 
 
 def _thinned(idata: az.InferenceData, thin: int) -> az.InferenceData:
