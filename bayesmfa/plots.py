@@ -27,13 +27,14 @@ from matplotlib.patches import Patch
 from bayesmfa.balance import edge_values
 from bayesmfa.graph import Graph
 from bayesmfa.summaries import PERIOD_COLUMNS, SAMPLE_DIMS, annual, interval_columns, summarize_array, with_period
+from bayesmfa.system import System
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
 YearSelection = int | tuple[int, int] | None
 
-#: Colours of ordinary and of unregistered (illegal mining, smuggling) links.
+#: Colours of ordinary and of unregistered links (flows marked ``unregistered: true`` in the system file).
 LINK_COLOR = "rgba(90, 120, 160, 0.45)"
 UNREGISTERED_COLOR = "rgba(200, 40, 40, 0.55)"
 UNREGISTERED_TRADE_COLOR = "rgba(160, 20, 20, 0.85)"
@@ -47,7 +48,6 @@ PRODUCT_RGB: dict[str, tuple[int, int, int]] = {
 }
 NODE_COLOR = "rgba(60, 60, 60, 0.8)"
 
-_UNREGISTERED_MARKERS = ("unregistered", "smuggl")
 _STAT_COLUMNS = {"mean", "sd", "q50", "contraction", "weakly_informed"}
 
 
@@ -78,6 +78,19 @@ class Labels:
         The data sources, one line each (report).
     caveats : tuple of str
         What a reader must keep in mind, one line each (report).
+    regions : tuple of str
+        Region codes in the order figures show them (one figure or line each);
+        regions of the data not listed follow in their data order. Empty: the
+        data's order.
+    aggregate : str
+        The code of the row that adds up all regions (e.g. ``"World"``): it is
+        left out of figures that compare regions with each other. Empty: none.
+    default_regions : mapping of str -> tuple of str
+        Per figure quantity, the regions drawn when the summary does not name
+        any (e.g. ``{"unregistered_mining": ("CN", "RoW")}``).
+    key_quantities : tuple of str
+        The quantities of the report's key-interval table, in order. Empty:
+        every quantity (see :func:`bayesmfa.report.key_intervals`).
     """
 
     names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -86,11 +99,30 @@ class Labels:
     methods: str = ""
     sources: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    aggregate: str = ""
+    default_regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    key_quantities: tuple[str, ...] = ()
 
     def __call__(self, kind: str, code: Any) -> str:
         """The label of ``code`` in table ``kind``; the code itself when there is none."""
         text = str(code)
         return str(self.names.get(kind, {}).get(text, text))
+
+    def order_regions(self, values: Sequence[str]) -> list[str]:
+        """``values`` in display order: those in :attr:`regions` first, in that order, then the rest as given."""
+        values = [str(v) for v in values]
+        first = [r for r in self.regions if r in values]
+        return first + [r for r in values if r not in first]
+
+    def regions_for(self, quantity: str, present: Sequence[str]) -> list[str]:
+        """The regions of a figure of ``quantity``: ``present`` in display order, else :attr:`default_regions`."""
+        return self.order_regions(present) or list(self.default_regions.get(quantity, ()))
+
+
+#: Top-level keys of a ``labels.yaml`` (every one optional).
+LABEL_KEYS = ("title", "unit", "methods", "sources", "caveats", "labels", "regions", "aggregate", "default_regions",
+              "key_quantities")
 
 
 def load_labels(path: str | Path) -> Labels:
@@ -99,12 +131,17 @@ def load_labels(path: str | Path) -> Labels:
     The file holds ``title``, ``unit``, ``methods`` (text), ``sources`` and
     ``caveats`` (lists of text) and ``labels``: a mapping of kind (``quantity``,
     ``region``, ``product``, ``end_use``, ``process``, ``flow``) to a mapping
-    of code to display label. Every key is optional.
+    of code to display label. The case's display choices: ``regions`` (list of
+    region codes in display order), ``aggregate`` (the code of the all-regions
+    row), ``default_regions`` (quantity -> list of region codes drawn when the
+    summary names none) and ``key_quantities`` (list: the report's key table).
+    Every key is optional (see :class:`Labels`).
 
     Raises
     ------
     ValueError
-        Naming the file, when it is not YAML of that shape.
+        One line naming the file and the key, when it is not YAML of that
+        shape (an unknown key, or a value of the wrong type).
     """
     import yaml
 
@@ -114,25 +151,40 @@ def load_labels(path: str | Path) -> Labels:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from exc
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a mapping at the top, got {type(doc).__name__}")
+    unknown = [str(k) for k in doc if k not in LABEL_KEYS]
+    if unknown:
+        raise ValueError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(LABEL_KEYS)})")
     names = doc.get("labels") or {}
     if not isinstance(names, dict) or not all(isinstance(v, dict) for v in names.values()):
         raise ValueError(f"{path}: 'labels' must map each kind to a mapping of code -> label")
-    lists = {}
-    for key in ("sources", "caveats"):
-        value = doc.get(key) or []
-        if not isinstance(value, list):
-            raise ValueError(f"{path}: '{key}' must be a list of text")
-        lists[key] = tuple(str(v).strip() for v in value)
+    for key in ("title", "unit", "methods", "aggregate"):
+        if doc.get(key) is not None and not isinstance(doc[key], str | int | float):
+            raise ValueError(f"{path}: '{key}' must be text, got {type(doc[key]).__name__}")
+    lists = {key: _text_list(doc, key, path) for key in ("sources", "caveats", "regions", "key_quantities")}
+    defaults = doc.get("default_regions") or {}
+    if not isinstance(defaults, dict):
+        raise ValueError(f"{path}: 'default_regions' must map a quantity to a list of region codes, got {type(defaults).__name__}")
+    default_regions = {str(q): _text_list(defaults, q, path, f"default_regions.{q}") for q in defaults}
     return Labels(
         names={str(k): {str(c): str(lab) for c, lab in v.items()} for k, v in names.items()},
         title=str(doc.get("title") or ""),
         unit=str(doc.get("unit") or ""),
         methods=" ".join(str(doc.get("methods") or "").split()),
+        aggregate=str(doc.get("aggregate") or ""),
+        default_regions=default_regions,
         **lists,
     )
+
+
+def _text_list(doc: Mapping[str, Any], key: str, path: Path, where: str | None = None) -> tuple[str, ...]:
+    """``doc[key]`` as a tuple of stripped text (absent: empty); anything but a list of scalars is an error naming the key."""
+    value = doc.get(key) or []
+    if not isinstance(value, list) or any(isinstance(v, dict | list) for v in value):
+        raise ValueError(f"{path}: '{where or key}' must be a list of text, got {type(value).__name__}")
+    return tuple(str(v).strip() for v in value)
 
 
 # ---------------------------------------------------------------------------
@@ -222,10 +274,15 @@ def _year_positions(years: Sequence[int], year: YearSelection) -> tuple[np.ndarr
     return np.array([years.index(y)]), str(y)
 
 
-def is_unregistered(flow: str, source_process: str = "") -> bool:
-    """Whether a flow is unregistered: its name mentions ``unregistered``/``smuggl``, or its source process ``unregistered``."""
-    name = flow.lower()
-    return any(m in name for m in _UNREGISTERED_MARKERS) or "unregistered" in source_process.lower()
+def is_unregistered(system: System, flow: str) -> bool:
+    """Whether flow type ``flow`` is unregistered, as the system file marks it (never guessed from names).
+
+    A flow is unregistered when the system file says ``unregistered: true`` on
+    it or on its source process (:attr:`bayesmfa.system.FlowType.unregistered`).
+    A system without the key (e.g. stored in a ``posterior.nc`` written before
+    the flag existed) has no unregistered flow: its Sankey draws none red.
+    """
+    return bool(getattr(system.flows[flow], "unregistered", False))
 
 
 def node_display_label(graph: Graph, index: int) -> str:
@@ -295,7 +352,6 @@ def sankey_table(
         m = float(med[e.index])
         if not m > min_value:
             continue
-        src = graph.nodes[e.source]
         rows.append(
             {
                 "source": node_display_label(graph, e.source),
@@ -307,7 +363,7 @@ def sankey_table(
                 "edge": e.label,
                 "source_index": e.source,
                 "target_index": e.target,
-                "unregistered": is_unregistered(e.flow, src.process),
+                "unregistered": is_unregistered(graph.system, e.flow),
                 "label": format_interval(m, float(lo[e.index]), float(hi[e.index]), unit),
                 "period": period,
                 "product": graph.system.flows[e.flow].product or "",
@@ -322,7 +378,7 @@ def sankey_table(
 def product_colour(product: str, *, trade: bool = False, unregistered: bool = False) -> str:
     """The ``rgba`` colour of a Sankey link: its product's hue, lighter for domestic and stronger for trade flows.
 
-    Unregistered flows (illegal mining, smuggling) are :data:`UNREGISTERED_COLOR`
+    Unregistered flows (:func:`is_unregistered`) are :data:`UNREGISTERED_COLOR`
     (a darker red when traded); a product without a colour of its own is grey.
     """
     if unregistered:
@@ -408,7 +464,7 @@ def node_label(graph: Graph, index: int, labels: Labels | None = None) -> str:
     """A process instance's display label, e.g. ``"Mining, China"`` (codes where ``labels`` has none)."""
     lab = labels or Labels()
     node = graph.nodes[index]
-    coords = ", ".join(lab(_label_kind(d), v) for d, v in node.coords)
+    coords = ", ".join(lab(label_kind(d), v) for d, v in node.coords)
     name = lab("process", node.process)
     return f"{name}, {coords}" if coords else name
 
@@ -417,7 +473,7 @@ def _short_node_label(graph: Graph, index: int, heads: Mapping[str, str], labels
     """A node's label under its column head: its coords only when its process heads the column."""
     node = graph.nodes[index]
     if node.process in heads and node.coords:
-        return ", ".join(labels(_label_kind(d), v) for d, v in node.coords)
+        return ", ".join(labels(label_kind(d), v) for d, v in node.coords)
     return node_label(graph, index, labels)
 
 
@@ -440,7 +496,7 @@ def sankey(
     flow (summed over the period per draw) and its hover label the median
     and interval. Links take their product's colour (:data:`PRODUCT_RGB`):
     pale for flows within a region, strong for trade between regions;
-    unregistered flows are red; structural zeros are left out. A legend
+    flows the system file marks ``unregistered`` are red (:func:`is_unregistered`); structural zeros are left out. A legend
     names the colours.
 
     Parameters
@@ -506,7 +562,7 @@ def sankey(
     for process in heads:
         fig.add_annotation(x=head_x[process], y=1.0, xref="paper", yref="paper", showarrow=False, text=f"<b>{lab('process', process)}</b>",
                            xanchor="right" if head_x[process] > 0.9 else "left", yanchor="bottom", font={"size": 11})
-    for name, colour in _sankey_legend(table):
+    for name, colour in _sankey_legend(table, lab):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True, hoverinfo="skip",
                                  marker={"size": 12, "symbol": "square", "color": colour}))
     fig.update_layout(
@@ -520,8 +576,12 @@ def sankey(
     return fig
 
 
-def _sankey_legend(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """(legend name, colour) of the link colours present, products in :data:`PRODUCT_RGB` order."""
+def _sankey_legend(table: pd.DataFrame, labels: Labels | None = None) -> list[tuple[str, str]]:
+    """(legend name, colour) of the link colours present, products in :data:`PRODUCT_RGB` order.
+
+    The entry of unregistered links reads ``labels("legend", "unregistered")`` (default ``unregistered flows``).
+    """
+    lab = labels or Labels()
     out = []
     present = set(zip(table["product"], table["trade"], table["unregistered"]))
     products = [p for p in PRODUCT_RGB if any(p == q for q, _, u in present if not u)]
@@ -531,7 +591,7 @@ def _sankey_legend(table: pd.DataFrame) -> list[tuple[str, str]]:
             if (p, trade, False) in present:
                 out.append((f"{p or 'other flows'} ({'trade' if trade else 'domestic'})", product_colour(p, trade=trade)))
     if any(u for _, _, u in present):
-        out.append(("unregistered (illegal mining, smuggling)", UNREGISTERED_COLOR))
+        out.append((lab.names.get("legend", {}).get("unregistered", "unregistered flows"), UNREGISTERED_COLOR))
     return out
 
 
@@ -564,8 +624,14 @@ def _matches(col: pd.Series, value: Any) -> pd.Series:
     return out
 
 
-def _quantile_columns(df: pd.DataFrame) -> tuple[str, str]:
-    """The lowest and highest ``qNN`` columns other than ``q50`` (``q05``/``q95`` for a 90% table)."""
+def quantile_columns(df: pd.DataFrame) -> tuple[str, str]:
+    """The lowest and highest ``qNN`` columns other than ``q50`` of a summary table (``q05``/``q95`` for a 90% table).
+
+    Raises
+    ------
+    ValueError
+        When the table has no ``qNN`` column below or above 50.
+    """
     cols = []
     for c in df.columns:
         if isinstance(c, str) and c.startswith("q") and c != "q50":
@@ -622,23 +688,22 @@ def select_rows(summary: pd.DataFrame, quantity: str, filters: Mapping[str, Any]
     return rows.copy()
 
 
-def _yearly(rows: pd.DataFrame) -> pd.DataFrame:
-    """Yearly rows (cumulative rows dropped) with an integer ``year`` (see :func:`bayesmfa.summaries.annual`)."""
-    return annual(rows)
+def dim_columns(rows: pd.DataFrame) -> list[str]:
+    """The dim columns of summary rows that carry a value in some row (``region``, ``end_use``...).
 
-
-def _dim_columns(rows: pd.DataFrame) -> list[str]:
-    """Dim columns of a summary that carry a value in some row (not quantity, periods, unit, description, statistics)."""
+    Not ``quantity``, ``year``/``year_start``/``year_end``, ``unit``, ``description``
+    nor a statistic (:func:`is_stat_column`); columns blank in every row are left out.
+    """
     out = []
     for c in rows.columns:
-        if c in ("quantity", "year", *PERIOD_COLUMNS, "unit", "description") or _is_stat(c):
+        if c in ("quantity", "year", *PERIOD_COLUMNS, "unit", "description") or is_stat_column(c):
             continue
         if not _blank(rows[c]).all():
             out.append(c)
     return out
 
 
-def _is_stat(column: Any) -> bool:
+def is_stat_column(column: Any) -> bool:
     """Whether a summary column holds a statistic (``mean``, ``qNN``, ``prior_qNN``, ``contraction``, ...), not a dim."""
     if column in _STAT_COLUMNS:
         return True
@@ -646,15 +711,16 @@ def _is_stat(column: Any) -> bool:
     return name[:1] == "q" and name[1:].replace(".", "").isdigit()
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.6, 4.2)) -> tuple[Figure, Axes]:
+def new_axes(ax: Axes | None, figsize: tuple[float, float] = (7.6, 4.2)) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new figure of ``figsize`` inches (constrained layout) with one axes."""
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
 
 
-def _unit_of(rows: pd.DataFrame, unit: str | None) -> str:
-    """The unit to print: ``unit`` when given, else the rows' ``unit`` column (one value), else ``""``."""
+def unit_of(rows: pd.DataFrame, unit: str | None) -> str:
+    """The unit to print of summary rows: ``unit`` when given, else the rows' ``unit`` column (one value), else ``""``."""
     if unit:
         return unit
     if "unit" in rows.columns:
@@ -678,8 +744,8 @@ def value_axis_label(unit: str, lo: str, hi: str, *, center: str = "q50") -> str
     return f"{unit} ({what})" if unit else what
 
 
-def _outside_legend(ax: Axes, ncols: int = 1, title: str | None = None) -> None:
-    """The legend of ``ax`` to the right of its axes, clear of the data."""
+def outside_legend(ax: Axes, ncols: int = 1, title: str | None = None) -> None:
+    """Draw the legend of ``ax`` to the right of its axes, clear of the data (nothing when it has no labelled artist)."""
     handles, names = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small",
@@ -752,10 +818,10 @@ def bands(
         and year (filter the remaining dims).
     """
     labels = labels or Labels()
-    rows = _yearly(select_rows(summary, quantity, filters))
+    rows = annual(select_rows(summary, quantity, filters))
     if rows.empty:
         raise ValueError(f"quantity {quantity!r} has no yearly rows (only cumulative ones) with filters {dict(filters or {})}")
-    lo, hi = _quantile_columns(rows)
+    lo, hi = quantile_columns(rows)
     if center not in rows.columns:
         raise ValueError(f"summary has no column {center!r}")
     if by is not None and by in rows.columns and not _blank(rows[by]).all():
@@ -765,12 +831,12 @@ def bands(
         key = pd.Series(quantity, index=rows.index)
     dup = pd.DataFrame({"key": key, "year": rows["year"]}).duplicated()
     if dup.any():
-        other = [c for c in _dim_columns(rows) if c != by]
+        other = [c for c in dim_columns(rows) if c != by]
         raise ValueError(
             f"quantity {quantity!r} has several rows per {by or 'line'} and year; filter on {other or 'the other columns'}"
         )
-    fig, ax = _new_axes(ax)
-    kind = _label_kind(by) if by else "quantity"
+    fig, ax = new_axes(ax)
+    kind = label_kind(by) if by else "quantity"
     for k in pd.unique(key):
         part = rows[key == k].sort_values("year")
         x = part["year"].to_numpy()
@@ -785,11 +851,11 @@ def bands(
     if ylim is not None:
         ax.set_ylim(*ylim)
     if title is None:
-        where = ", ".join(labels(_label_kind(c), v) for c, v in (filters or {}).items() if not isinstance(v, list | tuple))
+        where = ", ".join(labels(label_kind(c), v) for c, v in (filters or {}).items() if not isinstance(v, list | tuple))
         title = f"{labels('quantity', quantity)}, {where}" if where else labels("quantity", quantity)
     ax.set_title(title)
     ax.set_xlabel("year")
-    ax.set_ylabel(value_axis_label(_unit_of(rows, unit), lo, hi, center=center if band else "mean"))
+    ax.set_ylabel(value_axis_label(unit_of(rows, unit), lo, hi, center=center if band else "mean"))
     if rows["year"].nunique() == 1:  # not a century of empty axis around one year
         year = int(rows["year"].iloc[0])
         ax.set_xlim(year - 1, year + 1)
@@ -797,162 +863,22 @@ def bands(
     else:
         ax.xaxis.get_major_locator().set_params(integer=True)
     if legend:
-        _outside_legend(ax, ncols=2 if key.nunique() > 8 else 1)
+        outside_legend(ax, ncols=2 if key.nunique() > 8 else 1)
     ax.grid(alpha=0.3)
     return fig
 
 
-def _label_kind(column: str | None) -> str:
-    """The label table a column's codes are looked up in (``partner`` shares the regions')."""
+def label_kind(column: str | None) -> str:
+    """The kind of :class:`Labels` a summary column's codes are looked up in (``partner``, ``origin``, ``destination``: ``region``)."""
     return "region" if column in ("region", "partner", "origin", "destination") else str(column)
 
 
-def consumption_bands(
-    summary: pd.DataFrame, region: str = "World", *, unit: str | None = None, labels: Labels | None = None
-) -> Figure:
-    """Consumption of one region by end use (quantity ``consumption``): stacked medians beside one small panel per end use.
-
-    The left panel stacks the end uses' medians (their sum is the median-by-parts
-    picture of total use, not the median of the total); the small panels give
-    each end use its own 90% band and median on a shared value axis, so the
-    intervals can be read and compared. Unit and interval level are on the y axes.
-    """
-    labels = labels or Labels()
-    rows = _yearly(select_rows(summary, "consumption", {"region": region}))
-    if rows.empty:
-        raise ValueError(f"quantity 'consumption' has no yearly rows for region {region!r}")
-    lo, hi = _quantile_columns(rows)
-    unit = _unit_of(rows, unit)
-    uses = list(pd.unique(rows["end_use"].astype(str)))
-    fig = Figure(figsize=(3.1 + 2.3 * len(uses) + 1.0, 3.8), layout="constrained")
-    grid = fig.add_gridspec(1, len(uses) + 1, width_ratios=[1.5] + [1.0] * len(uses))
-    stack_ax = fig.add_subplot(grid[0, 0])
-    parts = {u: rows[rows["end_use"].astype(str) == u].sort_values("year") for u in uses}
-    years = parts[uses[0]]["year"].to_numpy()
-    colours = [f"C{i}" for i in range(len(uses))]
-    medians = [parts[u].set_index("year")["q50"].reindex(years).astype(float).to_numpy() for u in uses]
-    stack_ax.stackplot(years, *medians, colors=colours, labels=[labels("end_use", u) for u in uses], alpha=0.85)
-    stack_ax.set_title("all end uses (stacked medians)", fontsize="medium")
-    stack_ax.set_ylabel(f"{unit} (median)" if unit else "median")
-    stack_ax.set_xlabel("year")
-    stack_ax.grid(alpha=0.3)
-    stack_ax.xaxis.get_major_locator().set_params(integer=True)
-    first = None
-    for i, (use, colour) in enumerate(zip(uses, colours, strict=True)):
-        ax = fig.add_subplot(grid[0, i + 1], sharey=first)
-        first = first or ax
-        part = parts[use]
-        x = part["year"].to_numpy()
-        ax.fill_between(x, part[lo].astype(float), part[hi].astype(float), color=colour, alpha=0.3, linewidth=0)
-        ax.plot(x, part["q50"].astype(float), color=colour, linewidth=1.8)
-        ax.set_title(labels("end_use", use), fontsize="medium")
-        ax.set_xlabel("year")
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        if i == 0:
-            ax.set_ylabel(value_axis_label(unit, lo, hi))
-        else:
-            ax.tick_params(labelleft=False)
-    first.set_ylim(bottom=0)
-    stack_ax.set_ylim(bottom=0)
-    fig.legend(*stack_ax.get_legend_handles_labels(), loc="outside lower center", ncols=len(uses), fontsize="small", frameon=False)
-    fig.suptitle(f"{labels('quantity', 'consumption')} by end use, {labels('region', region)}: {interval_text(lo, hi)}")
-    return fig
-
-
-def mining_share_bands(
-    summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
-) -> Figure:
-    """Share of world mining by region (quantity ``mining_share``), on a 0-1 axis."""
-    return bands(summary, "mining_share", by="region", filters=filters, ax=ax, ylim=(0.0, 1.0), labels=labels,
-                 title=f"{(labels or Labels())('quantity', 'mining_share')} by region")
-
-
-def unregistered_mining_bands(
-    summary: pd.DataFrame, regions: Sequence[str] = ("CN", "RoW"), *, ax: Axes | None = None, unit: str | None = None,
-    labels: Labels | None = None,
-) -> Figure:
-    """Unregistered (illegal) mining of the given regions (quantity ``unregistered_mining``)."""
-    return bands(summary, "unregistered_mining", by="region", filters={"region": list(regions)}, ax=ax, unit=unit,
-                 labels=labels, title=(labels or Labels())("quantity", "unregistered_mining"))
-
-
-def net_trade_bands(
-    summary: pd.DataFrame, region: str, *, ax: Axes | None = None, unit: str | None = None, labels: Labels | None = None
-) -> Figure:
-    """Net exports of one region by product (quantity ``net_export``; negative = net imports)."""
-    lab = labels or Labels()
-    fig = bands(summary, "net_export", by="product", filters={"region": region}, ax=ax, unit=unit, labels=labels,
-                title=f"{lab('quantity', 'net_export')} by product, {lab('region', region)} (below 0: net imports)")
-    (ax or fig.axes[0]).axhline(0.0, color="black", linewidth=0.8)
-    return fig
-
-
-def dependence_bands(
-    summary: pd.DataFrame,
-    region: str | None = None,
-    *,
-    quantities: Sequence[str] = ("import_share_from", "mined_refined_in_cn_share"),
-    ax: Axes | None = None,
-    labels: Labels | None = None,
-) -> Figure:
-    """Dependence shares on one 0-1 axis: import shares by partner and the share mined or refined in China.
-
-    Each quantity present in the summary is drawn (missing ones are skipped);
-    ``region`` filters a quantity only where it has a region. A region's share
-    from itself (a structural zero: CN's imports from CN) is not drawn. The
-    legend sits outside the axes.
-
-    Raises
-    ------
-    ValueError
-        When none of ``quantities`` is in the summary.
-    """
-    lab = labels or Labels()
-    present = [q for q in quantities if (summary["quantity"].astype(str) == q).any()]
-    if not present:
-        raise ValueError(f"none of {list(quantities)} is in the summary")
-    fig, ax = _new_axes(ax, figsize=(8.4, 4.2))
-    drawn = 0
-    for q in present:
-        rows = _without_self_pairs(summary[summary["quantity"].astype(str) == q])
-        has_region = region is not None and "region" in rows.columns and not _blank(rows["region"]).all()
-        filters = {"region": region} if has_region else None
-        by = "partner" if "partner" in rows.columns and not _blank(rows["partner"]).all() else "region"
-        try:
-            bands(rows, q, by=by, filters=filters, ax=ax, ylim=(0.0, 1.0), labels=lab, label_prefix=f"{lab('quantity', q)}: ",
-                  legend=False)
-        except ValueError:  # e.g. no such share for this region
-            continue
-        drawn += 1
-    if not drawn:
-        raise ValueError(f"none of {present} has yearly rows for region {region!r}")
-    where = f", {lab('region', region)}" if region else ""
-    ax.set_title(f"Dependence shares{where}")
-    _outside_legend(ax)
-    return fig
-
-
-def _without_self_pairs(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose ``partner`` is not their own ``region``."""
+def without_self_pairs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows whose ``partner`` is not their own ``region`` (a region's structural zero with itself left out)."""
     if "partner" not in rows.columns or "region" not in rows.columns:
         return rows
     same = ~_blank(rows["partner"]) & (rows["partner"].astype(str) == rows["region"].astype(str))
     return rows[~same]
-
-
-def net_exporter_probability(
-    summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
-) -> Figure:
-    """Posterior probability that each region is a net exporter (quantity ``p_net_exporter``, the ``mean`` column)."""
-    fig = bands(summary, "p_net_exporter", by="region", filters=filters, ax=ax, center="mean", band=False, ylim=(-0.04, 1.04),
-                unit="probability", labels=labels, title="Probability of being a net exporter (all products)")
-    axes = ax or fig.axes[0]
-    axes.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
-    for line in axes.get_lines()[:-1]:  # lines at exactly 0 or 1 would hide in the frame: widen and mark them
-        line.set_linewidth(1.8)
-        line.set_marker(".")
-    return fig
 
 
 # ---------------------------------------------------------------------------
@@ -1082,8 +1008,8 @@ def trade_triangle(
             raise ValueError("net table has several years: pass year")
     if rows.empty:
         raise ValueError(f"no net trade rows for year {year}")
-    lo_col, hi_col = _quantile_columns(rows)
-    unit = _unit_of(rows, unit)
+    lo_col, hi_col = quantile_columns(rows)
+    unit = unit_of(rows, unit)
     if regions is None:
         regions = list(dict.fromkeys([*rows["region"].astype(str), *rows["partner"].astype(str)]))
     regions = [str(r) for r in regions]
@@ -1108,7 +1034,7 @@ def trade_triangle(
             if med < 0:
                 a, b, med, lo, hi = b, a, -med, -hi, -lo
             pairs.append((a, b, med, lo, hi))
-    fig, ax = _new_axes(ax, figsize=(6.0, 5.6))
+    fig, ax = new_axes(ax, figsize=(6.0, 5.6))
     biggest = max([p[2] for p in pairs] + [1e-12])
     for a, b, med, lo, hi in pairs:
         p, q = corner[a], corner[b]
@@ -1229,7 +1155,7 @@ def prior_posterior_bands(
     """
     if not panels:
         raise ValueError("no panel to draw")
-    lo, hi = _quantile_columns(summary)
+    lo, hi = quantile_columns(summary)
     p_lo, p_mid, p_hi = f"prior_{lo}", "prior_q50", f"prior_{hi}"
     missing = [c for c in (p_lo, p_mid, p_hi) if c not in summary.columns]
     if missing:
@@ -1242,11 +1168,11 @@ def prior_posterior_bands(
         fig.delaxes(ax)
     for ax, panel in zip(axes, panels):
         rows = select_rows(summary, panel.quantity, panel.filters)
-        yearly = _yearly(rows)
+        yearly = annual(rows)
         if len(yearly) > 1:
             if yearly["year"].duplicated().any():
                 raise ValueError(f"panel {panel.quantity!r} {dict(panel.filters)} has several rows per year; "
-                                 f"filter on {_dim_columns(yearly)}")
+                                 f"filter on {dim_columns(yearly)}")
             note = _prior_posterior_series(ax, yearly.sort_values("year"), (lo, "q50", hi), (p_lo, p_mid, p_hi))
         elif len(rows) == 1:
             note = _prior_posterior_bars(ax, rows.iloc[0], (lo, "q50", hi), (p_lo, p_mid, p_hi))
@@ -1255,7 +1181,7 @@ def prior_posterior_bands(
         where = ", ".join(f"{v}" for v in panel.filters.values())
         head = panel.title or (f"{panel.quantity} ({where})" if where else panel.quantity)
         ax.set_title(f"{head}\n{note}" if note else head, fontsize="medium")
-        unit = _unit_of(rows, panel.unit)
+        unit = unit_of(rows, panel.unit)
         scale = ", log scale" if panel.log else ""
         ax.set_ylabel(f"{unit} ({_interval_label(lo, hi)} intervals{scale})" if unit else f"{_interval_label(lo, hi)} intervals{scale}")
         ax.grid(alpha=0.3)
@@ -1352,15 +1278,15 @@ def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "", l
     for q in dict.fromkeys(qcol):
         if not q.startswith("input_") or q.startswith("input_log") or q.endswith("__"):
             continue
-        rows = _yearly(summary[qcol == q])
-        dims = _dim_columns(rows)
+        rows = annual(summary[qcol == q])
+        dims = dim_columns(rows)
         if rows.empty or len(dims) > 1:
             continue
         coords = list(dict.fromkeys(rows[dims[0]].astype(str))) if dims else [None]
         for c in coords:
             filters = {dims[0]: c} if dims else {}
             lab = labels or Labels()
-            title = f"Input of {lab('process', q.removeprefix('input_'))}" + (f", {lab(_label_kind(dims[0]), c)}" if dims else "")
+            title = f"Input of {lab('process', q.removeprefix('input_'))}" + (f", {lab(label_kind(dims[0]), c)}" if dims else "")
             panels.append(Panel(q, filters, title, unit))
     return panels[:max_panels]
 
@@ -1421,8 +1347,8 @@ def counterfactual(
     """
     lab = labels or Labels()
     both = {name: select_rows(summary, name, {"year": year}) for name in (actual, no_trade)}
-    lo, hi = _quantile_columns(both[no_trade])
-    unit = _unit_of(both[no_trade], unit)
+    lo, hi = quantile_columns(both[no_trade])
+    unit = unit_of(both[no_trade], unit)
     if regions is None:
         regions = list(dict.fromkeys(both[no_trade][panel].astype(str)))
     regions = [str(r) for r in regions]
@@ -1442,7 +1368,7 @@ def counterfactual(
             err = np.vstack([np.clip(med - low, 0, None), np.clip(high - med, 0, None)])
             ax.bar(x + (k - 0.5) * w, med, w, yerr=err, capsize=3, label=label, color=color)
         ax.set_xticks(x, [lab(category, u) for u in end_uses], rotation=30, ha="right")
-        ax.set_title(lab(_label_kind(panel), region))
+        ax.set_title(lab(label_kind(panel), region))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(value_axis_label(unit, lo, hi))
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small", frameon=False)
@@ -1459,76 +1385,18 @@ def counterfactual(
 FigureSpec = tuple[str, str, tuple[str, ...], Callable[[], Figure]]
 
 
-def _has(summary: pd.DataFrame, quantity: str) -> bool:
+def has_quantity(summary: pd.DataFrame, quantity: str) -> bool:
+    """Whether the summary has a row of ``quantity``."""
     return bool((summary["quantity"].astype(str) == quantity).any())
 
 
-def _values(summary: pd.DataFrame, quantity: str, column: str) -> list[str]:
+def quantity_values(summary: pd.DataFrame, quantity: str, column: str) -> list[str]:
+    """The distinct non-blank values of ``column`` in the rows of ``quantity``, as text, in their order (``[]`` without the column)."""
     rows = summary[summary["quantity"].astype(str) == quantity]
     if column not in rows.columns:
         return []
     vals = _text(rows[column].dropna())
     return list(dict.fromkeys(v for v in vals if v))
-
-
-def _ordered_regions(values: Sequence[str]) -> list[str]:
-    first = [r for r in ("World", "CN", "US", "RoW") if r in values]
-    return first + [r for r in values if r not in first]
-
-
-def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
-    """Every figure drawn from a case's summary, one file name each (``figures/<name>.png``).
-
-    Consumption by end use per region, mining shares, unregistered mining, net
-    exports by product per region, dependence shares per region, the
-    probability of being a net exporter, the no-trade counterfactual and the
-    trade triangle (when the summary has ``net_trade``). ``bayesmfa run`` and
-    ``bayesmfa report`` draw the same list, so a figure has one name.
-
-    Parameters
-    ----------
-    summary : DataFrame
-        The case's summary (``summary.csv``).
-    labels : Labels, optional
-        Display names (default: the codes).
-
-    Returns
-    -------
-    list of FigureSpec
-        ``(name, caption, quantities needed, builder)``; a builder may raise
-        ``ValueError`` when the summary lacks what it draws.
-    """
-    lab = labels or Labels()
-    specs: list[FigureSpec] = []
-    for region in _ordered_regions(_values(summary, "consumption", "region")) or ["World"]:
-        specs.append((f"consumption_{region}", f"Consumption by end use, {lab('region', region)}", ("consumption",),
-                      lambda r=region: consumption_bands(summary, r, labels=lab)))
-    specs.append(("mining_share", "Share of world mining by region", ("mining_share",),
-                  lambda: mining_share_bands(summary, labels=lab)))
-    regions = _values(summary, "unregistered_mining", "region")
-    regions = [r for r in regions if r != "World"] or ["CN", "RoW"]
-    specs.append(("unregistered_mining", "Unregistered mining", ("unregistered_mining",),
-                  lambda: unregistered_mining_bands(summary, regions, labels=lab)))
-    for region in _ordered_regions(_values(summary, "net_export", "region")) or ["CN"]:
-        specs.append((f"net_export_{region}", f"Net exports by product, {lab('region', region)}", ("net_export",),
-                      lambda r=region: net_trade_bands(summary, r, labels=lab)))
-    dep = tuple(q for q in ("import_share_from", "mined_refined_in_cn_share") if _has(summary, q)) or ("import_share_from",)
-    for region in _ordered_regions(_values(summary, "import_share_from", "region")) or [None]:
-        name = f"dependence_{region}" if region else "dependence"
-        where = f", {lab('region', region)}" if region else ""
-        specs.append((name, f"Dependence shares{where}", dep, lambda r=region: dependence_bands(summary, r, labels=lab)))
-    specs.append(("p_net_exporter", "Probability of being a net exporter", ("p_net_exporter",),
-                  lambda: net_exporter_probability(summary, labels=lab)))
-    years = sorted(set(_yearly(summary[summary["quantity"].astype(str) == "no_trade_consumption"])["year"]))
-    for year in years[-1:] or ["?"]:
-        specs.append((f"counterfactual_{year}", f"Consumption with and without trade, {year}", ("consumption", "no_trade_consumption"),
-                      lambda y=year: counterfactual(summary, y, labels=lab)))
-    if _has(summary, "net_trade"):
-        yrs = sorted(set(_yearly(summary[summary["quantity"].astype(str) == "net_trade"])["year"]))
-        if yrs:
-            specs.append((f"trade_triangle_{yrs[-1]}", f"Net trade between regions, {yrs[-1]}", ("net_trade",),
-                          lambda y=yrs[-1]: trade_triangle(summary, y)))
-    return specs
 
 
 def generic_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
@@ -1547,8 +1415,8 @@ def generic_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list
         if not q.startswith("input_") or q.startswith("input_log") or q.endswith("__"):
             continue
         rows = summary[summary["quantity"].astype(str) == q]
-        dims = _dim_columns(rows)
-        if len(dims) > 1 or _yearly(rows).empty:  # several dims, or not a yearly quantity
+        dims = dim_columns(rows)
+        if len(dims) > 1 or annual(rows).empty:  # several dims, or not a yearly quantity
             continue
         by = dims[0] if dims else None
         process = lab("process", q.removeprefix("input_"))
@@ -1557,36 +1425,57 @@ def generic_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list
     return specs
 
 
+#: Names that moved to :mod:`bayesmfa.cases.ree_figures` (the REE case's figures), still importable from here
+#: (``from bayesmfa.plots import summary_figures``) until their callers import them from there.
+MOVED_TO_REE_FIGURES = ("consumption_bands", "dependence_bands", "mining_share_bands", "net_exporter_probability",
+                        "net_trade_bands", "summary_figures", "unregistered_mining_bands")
+
+
+def __getattr__(name: str) -> Any:
+    """The REE figure functions that moved to :mod:`bayesmfa.cases.ree_figures` (imported on first use)."""
+    if name in MOVED_TO_REE_FIGURES:
+        from bayesmfa.cases import ree_figures
+
+        return getattr(ree_figures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "LABEL_KEYS",
     "LINK_COLOR",
     "PRODUCT_RGB",
+    "UNREGISTERED_COLOR",
+    "UNREGISTERED_TRADE_COLOR",
     "FigureSpec",
     "Labels",
-    "generic_figures",
-    "load_labels",
-    "node_label",
-    "product_colour",
-    "summary_figures",
-    "value_axis_label",
-    "UNREGISTERED_COLOR",
     "Panel",
     "bands",
-    "consumption_bands",
     "counterfactual",
     "default_panels",
-    "dependence_bands",
+    "dim_columns",
     "format_interval",
     "format_number",
+    "generic_figures",
+    "has_quantity",
+    "interval_text",
+    "is_stat_column",
     "is_unregistered",
-    "mining_share_bands",
-    "net_exporter_probability",
+    "label_kind",
+    "load_labels",
     "net_pair_flows",
-    "net_trade_bands",
+    "new_axes",
     "node_display_label",
+    "node_label",
+    "outside_legend",
     "prior_posterior_bands",
+    "product_colour",
+    "quantile_columns",
+    "quantity_values",
     "sankey",
     "sankey_table",
     "select_rows",
     "trade_triangle",
-    "unregistered_mining_bands",
+    "unit_of",
+    "value_axis_label",
+    "without_self_pairs",
 ]

@@ -11,7 +11,7 @@ import base64
 import html
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,22 +34,9 @@ from bayesmfa.summaries import (
     read_summary,
 )
 
-#: Quantities shown in the key-interval table when present (cumulative rows, else the last year).
-KEY_QUANTITIES = (
-    "mining",
-    "unregistered_mining",
-    "mining_share",
-    "refining",
-    "consumption",
-    "net_export",
-    "net_trade",
-    "p_net_exporter",
-    "import_share_from",
-    "mined_refined_in_cn_share",
-    "smuggling",
-    "no_trade_consumption",
-)
 MAX_TABLE_ROWS = 400
+#: Rows of the key-interval table at most when the case names no key quantities (``key_quantities`` in its labels.yaml).
+MAX_KEY_ROWS = 60
 
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1250px;
@@ -157,11 +144,26 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _has(summary: pd.DataFrame, quantity: str) -> bool:
-    return bool((summary["quantity"].astype(str) == quantity).any())
-
-
 FigureSpec = plots.FigureSpec
+#: A case's figure list: ``(summary, labels) -> [(name, caption, quantities needed, builder), ...]``.
+FigureList = Callable[[pd.DataFrame, plots.Labels], list[FigureSpec]]
+
+
+def case_figures(name: str) -> FigureList | None:
+    """The figure list of the case called ``name``: ``summary_figures`` of its module ``bayesmfa.cases.<name>_figures``.
+
+    ``None`` when the case has no such module (a case folder, the demo): the report then
+    draws the process inputs (:func:`bayesmfa.plots.generic_figures`).
+    """
+    import importlib
+
+    if not name or not name.isidentifier():
+        return None
+    try:
+        module = importlib.import_module(f"bayesmfa.cases.{name}_figures")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "summary_figures", None)
 
 
 def _triangle_from_posterior(idata: az.InferenceData, prob: float, unit: str = "") -> FigureSpec | None:
@@ -180,7 +182,7 @@ def _triangle_from_posterior(idata: az.InferenceData, prob: float, unit: str = "
 def _draw(report: _Report, specs: list[FigureSpec], summary: pd.DataFrame, fig_dir: Path) -> int:
     drawn = 0
     for name, caption, needs, build in specs:
-        missing = [q for q in needs if not _has(summary, q)]
+        missing = [q for q in needs if not plots.has_quantity(summary, q)]
         if missing:
             report.notes.append(f"figure '{caption}' skipped: {', '.join(missing)} not in the summary")
             continue
@@ -312,16 +314,22 @@ def contraction_table(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED)
 # ---------------------------------------------------------------------------
 
 
-def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTITIES) -> pd.DataFrame:
+def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] | None = None, *, max_rows: int = MAX_KEY_ROWS) -> pd.DataFrame:
     """Rows of the key quantities: their cumulative rows where present, else their last year.
 
     Parameters
     ----------
     summary : DataFrame
         Tidy summary table (``year_start``/``year_end``, or an in-memory ``year``).
-    quantities : sequence of str
-        Quantities to show; when none is present, the process inputs and
-        outputs (``input_*``, ``output_*``) of the last year are used.
+    quantities : sequence of str, optional
+        Quantities to show, in this order (a case's ``key_quantities`` in its
+        ``labels.yaml``, see :class:`bayesmfa.plots.Labels`); those absent from
+        the summary are skipped. ``None``, or none of them present: every
+        quantity of the summary in its order (not sampler variables ending in
+        ``__``), at most ``max_rows`` rows.
+    max_rows : int
+        The cap on rows when the quantities are not named; ``attrs["rows_total"]``
+        of the result says how many rows there were before it.
 
     Returns
     -------
@@ -336,10 +344,10 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
     if "year" in summary.columns and not set(PERIOD_COLUMNS) <= set(summary.columns):
         summary = normalise_summary(summary)
     qcol = summary["quantity"].astype(str)
-    present = [q for q in quantities if (qcol == q).any()]
-    if not present:  # another case: its process totals (not sampler variables such as input_step_log__)
-        present = [q for q in dict.fromkeys(qcol) if q.startswith(("input_", "output_")) and not q.endswith("__")
-                   and not plots._yearly(summary[qcol == q]).empty]
+    present = [q for q in quantities or () if (qcol == q).any()]
+    capped = not present
+    if capped:  # no list, or none of it here: every quantity (not sampler variables such as input_step_log__)
+        present = [q for q in dict.fromkeys(qcol) if not q.endswith("__")]
     parts = []
     for q in present:
         rows = summary[qcol == q]
@@ -351,15 +359,20 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] = KEY_QUANTIT
             rows = yearly[yearly["year"] == yearly["year"].max()].drop(columns="year")
         parts.append(rows)
     out = pd.concat(parts, ignore_index=True) if parts else summary.iloc[0:0]
+    total = len(out)
+    if capped:
+        out = out.head(max_rows)
     if set(PERIOD_COLUMNS) <= set(out.columns) and len(out):
         out = out.assign(period=[period_label(r) for _, r in out[list(PERIOD_COLUMNS)].iterrows()])
     stats = [c for c in out.columns if c in ("mean", "sd", "q50") or (isinstance(c, str) and c[:1] == "q" and c[1:].isdigit())]
-    lo, hi = plots._quantile_columns(out) if len(out) else ("q05", "q95")
+    lo, hi = plots.quantile_columns(out) if len(out) else ("q05", "q95")
     stats = [c for c in ("mean", "sd", lo, "q50", hi) if c in stats]
     stats += [c for c in (f"prior_{lo}", "prior_q50", f"prior_{hi}", "contraction", "weakly_informed") if c in out.columns]
-    dims = [c for c in plots._dim_columns(out) if c not in (*stats, "period")]
+    dims = [c for c in plots.dim_columns(out) if c not in (*stats, "period")]
     cols = ["quantity", *dims, *(["period"] if "period" in out.columns else []), *(["unit"] if "unit" in out.columns else []), *stats]
-    return out[cols]
+    out = out[cols]
+    out.attrs["rows_total"] = total
+    return out
 
 
 def _display_key(key: pd.DataFrame, labels: plots.Labels) -> pd.DataFrame:
@@ -385,13 +398,13 @@ def _display_key(key: pd.DataFrame, labels: plots.Labels) -> pd.DataFrame:
         out["period"] = out["period"].astype(str).str.replace("-", "\u2011")
     if "unit" in out.columns:  # a probability is the mean of a 0/1 indicator: its quantiles (0 or 1) say nothing
         prob_rows = out["unit"].astype(str).str.startswith("probability")
-        stats = [c for c in out.columns if plots._is_stat(c) and c not in ("mean", "weakly_informed")]
+        stats = [c for c in out.columns if plots.is_stat_column(c) and c not in ("mean", "weakly_informed")]
         out[stats] = out[stats].astype(object)
         out.loc[prob_rows, stats] = None
     if "q50" in out.columns:  # the median first, then its interval, then the mean
-        lo, hi = plots._quantile_columns(out)
+        lo, hi = plots.quantile_columns(out)
         rest = [c for c in out.columns if c not in ("q50", lo, hi, "mean")]
-        at = rest.index("unit") + 1 if "unit" in rest else len([c for c in rest if not plots._is_stat(c)])
+        at = rest.index("unit") + 1 if "unit" in rest else len([c for c in rest if not plots.is_stat_column(c)])
         order = [*rest[:at], "q50", lo, hi, *(["mean"] if "mean" in out.columns else []), *rest[at:]]
         out = out[order]
     return out.rename(columns={"q50": "median", "weakly_informed": "weak"})
@@ -553,12 +566,16 @@ def _render(report: _Report, key: pd.DataFrame, diag: dict[str, Any], coverage: 
                      + "</ul>")
     parts.append('<h2 id="key">Key intervals</h2>')
     if len(key):
-        lo, hi = plots._quantile_columns(key)
+        lo, hi = plots.quantile_columns(key)
         parts.append(f"<p>Cumulative rows (period <code>start-end</code>: totals, or shares of totals, over those years) where "
                      f"a quantity has them, else its last year. <code>median</code>, <code>{lo}</code> and <code>{hi}</code> "
                      f"bound the posterior {prob:.0%} interval, <code>prior_*</code> the prior's; the unit of each row is in "
                      "<code>unit</code>. Every quantity is described in <code>summary.md</code>.</p>")
         parts.append(_table(_display_key(key, report.labels), css_class="key-intervals"))
+        total = int(key.attrs.get("rows_total", len(key)))
+        if total > len(key):
+            parts.append(f"<p>The first {len(key)} of {total} rows: the case names no key quantities (<code>key_quantities</code> "
+                         "in its <code>labels.yaml</code>); every row is in <code>summary.csv</code>.</p>")
     else:
         parts.append("<p>No key quantities in the summary.</p>")
     if report.contraction is not None and len(report.contraction):
@@ -665,6 +682,7 @@ def write_report(
     prob: float = 0.9,
     title: str | None = None,
     labels: plots.Labels | None = None,
+    figures: FigureList | None = None,
 ) -> Path:
     """Write ``figures/*.png`` and a self-contained ``report.html`` into a result folder.
 
@@ -689,7 +707,12 @@ def write_report(
         Report title (default: the case's title from its label table, else "Results of the <case> case").
     labels : Labels, optional
         Display labels (default: the built-in case's ``data/<case>/labels.yaml``, the case named by
-        ``diagnostics.json`` or else by the system stored in ``posterior.nc``).
+        ``diagnostics.json`` or else by the system stored in ``posterior.nc``). Its ``key_quantities``
+        choose the key-interval table's rows (:func:`key_intervals`).
+    figures : callable, optional
+        ``figures(summary, labels) -> list of FigureSpec``: the case's figures (default:
+        :func:`case_figures` of the case's name; none: the process inputs,
+        :func:`bayesmfa.plots.generic_figures`).
 
     Returns
     -------
@@ -731,15 +754,16 @@ def write_report(
         _sankeys(report, idata, graph, prob)
     fig_dir = result_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    specs = plots.summary_figures(summary, labels) if len(summary) else []
-    if idata is not None and not _has(summary, "net_trade"):
+    figures = figures if figures is not None else case_figures(name)
+    specs = figures(summary, labels) if len(summary) and figures is not None else []
+    if idata is not None and not plots.has_quantity(summary, "net_trade"):
         tri = _triangle_from_posterior(idata, prob, labels.unit or (graph.system.unit if graph is not None else ""))
         if tri is not None:
             specs.append(tri)
-    if not any(needs and all(_has(summary, q) for q in needs) for _, _, needs, _ in specs):
-        # not an REE-like summary: draw generic process bands, and only note the absence of the special figures once
+    if not any(needs and all(plots.has_quantity(summary, q) for q in needs) for _, _, needs, _ in specs):
+        # none of the case's figures has its quantities here: draw generic process bands, and note that once
         specs = [s for s in specs if not s[2]] + (plots.generic_figures(summary, labels) if len(summary) else [])
-        notes.append("the summary has none of the quantities of the case figures (consumption, mining_share, net_export, ...): "
+        notes.append("the summary has none of the quantities of the case's figures (or the case has none): "
                      "process inputs drawn instead")
     _draw(report, specs, summary, fig_dir)
     _prior_posterior_figure(report, summary, fig_dir)
@@ -749,9 +773,19 @@ def write_report(
     if not report.informed and len(summary):
         notes.append("summary.csv has no contraction column (a fit without prior draws): how far the records moved each "
                      "quantity is not shown")
-    text = _render(report, key_intervals(summary), diag, coverage, prob, result_dir.name)
+    key = key_intervals(summary, labels.key_quantities or None, max_rows=MAX_KEY_ROWS)
+    text = _render(report, key, diag, coverage, prob, result_dir.name)
     return atomic_write(result_dir / "report.html", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-__all__ = ["KEY_QUANTITIES", "case_labels", "contraction_table", "diagnostics_banner", "graph_from_posterior", "key_intervals",
-           "weakly_informed_sentence", "write_report"]
+__all__ = [
+    "MAX_KEY_ROWS",
+    "case_figures",
+    "case_labels",
+    "contraction_table",
+    "diagnostics_banner",
+    "graph_from_posterior",
+    "key_intervals",
+    "weakly_informed_sentence",
+    "write_report",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -63,6 +64,14 @@ def demo_graph() -> Graph:
 
 
 SMUGGLING_SYSTEM = three_region_system(2000, 2002)
+
+
+def flagged_system() -> dict:
+    """The three-region system with its unregistered mining process and its smuggling flow marked in the system file."""
+    doc = copy.deepcopy(SMUGGLING_SYSTEM)
+    doc["processes"]["unregistered_mining"]["unregistered"] = True
+    doc["flows"]["smuggling"]["unregistered"] = True
+    return doc
 
 
 # ---------------------------------------------------------------------------
@@ -131,7 +140,8 @@ def test_sankey_rejects_years_outside_the_fit(demo_graph):
 
 
 def test_unregistered_links_are_coloured_distinctly():
-    graph = Graph(system_from_dict(SMUGGLING_SYSTEM))
+    """Links are red exactly where the system file marks them: the flagged process's flow and the flagged smuggling flow."""
+    graph = Graph(system_from_dict(flagged_system()))
     ds = fake_posterior(graph, draws=50)
     fig = plots.sankey(ds, graph, 2001)
     table = plots.sankey_table(ds, graph, 2001)
@@ -139,13 +149,48 @@ def test_unregistered_links_are_coloured_distinctly():
     assert len(colours) == len(table) == graph.n_edges
     flagged = {f for f, u in zip(table["flow"], table["unregistered"]) if u}
     assert flagged == {"illegal_ore", "smuggling"}
-    for flow, trade, colour in zip(table["flow"], table["trade"], colours):
+    red = {plots.UNREGISTERED_COLOR, plots.UNREGISTERED_TRADE_COLOR}
+    for edge, flow, trade, colour in zip(table["edge"], table["flow"], table["trade"], colours):
         if flow in flagged:
-            assert colour == (plots.UNREGISTERED_TRADE_COLOR if trade else plots.UNREGISTERED_COLOR)
+            assert colour == (plots.UNREGISTERED_TRADE_COLOR if trade else plots.UNREGISTERED_COLOR), edge
         else:
-            assert colour not in (plots.UNREGISTERED_COLOR, plots.UNREGISTERED_TRADE_COLOR)
-    assert plots.is_unregistered("ore", "unregistered_mining")
-    assert not plots.is_unregistered("ore", "mining")
+            assert colour not in red, edge
+    # every smuggling instance (CN->US, ...: 6 ordered pairs) and the one illegal ore link are red, nothing else
+    assert sum(c in red for c in colours) == 6 + 1
+    assert [t.name for t in fig.data[1:] if t.marker.color == plots.UNREGISTERED_COLOR] == ["unregistered flows"]
+    assert plots.is_unregistered(graph.system, "illegal_ore") and plots.is_unregistered(graph.system, "smuggling")
+    assert not plots.is_unregistered(graph.system, "ore")
+
+
+def test_flow_names_do_not_make_a_link_unregistered():
+    """A flow called ``smuggling`` and a process called ``unregistered_mining``, not flagged: no red link, no legend entry."""
+    graph = Graph(system_from_dict(SMUGGLING_SYSTEM))
+    ds = fake_posterior(graph, draws=50)
+    fig = plots.sankey(ds, graph, 2001)
+    table = plots.sankey_table(ds, graph, 2001)
+    assert not table["unregistered"].any()
+    assert not {plots.UNREGISTERED_COLOR, plots.UNREGISTERED_TRADE_COLOR} & set(fig.data[0].link.color)
+    smuggling = [c for f, c in zip(table["flow"], fig.data[0].link.color) if f == "smuggling"]
+    assert len(smuggling) == 6 and set(smuggling) == {plots.product_colour("", trade=True)}
+    assert not [t for t in fig.data[1:] if "unregistered" in t.name]
+    assert not plots.is_unregistered(graph.system, "smuggling")
+
+
+def test_unregistered_flag_survives_posterior_nc(tmp_path):
+    """The system a fit stores in posterior.nc keeps the flag; a file stored without it (before the flag) has none red."""
+    from bayesmfa.report import graph_from_posterior
+
+    for doc, expected in ((flagged_system(), {"illegal_ore", "smuggling"}), (SMUGGLING_SYSTEM, set())):
+        system = system_from_dict(doc)
+        ds = fake_posterior(Graph(system), draws=20)
+        ds.attrs["system_yaml"] = system.to_yaml()  # what bayesmfa.inference stores
+        path = tmp_path / f"{system.name}-{len(expected)}.nc"
+        az.InferenceData(posterior=ds).to_netcdf(str(path))
+        idata = az.from_netcdf(str(path))
+        graph = graph_from_posterior(idata)
+        assert {n for n, f in graph.system.flows.items() if f.unregistered} == expected
+        table = plots.sankey_table(idata, graph, 2001)
+        assert set(table.loc[table["unregistered"], "flow"]) == expected
 
 
 def test_sankey_colours_by_product_and_sets_trade_apart(demo_graph):
@@ -249,20 +294,17 @@ def test_bands_lines_per_region_and_lower_below_upper(tmp_path):
     polys = band_polygons(fig)
     assert len(polys) == 4
     rows = summary[(summary["quantity"] == "mining") & (summary["year_start"] == summary["year_end"])]
-    for region, line in zip(["CN", "US", "RoW", "World"], ax.get_lines()):
-        r = rows[rows["region"] == region]
+    for region, line, verts in zip(["CN", "US", "RoW", "World"], ax.get_lines(), polys, strict=True):
+        r = rows[rows["region"] == region].set_index("year_end")
         assert np.allclose(line.get_ydata(), r["q50"])
-        assert (r["q05"] <= r["q95"]).all()
-    for verts in polys:
-        # fill_between outlines the upper edge forward then the lower edge backward (or vice versa)
-        ys = verts[:, 1]
-        xs = verts[:, 0]
-        inner = [(x, y) for x, y in zip(xs, ys) if 2000 <= x <= 2010]
-        by_x: dict[float, list[float]] = {}
-        for x, y in inner:
-            by_x.setdefault(round(x, 6), []).append(y)
-        assert all(min(v) <= max(v) for v in by_x.values())
-        assert len(by_x) == 11
+        # the band drawn for this region spans exactly its q05..q95 in every year: the outline of fill_between
+        # visits each year's lower and upper bound (and nothing else, apart from closing points)
+        by_x: dict[int, set[float]] = {}
+        for x, y in verts:
+            by_x.setdefault(int(round(x)), set()).add(round(float(y), 9))
+        assert sorted(by_x) == list(range(2000, 2011))
+        for year, ys in by_x.items():
+            assert min(ys) == pytest.approx(r.loc[year, "q05"]) and max(ys) == pytest.approx(r.loc[year, "q95"]), (region, year)
     # the unit comes from the summary's unit column, the interval level from its quantile columns
     assert ax.get_ylabel() == "kt REO (median, 90% interval)"
     assert legend_outside(fig, ax)
@@ -315,6 +357,66 @@ def test_labels_replace_codes_and_fall_back_to_them(tmp_path):
         plots.load_labels(tmp_path / "bad.yaml")
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("title: x\nregion_order: [CN]\n", "'region_order'"),  # unknown key (a typo of regions)
+        ("regions: CN\n", "'regions'"),
+        ("key_quantities: {mining: 1}\n", "'key_quantities'"),
+        ("default_regions: [CN]\n", "'default_regions'"),
+        ("default_regions: {net_export: CN}\n", "'default_regions.net_export'"),
+        ("aggregate: [World]\n", "'aggregate'"),
+        ("sources: one\n", "'sources'"),
+    ],
+)
+def test_bad_labels_file_is_one_line_naming_file_and_key(tmp_path, text, key):
+    path = tmp_path / "labels.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        plots.load_labels(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and key in message and "\n" not in message
+
+
+def test_labels_order_regions_and_choose_defaults(tmp_path):
+    """Region order, the aggregate row and the default regions come from labels.yaml; without one, the data's order."""
+    from bayesmfa.cases import ree_figures
+
+    summary = csv_roundtrip(fake_summary(), tmp_path)
+    names = [n for n, *_ in ree_figures.summary_figures(summary) if n.startswith("consumption_")]
+    assert names == ["consumption_CN", "consumption_US", "consumption_RoW", "consumption_World"]  # as in the data
+    (tmp_path / "labels.yaml").write_text("regions: [World, RoW, CN]\naggregate: World\n"
+                                          "default_regions: {consumption: [Mars]}\nkey_quantities: [mining]\n")
+    labels = plots.load_labels(tmp_path / "labels.yaml")
+    assert labels.order_regions(["CN", "US", "RoW", "World"]) == ["World", "RoW", "CN", "US"]  # unlisted US last
+    specs = ree_figures.summary_figures(summary, labels)
+    names = [n for n, *_ in specs]
+    assert [n for n in names if n.startswith("consumption_")] == ["consumption_World", "consumption_RoW", "consumption_CN",
+                                                                  "consumption_US"]
+    assert [n for n in names if n.startswith("net_export_")] == ["net_export_World", "net_export_RoW", "net_export_CN",
+                                                                 "net_export_US"]
+    # the figures drawn follow the same order: the first consumption figure is the world's
+    fig = dict((n, b) for n, _, _, b in specs)["consumption_World"]()
+    assert "World" in fig._suptitle.get_text()
+    # default regions name a figure only when the summary has no region of the quantity
+    empty = summary[summary["quantity"] != "consumption"]
+    assert [n for n, *_ in ree_figures.summary_figures(empty, labels) if n.startswith("consumption_")] == ["consumption_Mars"]
+    assert not [n for n, *_ in ree_figures.summary_figures(empty) if n.startswith("consumption_")]
+    assert labels.key_quantities == ("mining",)
+
+
+def test_ree_figures_stay_importable_from_plots():
+    from bayesmfa.cases import ree_figures
+
+    for name in plots.MOVED_TO_REE_FIGURES:
+        assert getattr(plots, name) is getattr(ree_figures, name)
+    from bayesmfa.plots import summary_figures
+
+    assert summary_figures is ree_figures.summary_figures
+    with pytest.raises(AttributeError):
+        plots.no_such_function  # noqa: B018
+
+
 def test_shipped_label_tables_name_every_code():
     from bayesmfa.cases import demo, ree
     from bayesmfa.system import load_system
@@ -330,8 +432,10 @@ def test_shipped_label_tables_name_every_code():
 
 
 def test_band_wrappers(tmp_path):
+    from bayesmfa.cases import ree_figures
+
     summary = csv_roundtrip(fake_summary(), tmp_path)
-    fig = plots.consumption_bands(summary, "CN")
+    fig = ree_figures.consumption_bands(summary, "CN")
     stack, *panels = fig.axes
     assert len(panels) == 5  # stacked medians, then one panel per end use
     assert len(stack.collections) == 5 and "stacked" in stack.get_title()
@@ -339,22 +443,22 @@ def test_band_wrappers(tmp_path):
         assert len(ax.get_lines()) == 1 and len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1
     assert "kt REO" in panels[0].get_ylabel() and "90% interval" in panels[0].get_ylabel()
     assert legend_outside(fig, stack) and all(legend_outside(fig, ax) for ax in panels)
-    fig = plots.mining_share_bands(summary)
+    fig = ree_figures.mining_share_bands(summary)
     assert fig.axes[0].get_ylim() == (0.0, 1.0)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "US", "RoW"]
     assert fig.axes[0].get_ylabel() == "share (0-1) (median, 90% interval)"
-    fig = plots.unregistered_mining_bands(summary)
+    fig = ree_figures.unregistered_mining_bands(summary)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["CN", "RoW"]
-    fig = plots.net_trade_bands(summary, "US")
+    fig = ree_figures.net_trade_bands(summary, "US")
     labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
     assert labels == ["concentrate", "salt", "oxide", "metal"]
     assert legend_outside(fig, fig.axes[0])
-    fig = plots.dependence_bands(summary, "US")
+    fig = ree_figures.dependence_bands(summary, "US")
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     # US from US (a self-pair) is not drawn
     assert labels == ["import_share_from: CN", "import_share_from: RoW", "mined_refined_in_cn_share: US"]
     assert legend_outside(fig, fig.axes[0]) and "90%" in fig.axes[0].get_ylabel()
-    fig = plots.net_exporter_probability(summary)
+    fig = ree_figures.net_exporter_probability(summary)
     ax = fig.axes[0]
     assert ax.get_ylim()[0] < 0.0 and ax.get_ylim()[1] > 1.0  # lines at 0 and 1 stay inside the frame
     assert ax.get_ylabel() == "probability (posterior mean)"
@@ -362,12 +466,14 @@ def test_band_wrappers(tmp_path):
     cn = summary[(summary["quantity"] == "p_net_exporter") & (summary["region"] == "CN")]
     assert np.allclose(ax.get_lines()[0].get_ydata(), cn["mean"])
     with pytest.raises(ValueError, match="none of"):
-        plots.dependence_bands(summary.iloc[0:0].assign(quantity=[]))
+        ree_figures.dependence_bands(summary.iloc[0:0].assign(quantity=[]))
 
 
 def test_summary_figures_have_one_name_each(tmp_path):
+    from bayesmfa.cases import ree_figures
+
     summary = csv_roundtrip(fake_summary(), tmp_path)
-    specs = plots.summary_figures(summary)
+    specs = ree_figures.summary_figures(summary)
     names = [name for name, *_ in specs]
     assert len(names) == len(set(names))
     assert {"net_export_CN", "consumption_World", "dependence_US", "counterfactual_2010"} <= set(names)

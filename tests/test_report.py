@@ -16,8 +16,9 @@ import yaml
 from conftest import three_region_system
 
 from bayesmfa import plots
+from bayesmfa.cases import ree_figures
 from bayesmfa.graph import Graph
-from bayesmfa.report import key_intervals, write_report
+from bayesmfa.report import case_figures, case_labels, key_intervals, write_report
 from bayesmfa.system import system_from_dict
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -102,7 +103,7 @@ def embedded_pngs(text: str) -> list[bytes]:
 
 
 def test_full_report(result_dir):
-    path = write_report(result_dir)
+    path = write_report(result_dir, figures=ree_figures.summary_figures)
     assert path == result_dir / "report.html"
     text = path.read_text(encoding="utf-8")
     pngs = embedded_pngs(text)
@@ -143,13 +144,14 @@ def test_report_without_posterior_or_diagnostics(tmp_path):
     out = tmp_path / "bare"
     out.mkdir()
     summary_table().query("quantity in ['mining', 'mining_share']").to_csv(out / "summary.csv", index=False)
-    text = write_report(out).read_text(encoding="utf-8")
+    labels = case_labels("ree")  # its default regions name the consumption figure that is then skipped
+    text = write_report(out, figures=ree_figures.summary_figures, labels=labels).read_text(encoding="utf-8")
     assert len(embedded_pngs(text)) == 1  # the mining share only
     assert "posterior.nc not found" in text and "diagnostics.json not found" in text
-    assert "consumption not in the summary" in text
+    assert "figure &#x27;Consumption by end use, World&#x27; skipped: consumption not in the summary" in text
     assert 'class="sankey"' not in text and "No diagnostics" in text
     # a second run replaces the report
-    assert write_report(out).read_text(encoding="utf-8") == text
+    assert write_report(out, figures=ree_figures.summary_figures, labels=labels).read_text(encoding="utf-8") == text
 
 
 def test_report_of_a_demo_like_summary(tmp_path):
@@ -169,6 +171,34 @@ def test_report_of_a_demo_like_summary(tmp_path):
     key = key[: key.index("</table>")]
     assert "input_mining" in key and "output_refining" in key and "<td>2014</td>" in key
     assert "input_step_log__" not in key and "2014.0" not in key
+
+
+def test_case_figures_come_from_the_case_not_the_summary(result_dir):
+    """An REE-shaped summary of a case with no figure module (here 'tri') gets the generic figures, not the REE ones."""
+    assert case_figures("ree") is ree_figures.summary_figures
+    assert case_figures("tri") is None and case_figures("demo") is None and case_figures("../ree") is None
+    write_report(result_dir)
+    files = sorted(p.name for p in (result_dir / "figures").glob("*.png"))
+    assert "consumption_World.png" not in files and "trade_triangle_2020.png" in files  # the triangle is generic
+
+
+def test_key_table_follows_the_labels_key_quantities(result_dir, monkeypatch):
+    """key_quantities of labels.yaml choose the key table's rows and their order; without them every quantity, capped."""
+    labels = plots.Labels(key_quantities=("p_net_exporter", "no_such_quantity", "mining"))
+    text = write_report(result_dir, labels=labels).read_text(encoding="utf-8")
+    key = text[text.index('class="key-intervals"'):]
+    key = key[: key.index("</table>")]
+    shown = re.findall(r"<tr><td>([a-z_]+)</td>", key)
+    assert shown == ["p_net_exporter"] * 4 + ["mining"] * 3  # the last year of each region, then the cumulative rows
+    every = key_intervals(summary_table())
+    assert list(dict.fromkeys(every["quantity"])) == list(dict.fromkeys(summary_table()["quantity"]))
+    capped = key_intervals(summary_table(), max_rows=5)
+    assert len(capped) == 5 and capped.attrs["rows_total"] == len(every) > 5
+    monkeypatch.setattr("bayesmfa.report.MAX_KEY_ROWS", 5)
+    text = write_report(result_dir, labels=plots.Labels()).read_text(encoding="utf-8")
+    key = text[text.index('class="key-intervals"'):]
+    assert key[: key.index("</table>")].count("<tr><td>") == 5
+    assert f"The first 5 of {len(every)} rows" in text
 
 
 @pytest.mark.parametrize("legacy", [False, True])

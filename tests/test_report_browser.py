@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from test_report import PNG_MAGIC, embedded_pngs, result_dir  # noqa: F401  (fixture)
 
+from bayesmfa.cases import ree_figures
 from bayesmfa.report import write_report
 
 #: no name resolves and every proxied request goes to a closed port: the page must render offline
@@ -40,7 +41,7 @@ def browse(page: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_report_renders_offline_in_chromium(result_dir, tmp_path):  # noqa: F811
-    page = write_report(result_dir)
+    page = write_report(result_dir, figures=ree_figures.summary_figures)
     html = page.read_text(encoding="utf-8")
     n_png = len(embedded_pngs(html))
     assert n_png >= 8
