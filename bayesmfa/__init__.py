@@ -21,6 +21,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 #: Public name -> module that defines it.
 _PUBLIC: dict[str, str] = {
     "balance_residuals": "bayesmfa.balance",
+    "calibrate": "bayesmfa.calibration",
+    "Calibration": "bayesmfa.calibration",
+    "Misspecification": "bayesmfa.calibration",
     "FolderCase": "bayesmfa.cases",
     "case_names": "bayesmfa.cases",
     "get_case": "bayesmfa.cases",
@@ -46,8 +49,11 @@ _PUBLIC: dict[str, str] = {
     "SpecError": "bayesmfa.errors",
     "Graph": "bayesmfa.graph",
     "available_backends": "bayesmfa.inference",
+    "compile_model": "bayesmfa.inference",
+    "CompiledFit": "bayesmfa.inference",
     "fit": "bayesmfa.inference",
     "sample_prior": "bayesmfa.inference",
+    "with_records": "bayesmfa.inference",
     "load": "bayesmfa.io",
     "save": "bayesmfa.io",
     "build_model": "bayesmfa.model",
@@ -121,6 +127,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager imports)
     from bayesmfa.balance import balance_residuals  # noqa: F401
+    from bayesmfa.calibration import Calibration, Misspecification, calibrate  # noqa: F401
     from bayesmfa.cases import FolderCase, case_names, get_case, load_case, register_case  # noqa: F401
     from bayesmfa.cases.contract import Case, CaseFiles, KeyRow, SensitivityPlan  # noqa: F401
     from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
@@ -136,7 +143,14 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
         SpecError,
     )
     from bayesmfa.graph import Graph  # noqa: F401
-    from bayesmfa.inference import available_backends, fit, sample_prior  # noqa: F401
+    from bayesmfa.inference import (  # noqa: F401
+        CompiledFit,
+        available_backends,
+        compile_model,
+        fit,
+        sample_prior,
+        with_records,
+    )
     from bayesmfa.io import load, save  # noqa: F401
     from bayesmfa.model import ModelOptions, build_model  # noqa: F401
     from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning  # noqa: F401
