@@ -1,8 +1,9 @@
 """Simulation-based calibration on the demo system.
 
+A thin command line over :func:`bayesmfa.calibrate` (:mod:`bayesmfa.calibration`).
 For each of ``--n`` datasets: draw a true system from the prior and simulate
-every record (:func:`bayesmfa.simulate.simulate_records`), fit it with short
-chains under the same model options, and compare the truth with the posterior:
+every record, refit the model (compiled once per block) with short chains
+under the same model options, and compare the truth with the posterior:
 
 * **rank uniformity** -- for each checked quantity, one element (region, year,
   ...) is picked per dataset by a generator seeded independently of the data,
@@ -28,128 +29,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+import xarray as xr
 
 ROOT = Path(__file__).resolve().parents[1]
 #: True quantities checked: named flows and process totals of the demo (every coord and year).
 QUANTITIES = ("flow_ore_trade", "flow_refined_trade", "output_mining", "output_refining")
-#: Simulation and fit share this floor, so the data come from exactly the fitted model.
-FLOOR = 1e-9
-
-
-@dataclass(frozen=True)
-class SBCTask:
-    """Simulate and fit one block of datasets (picklable for worker processes).
-
-    The model is built and compiled by nutpie once per block; each dataset
-    only swaps the observed values (the ``record_obs`` data container)
-    and samples, with the settings :func:`bayesmfa.fit` gives nutpie
-    (low-rank mass matrix, target_accept 0.9). The block's true systems and
-    records are drawn together from the prior predictive, seeded by the
-    block's first seed.
-    """
-
-    draws: int
-    tune: int
-    chains: int
-    n_ranks: int
-    quantities: tuple[str, ...] = QUANTITIES
-
-    def __call__(self, seeds: tuple[int, ...]) -> list[dict]:
-        import nutpie
-        import pymc as pm
-
-        import bayesmfa as bm
-        from bayesmfa.cases import demo
-
-        problem = demo.load(ROOT)
-        rec = problem.records
-        model = bm.build_model(problem, bm.ModelOptions(floor=FLOOR))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prior = pm.sample_prior_predictive(draws=len(seeds), model=model, random_seed=seeds[0])
-            compiled = nutpie.compile_pymc_model(model)
-        position = {label: i for i, label in enumerate(rec.labels)}
-        out = []
-        for k, seed in enumerate(seeds):
-            values = rec.value.astype(float).copy()  # bound records keep their template values
-            for group, dim in (("records", "obs"), ("records_t", "obs_t")):
-                if group in prior.prior_predictive:
-                    sim = prior.prior_predictive[group].isel(chain=0, draw=k)
-                    values[[position[label] for label in sim[dim].values]] = np.clip(np.exp(sim.values) - FLOOR, 0.0, None)
-            # a lognormal share record can exceed 1, which the record checks reject: clip at 1
-            values = np.where(rec.is_share, np.minimum(values, 1.0), values)
-            data = compiled.with_data(record_obs=np.log(values + FLOOR))
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    idata = nutpie.sample(data, draws=self.draws, tune=self.tune, chains=self.chains, seed=seed,
-                                          cores=self.chains, progress_bar=False, low_rank_modified_mass_matrix=True,
-                                          target_accept=0.9)
-            except Exception as err:  # one failed dataset is reported, never fatal to its block
-                out.append({"seed": seed, "error": repr(err)})
-                continue
-            out.append(self._compare(seed, prior.prior.isel(chain=0, draw=k), idata))
-        return out
-
-    def _compare(self, seed: int, truth, idata) -> dict:
-        """Ranks of one element per quantity, and which true elements the 90% intervals hold."""
-        post = idata.posterior
-        pick = np.random.default_rng([seed, 7919])  # element choice independent of the simulated data
-        thin = np.linspace(0, self.draws * self.chains - 1, self.n_ranks).round().astype(int)
-        ranks, inside = {}, []
-        for name in self.quantities:
-            true = np.asarray(truth[name].values, dtype=float).reshape(-1)
-            draws = np.asarray(post[name].stack(sample=("chain", "draw")).transpose("sample", ...).values).reshape(-1, true.size)
-            keep = np.flatnonzero(true > 0)  # structural zeros (a region trading with itself) carry no information
-            j = keep[pick.integers(len(keep))]
-            ranks[name] = int(np.sum(draws[thin, j] < true[j]))
-            lo, hi = np.quantile(draws[:, keep], [0.05, 0.95], axis=0)
-            inside.extend(((true[keep] >= lo) & (true[keep] <= hi)).tolist())
-        divergences = int(idata.sample_stats["diverging"].sum())
-        return {"seed": seed, "ranks": ranks, "inside": inside, "n_ranks": self.n_ranks, "divergences": divergences}
 
 
 def summarise(results: list[dict], bins: int = 10) -> dict:
-    """Coverage of the 90% intervals and chi-square tests of uniform ranks.
+    """Coverage and rank uniformity of results in the earlier per-dataset dict layout
+    (``ranks``: quantity -> rank, ``inside``: one bool per true element, ``n_ranks``).
 
-    Returns
-    -------
-    dict
-        ``n_datasets``; ``n_ranks`` (ranks run from 0 to this); ``coverage_90``
-        (fraction of true elements inside their 90% interval, 0-1);
-        ``rank_counts``, ``chi2``, ``chi2_pvalue`` (per quantity: histogram of
-        its ranks in ``bins`` bins and the chi-square test against uniform);
-        ``min_pvalue`` and ``min_pvalue_bonferroni`` (smallest per-quantity
-        p-value, and times the number of quantities, capped at 1);
-        ``divergences`` (total over datasets).
+    Kept for callers of that layout; :func:`bayesmfa.calibration.summarise` is the package's.
     """
+    from bayesmfa.calibration import rank_uniformity
+
     n_ranks = results[0]["n_ranks"] if results else 0
     names = list(results[0]["ranks"]) if results else []
-    bins = max(2, min(bins, n_ranks + 1, len(results) // 5 or 2))
-    counts, chi2, pvalue = {}, {}, {}
-    for name in names:
-        ranks = np.array([r["ranks"][name] for r in results])
-        # bins of equal width over the n_ranks + 1 possible ranks (integer edges keep them equally likely)
-        edges = np.linspace(0, n_ranks + 1, bins + 1).round()
-        hist = np.histogram(ranks, bins=edges)[0]
-        expected = len(ranks) * np.diff(edges) / (n_ranks + 1)
-        counts[name] = hist.tolist()
-        chi2[name], pvalue[name] = (float(v) for v in stats.chisquare(hist, expected))
+    ranks = xr.DataArray(np.array([[r["ranks"][q] for q in names] for r in results]).reshape(len(results), len(names)),
+                         dims=("dataset", "quantity"), coords={"quantity": names})
+    tests = rank_uniformity(ranks, n_ranks, bins)
     inside = np.concatenate([r["inside"] for r in results]) if results else np.array([])
+    pvalue = dict(zip(names, tests["chi2_pvalue"].values.tolist(), strict=True))
     pmin = min(pvalue.values()) if pvalue else float("nan")
     return {
         "n_datasets": len(results),
         "n_ranks": int(n_ranks),
         "coverage_90": float(np.mean(inside)) if len(inside) else float("nan"),
-        "rank_counts": counts,
-        "chi2": chi2,
+        "rank_counts": {q: tests["rank_counts"].sel(quantity=q).values.tolist() for q in names},
+        "chi2": dict(zip(names, tests["chi2"].values.tolist(), strict=True)),
         "chi2_pvalue": pvalue,
         "min_pvalue": pmin,
         "min_pvalue_bonferroni": min(1.0, pmin * len(pvalue)) if pvalue else float("nan"),
@@ -159,7 +70,7 @@ def summarise(results: list[dict], bins: int = 10) -> dict:
 
 def run_sbc(n: int, *, draws: int = 200, tune: int = 300, chains: int = 2, n_ranks: int = 19, seed: int = 1000,
             workers: int = 1, scheduler: str | None = None, block: int | None = None) -> dict:
-    """Run SBC over ``n`` simulated datasets (seeds ``seed .. seed + n - 1``) with a pluggable executor.
+    """Run SBC on the demo over ``n`` simulated datasets (seeds ``seed .. seed + n - 1``) with a pluggable executor.
 
     The datasets are split into blocks of ``block`` (default: one block per
     worker), each compiled once; blocks are the executor's tasks.
@@ -167,28 +78,23 @@ def run_sbc(n: int, *, draws: int = 200, tune: int = 300, chains: int = 2, n_ran
     Returns
     -------
     dict
-        :func:`summarise` output plus ``failed`` (seed -> error) and ``wall_s``.
+        :meth:`bayesmfa.calibration.Calibration.to_dict` (``coverage_90``, ``rank_counts``, ``chi2``,
+        ``chi2_pvalue``, ``min_pvalue``, ``min_pvalue_bonferroni``, ``divergences``, ...) plus
+        ``failed`` (seed -> error) and ``wall_s``.
     """
+    import bayesmfa as bm
+    from bayesmfa.cases import demo
     from bayesmfa.sweeps import make_executor
 
-    start = time.perf_counter()
     executor = make_executor(scheduler, max_workers=workers)
-    task = SBCTask(draws, tune, chains, min(n_ranks, draws * chains - 1))
-    block = block or -(-n // max(1, workers))
-    blocks = [tuple(range(s, min(s + block, seed + n))) for s in range(seed, seed + n, block)]
-    results, failed = [], {}
     try:
-        for item, res in executor.map(task, blocks):
-            if isinstance(res, BaseException):  # the whole block failed (e.g. compilation)
-                failed.update({str(s): repr(res) for s in item})
-                continue
-            failed.update({str(r["seed"]): r["error"] for r in res if "error" in r})
-            results.extend(r for r in res if "error" not in r)
+        res = bm.calibrate(demo.load(ROOT), n=n, seed=seed, quantities=QUANTITIES, draws=draws, tune=tune, chains=chains,
+                           n_ranks=n_ranks, executor=executor, block=block)
     finally:
         if hasattr(executor, "close"):
             executor.close()
-    out = summarise(sorted(results, key=lambda r: r["seed"]))
-    out.update({"failed": failed, "wall_s": time.perf_counter() - start})
+    out = res.to_dict()
+    out["wall_s"] = res.settings["wall_s"]
     return out
 
 
