@@ -763,8 +763,8 @@ def write_report(
     if not any(needs and all(plots.has_quantity(summary, q) for q in needs) for _, _, needs, _ in specs):
         # none of the case's figures has its quantities here: draw generic process bands, and note that once
         specs = [s for s in specs if not s[2]] + (plots.generic_figures(summary, labels) if len(summary) else [])
-        notes.append("the summary has none of the quantities of the case's figures (or the case has none): "
-                     "process inputs drawn instead")
+        notes.append("the summary has none of the quantities of the case's figures: process inputs drawn instead" if figures
+                     else "the case has no figure list of its own: process inputs drawn instead")
     _draw(report, specs, summary, fig_dir)
     _prior_posterior_figure(report, summary, fig_dir)
     report.informed = weakly_informed_sentence(summary)
