@@ -480,7 +480,8 @@ def with_records(problem: Problem, records: Any, *, options: ModelOptions | None
         table = rec.table.copy()
         units = table["unit"].astype(str).str.strip()
         to_system = np.array([SHARE_UNITS[u] if s else problem.system.units[u] for u, s in zip(units, rec.is_share, strict=True)])
-        table["value"] = [format(v, ".17g") for v in values / to_system]
+        table["value"] = [t if v == old else repr(float(v / f))  # unchanged values keep their text (and the records' hash)
+                          for t, v, old, f in zip(table["value"], values, rec.value, to_system, strict=True)]
         new = dc_replace(problem, records=dc_replace(rec, value=values, table=table))
     _check_same_structure(problem, new, options or ModelOptions())
     return new
