@@ -243,7 +243,7 @@ def run_case(
         if labels is not None and labels.is_file():  # the report reads the case's title, methods, sources and caveats from here
             shutil.copyfile(labels, tmp / "labels.yaml")
         write_summary_markdown(summary, tmp / "summary.md", title=f"Quantities in summary.csv ({spec.name})")
-        diag = _diagnostics(idata, spec, wall)
+        diag = _diagnostics(idata, spec, problem, wall)
         _write_record_checks(tmp, idata, problem, settings)
         if spec.write_extras is not None:
             spec.write_extras(tmp, root)
@@ -268,9 +268,9 @@ def _write_record_checks(out: Path, idata: az.InferenceData, problem, settings: 
     checks.conflicts.to_csv(out / "record_conflicts.csv", index=False)
 
 
-def _diagnostics(idata: az.InferenceData, case: Case, wall: float) -> Diagnostics:
+def _diagnostics(idata: az.InferenceData, case: Case, problem, wall: float) -> Diagnostics:  # noqa: ANN001
     """Diagnostics over the case's reported quantities (or every posterior variable)."""
-    dataset = case.reported_dataset(idata) if case.reported_dataset is not None else None
+    dataset = case.reported_dataset(idata, problem) if case.reported_dataset is not None else None
     diag = compute_diagnostics(idata, dataset=dataset, wall_s=wall)
     fitted = json.loads(idata.posterior.attrs.get("diagnostics") or "{}")  # an approximate fit's Pareto k and importance ESS
     if fitted.get("pareto_k") is not None:

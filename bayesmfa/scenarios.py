@@ -131,8 +131,9 @@ def _sink_arrays(values: np.ndarray, problem: Problem, post: xr.Dataset, prefix:
     return out
 
 
-def _scenario(idata: az.InferenceData, problem: Problem, restricted: np.ndarray, cap_share: float, region_dim: str) -> xr.Dataset:
-    post = idata.posterior
+def _scenario(idata: az.InferenceData | xr.Dataset, problem: Problem, restricted: np.ndarray, cap_share: float,
+              region_dim: str) -> xr.Dataset:
+    post = idata.posterior if isinstance(idata, az.InferenceData) else idata
     cf = counterfactual_flows(idata, problem, restricted, cap_share)
     base = _posterior_arrays(idata, problem.graph)
     consumption = _sink_by_region(cf["throughput"], problem, post, region_dim)
@@ -213,8 +214,17 @@ def export_restriction(
     return _scenario(idata, problem, restricted, cap_share, region_dim)
 
 
-def no_trade(idata: az.InferenceData, problem: Problem, *, region_dim: str = "region") -> xr.Dataset:
+def no_trade(idata: az.InferenceData | xr.Dataset, problem: Problem, *, region_dim: str = "region") -> xr.Dataset:
     """Every crossed flow removed in every year; exports handed to domestic destinations in proportion.
+
+    The one no-trade rule of the package (``bayesmfa scenario --no-trade``, the
+    sensitivity study's scenario and a case's no-trade rows): in every draw, a
+    node's crossed (traded) edges carry nothing; what they carried goes to the
+    node's domestic edges in proportion to their shares (to its other edges when
+    it has no domestic one; lost when it has none); shares, yields and external
+    inputs (mining, stock withdrawals) stay as estimated, and the balance is
+    propagated again (:func:`counterfactual_flows`). ``idata`` may be a fit or
+    one of its groups (posterior or prior, as a Dataset).
 
     Returns
     -------

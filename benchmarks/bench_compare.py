@@ -88,7 +88,7 @@ def run_variant(case: str, variant: str, draws: int, tune: int, chains: int, see
     wall = time.perf_counter() - start
     if variant == "new_default":
         compile_s = json.loads(idata.posterior.attrs["settings"]).get("compile_s", float("nan"))
-    dataset = module.reported_dataset(idata) if module.reported_dataset is not None else None
+    dataset = module.reported_dataset(idata, problem) if module.reported_dataset is not None else None
     diag = bm.compute_diagnostics(idata, wall_s=wall, dataset=dataset)
     stats = idata.sample_stats
     steps_var = next((v for v in ("n_steps", "tree_size") if v in stats), None)

@@ -51,7 +51,7 @@ def run_one(case: str, backend: str, draws: int, tune: int, chains: int, seed: i
         warnings.simplefilter("ignore")
         idata = bm.fit(problem, options=settings.options, **fit_kwargs(settings))
     wall = time.perf_counter() - start
-    dataset = spec.reported_dataset(idata) if spec.reported_dataset is not None else None
+    dataset = spec.reported_dataset(idata, problem) if spec.reported_dataset is not None else None
     diag = bm.compute_diagnostics(idata, wall_s=wall, dataset=dataset)
     stats = idata.sample_stats
     steps_var = next((v for v in ("n_steps", "tree_size", "num_steps") if v in stats), None)  # nutpie / pymc / numpyro

@@ -101,6 +101,27 @@ def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
     assert m["World"] == pytest.approx(m[["CN", "US", "RoW"]].sum(), rel=1e-9)
 
 
+def test_no_trade_rows_and_the_scenario_command_share_one_engine(quick_fit, problem):
+    """summary.csv's no-trade rows are the last year of ``bayesmfa scenario --no-trade`` (one rule, one engine)."""
+    from bayesmfa.scenarios import no_trade, summarize_scenario
+
+    table = ree.summary_table(quick_fit, problem, 0.9)
+    rows = table[table["quantity"] == "no_trade_consumption"].set_index(["region", "end_use"])
+    scen = summarize_scenario(no_trade(quick_fit, problem))
+    scen = scen[(scen["quantity"] == "sink_consumption") & (scen["year"] == 2022)].set_index(["region", "end_use"])
+    assert len(rows) == len(scen) > 0
+    for col in ("mean", "q05", "q50", "q95"):
+        np.testing.assert_allclose(rows[col].sort_index().to_numpy(float), scen[col].sort_index().to_numpy(float), rtol=1e-9)
+    # without trade, every region's consumption comes from its own mines and stocks: the world total cannot exceed
+    # what the world mined and drew from stocks in 2022 (yields <= 1)
+    post = quick_fit.posterior.sel(year=2022)
+    world = ree.quantities(quick_fit.posterior, problem=problem)["no_trade_consumption"].sum(("region", "end_use", "year"))
+    supply = (post["output_mining"].sum("region") + post["output_mining_unregistered"].sum("region")
+              + sum(post[v].sum([d for d in post[v].dims if d not in ("chain", "draw")]) for v in post.data_vars
+                    if str(v).startswith("external_stockpile_withdrawal")))
+    assert (world <= supply * (1 + 1e-9)).all()
+
+
 def test_cumulative_shares_and_trade_by_product(quick_fit):
     """Period shares are ratios of sums (not means of yearly shares); trade by product sums over partners."""
     post = quick_fit.posterior

@@ -140,7 +140,7 @@ class Case:
     write_figures : callable or None
         ``write_figures(summary, idata, problem, outdir) -> list[Path]``: the case's figures.
     reported_dataset : callable or None
-        ``reported_dataset(idata) -> xarray.Dataset``: the quantities the convergence gate
+        ``reported_dataset(idata, problem) -> xarray.Dataset``: the quantities the convergence gate
         checks (default: every posterior variable).
     annotate : callable or None
         ``annotate(idata, root)``: attributes stored with the fit (e.g. a quota series its
@@ -164,7 +164,7 @@ class Case:
     sampler: Mapping[str, Any] = field(default_factory=dict)
     labels_file: Callable[[Path | None], Path] | None = None
     write_figures: Callable[[pd.DataFrame, az.InferenceData, Problem, Path], list[Path]] | None = None
-    reported_dataset: Callable[[az.InferenceData], xr.Dataset] | None = None
+    reported_dataset: Callable[[az.InferenceData, Problem], xr.Dataset] | None = None
     annotate: Callable[[az.InferenceData, Path], None] | None = None
     write_extras: Callable[[Path, Path], None] | None = None
     scenarios: tuple[ScenarioSpec, ...] = (NO_TRADE,)

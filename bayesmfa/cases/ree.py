@@ -22,7 +22,7 @@ from bayesmfa.cases.ree_records import build_records
 from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
-from bayesmfa.scenarios import NO_TRADE, ScenarioSpec
+from bayesmfa.scenarios import NO_TRADE, ScenarioSpec, no_trade
 from bayesmfa.summaries import (
     PERIOD_COLUMNS,
     SUMMARY_DIMS,
@@ -187,7 +187,7 @@ def _div(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
     return a / b.where(b > 0)
 
 
-def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr.DataArray]:
+def quantities(post: xr.Dataset, quota: pd.Series | None = None, problem: Problem | None = None) -> dict[str, xr.DataArray]:
     """Every quantity of interest per draw (dims chain, draw, year, ...), kt REO or shares.
 
     Among them: ``cumulative_mining_share`` (registered + unregistered),
@@ -206,6 +206,9 @@ def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr
         Posterior (or prior) group of a REE fit.
     quota : Series, optional
         China's separation quota by year (kt REO) for the unregistered refining share.
+    problem : Problem, optional
+        The problem of the fit: with it, the no-trade rows (``no_trade_consumption``,
+        ``no_trade_change``), which propagate the balance again per draw.
     """
     q: dict[str, xr.DataArray] = {}
     registered = post["output_mining"]
@@ -252,8 +255,9 @@ def quantities(post: xr.Dataset, quota: pd.Series | None = None) -> dict[str, xr
     if "stock_change_stockpile" in post:  # China's stockpiles (kt REO/yr, either sign; level = change since 2000)
         q["stockpile_change"] = post["stock_change_stockpile"].sel(region=["CN"])
         q["stockpile_level"] = post["stock_stockpile"].sel(region=["CN"])
-    q["no_trade_consumption"] = _no_trade(post, mining)
-    q["no_trade_change"] = q["no_trade_consumption"] - consumption.sel(year=consumption["year"][-1])
+    if problem is not None:
+        q["no_trade_consumption"] = _no_trade(post, problem)
+        q["no_trade_change"] = q["no_trade_consumption"] - consumption.sel(year=consumption["year"][-1:])
     return q
 
 
@@ -289,28 +293,11 @@ def _refined_in_cn(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
     return _div(refined_cn, mining)
 
 
-def _no_trade(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
-    """Consumption by region and end use in the last year if every trade flow were removed.
-
-    Each region keeps its own mined REO (registered and unregistered); at each stage
-    the export shares are handed to the domestic destinations in proportion to
-    their domestic shares; yields and end-use shares stay as estimated.
-    """
-    last = post["year"].values[-1]
-    p = post.sel(year=last)
-
-    def yield_of(proc: str) -> xr.DataArray:
-        return _div(p[f"output_{proc}"], p[f"input_{proc}"])
-
-    m = mining.sel(year=last)
-    own_unreg = p["output_mining_unregistered"].reindex(region=list(REGIONS), fill_value=0.0)
-    own = p["output_mining"] + xr.where(m["region"] == "RoW", 0.0, own_unreg)  # RoW's unregistered ore goes to China only
-    oxide = own * yield_of("cracking") * yield_of("separation")
-    to_metal, to_use = p["flow_oxide_to_metal"], p["flow_oxide_use"]
-    dom = to_metal + to_use
-    supply = oxide * (_div(to_use, dom).fillna(0.5) + _div(to_metal, dom).fillna(0.5) * yield_of("electrolysis").fillna(1.0))
-    end_share = _div(p["flow_end_use"], p["flow_end_use"].sum("end_use"))
-    return (supply * end_share).expand_dims(year=[last])
+def _no_trade(post: xr.Dataset, problem: Problem) -> xr.DataArray:
+    """Consumption by region and end use in the last year with every trade flow removed (kt REO; dims chain, draw, year,
+    region, end_use), by the package's one no-trade rule (:func:`bayesmfa.scenarios.no_trade`)."""
+    last = post["year"].values[-1:]
+    return no_trade(post, problem)["sink_consumption"].sel(year=last)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -393,15 +380,18 @@ QUANTITY_INFO: dict[str, QuantityInfo] = {
     "stockpile_level": QuantityInfo(UNIT, "China's stockpile at the end of the year, as the running sum of its net additions "
                                           "since the first year (level at the start = 0)."),
     "no_trade_consumption": QuantityInfo(UNIT, "Counterfactual consumption of `region` in `end_use` in the last year if every "
-                                               "trade flow were removed (each region uses only its own mined REO)."),
+                                               "trade flow were removed, by the package's one no-trade rule "
+                                               "(bayesmfa.scenarios.no_trade: what a region exported goes to its own next "
+                                               "stage in proportion to its domestic shares; yields, end-use shares, mining "
+                                               "and stock withdrawals as estimated)."),
     "no_trade_change": QuantityInfo(UNIT, "No-trade counterfactual consumption minus actual consumption of `region` in "
                                           "`end_use`, last year (negative = trade raises its use)."),
 }
 
 
-def _rows(group: xr.Dataset, quota: pd.Series | None, prob: float) -> pd.DataFrame:
+def _rows(group: xr.Dataset, quota: pd.Series | None, prob: float, problem: Problem | None) -> pd.DataFrame:
     """Summary rows of every quantity computed from one group (posterior or prior), periods as integers."""
-    qs = quantities(group, quota)
+    qs = quantities(group, quota, problem)
     span = _span(group)
     out = pd.concat([_tidy(name, da, prob, name in CUMULATIVE, span) for name, da in qs.items()], ignore_index=True)
     for col in SUMMARY_DIMS:
@@ -428,8 +418,8 @@ def summary_table(
     """
     if quota is None:
         quota = _quota_from_attrs(idata)
-    out = _rows(idata.posterior, quota, prob)
-    prior = _rows(idata.prior, quota, prob) if "prior" in idata.groups() else None
+    out = _rows(idata.posterior, quota, prob, problem)
+    prior = _rows(idata.prior, quota, prob, problem) if "prior" in idata.groups() else None
     out = add_prior_columns(out, prior, prob)
     indicator = out["quantity"].isin(INDICATORS)
     out.loc[indicator, "contraction"] = np.nan
@@ -444,9 +434,9 @@ def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
     return pd.read_json(io.StringIO(text), typ="series")
 
 
-def reported_dataset(idata: az.InferenceData) -> xr.Dataset:
+def reported_dataset(idata: az.InferenceData, problem: Problem | None = None) -> xr.Dataset:
     """The reported quantities as one Dataset (for R-hat/ESS over every reported quantity)."""
-    qs = quantities(idata.posterior, _quota_from_attrs(idata))
+    qs = quantities(idata.posterior, _quota_from_attrs(idata), problem)
     keep = {k: v for k, v in qs.items() if k != "p_net_exporter"}
     return xr.Dataset({k: v.reset_coords(drop=True) for k, v in keep.items()})
 
