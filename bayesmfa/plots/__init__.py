@@ -1,0 +1,151 @@
+"""Figures of a fit: a Sankey of the whole system, uncertainty bands, trade triangle, counterfactual.
+
+Static figures use matplotlib and return :class:`matplotlib.figure.Figure`
+objects (nothing is shown); the interactive Sankey uses plotly, imported only
+when it is drawn so the package imports without it.
+
+Every interval is computed per draw first and summarised afterwards: sums over
+years or over flow types are taken draw by draw, never by adding quantiles.
+
+The package is split by job; every public name is importable from here
+(``from bayesmfa.plots import bands``):
+
+* :mod:`bayesmfa.plots.labels` -- a case's display labels and choices (``labels.yaml``);
+* :mod:`bayesmfa.plots.tables` -- reading summary tables, number and axis text;
+* :mod:`bayesmfa.plots.sankey` -- the system Sankey;
+* :mod:`bayesmfa.plots.bands` -- bands over years, prior vs posterior, the generic figure list;
+* :mod:`bayesmfa.plots.trade` -- net trade between pairs, the trade triangle, counterfactual bars.
+
+No figure here names a commodity, region or quantity of a case: the REE case's
+figures are in :mod:`bayesmfa.cases.ree_figures`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bayesmfa.plots.bands import (
+    POSTERIOR_COLOR,
+    PRIOR_BAND_COLOR,
+    PRIOR_COLOR,
+    FigureSpec,
+    Panel,
+    bands,
+    default_panels,
+    generic_figures,
+    new_axes,
+    outside_legend,
+    prior_posterior_bands,
+)
+from bayesmfa.plots.labels import (
+    LABEL_KEYS,
+    Labels,
+    label_kind,
+    load_labels,
+)
+from bayesmfa.plots.sankey import (
+    LINK_COLOR,
+    NODE_COLOR,
+    PRODUCT_RGB,
+    UNREGISTERED_COLOR,
+    UNREGISTERED_TRADE_COLOR,
+    is_unregistered,
+    node_display_label,
+    node_label,
+    product_colour,
+    sankey,
+    sankey_table,
+)
+from bayesmfa.plots.tables import (
+    YearSelection,
+    as_text,
+    dim_columns,
+    format_interval,
+    format_number,
+    has_quantity,
+    interval_label,
+    interval_text,
+    is_blank,
+    is_stat_column,
+    matches,
+    posterior_of,
+    quantile_columns,
+    quantity_values,
+    select_rows,
+    unit_of,
+    value_axis_label,
+    without_self_pairs,
+    year_positions,
+)
+from bayesmfa.plots.trade import (
+    counterfactual,
+    net_pair_flows,
+    trade_triangle,
+)
+
+#: Names that moved to :mod:`bayesmfa.cases.ree_figures` (the REE case's figures), still importable from here
+#: (``from bayesmfa.plots import summary_figures``) until their callers import them from there.
+MOVED_TO_REE_FIGURES = ("consumption_bands", "dependence_bands", "mining_share_bands", "net_exporter_probability",
+                        "net_trade_bands", "summary_figures", "unregistered_mining_bands")
+
+
+def __getattr__(name: str) -> Any:
+    """The REE figure functions that moved to :mod:`bayesmfa.cases.ree_figures` (imported on first use)."""
+    if name in MOVED_TO_REE_FIGURES:
+        from bayesmfa.cases import ree_figures
+
+        return getattr(ree_figures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "MOVED_TO_REE_FIGURES",
+    "FigureSpec",
+    "LABEL_KEYS",
+    "LINK_COLOR",
+    "Labels",
+    "NODE_COLOR",
+    "POSTERIOR_COLOR",
+    "PRIOR_BAND_COLOR",
+    "PRIOR_COLOR",
+    "PRODUCT_RGB",
+    "Panel",
+    "UNREGISTERED_COLOR",
+    "UNREGISTERED_TRADE_COLOR",
+    "YearSelection",
+    "as_text",
+    "bands",
+    "counterfactual",
+    "default_panels",
+    "dim_columns",
+    "format_interval",
+    "format_number",
+    "generic_figures",
+    "has_quantity",
+    "interval_label",
+    "interval_text",
+    "is_blank",
+    "is_stat_column",
+    "is_unregistered",
+    "label_kind",
+    "load_labels",
+    "matches",
+    "net_pair_flows",
+    "new_axes",
+    "node_display_label",
+    "node_label",
+    "outside_legend",
+    "posterior_of",
+    "prior_posterior_bands",
+    "product_colour",
+    "quantile_columns",
+    "quantity_values",
+    "sankey",
+    "sankey_table",
+    "select_rows",
+    "trade_triangle",
+    "unit_of",
+    "value_axis_label",
+    "without_self_pairs",
+    "year_positions",
+]
