@@ -120,7 +120,12 @@ def _read_posterior(path: Path, notes: list[str]) -> az.InferenceData | None:
 
 
 def graph_from_posterior(idata: az.InferenceData) -> Graph | None:
-    """The graph of a fit, rebuilt from the system YAML stored in the posterior's attrs (``None`` if absent)."""
+    """The graph of a fit, rebuilt from the system YAML stored in the posterior's attrs (``None`` if absent).
+
+    The stored text is the system file as the fit read it, so what it marks ``unregistered``
+    (:attr:`bayesmfa.system.FlowType.unregistered`) comes back with it. A file written before
+    that flag existed marks no flow: its Sankey draws no link red.
+    """
     import yaml
 
     from bayesmfa.system import system_from_dict
