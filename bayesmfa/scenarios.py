@@ -98,6 +98,17 @@ def counterfactual_flows(
     return {"flows": flows, "throughput": throughput, "loss": loss, "external": external}
 
 
+def trade_dim(problem: Problem, region_dim: str | None = None) -> str:
+    """The dim whose coords trade with each other: ``region_dim`` when given, else the system's
+    ``trade_dim``, else the dim the first crossed flow crosses, else ``"region"``."""
+    if region_dim:
+        return region_dim
+    system = problem.system
+    if system.trade_dim:
+        return system.trade_dim
+    return next((f.cross for f in system.flows.values() if f.cross), "region")
+
+
 def _sink_by_region(values: np.ndarray, problem: Problem, post: xr.Dataset, region_dim: str) -> xr.DataArray:
     """Sum node values (chain, draw, year, node) of sink nodes by their region coord."""
     graph = problem.graph
@@ -170,7 +181,7 @@ def export_restriction(
     flow_names: Sequence[str],
     cap_share: float,
     from_year: int,
-    region_dim: str = "region",
+    region_dim: str | None = None,
 ) -> xr.Dataset:
     """A region's exports on some trade flows capped at a share of their value from a year on.
 
@@ -188,8 +199,8 @@ def export_restriction(
         Fraction (0-1) of the posterior value each capped flow keeps.
     from_year : int
         First year of the restriction.
-    region_dim : str
-        The crossed dim.
+    region_dim : str, optional
+        The crossed dim (default: :func:`trade_dim`, the system's trade dim).
 
     Returns
     -------
@@ -202,6 +213,7 @@ def export_restriction(
         Summarise with :func:`summarize_scenario`.
     """
     graph = problem.graph
+    region_dim = trade_dim(problem, region_dim)
     origin = graph.system.cross_dim_names(region_dim)[0]
     unknown = [f for f in flow_names if f not in graph.system.flows]
     if unknown:
@@ -214,7 +226,7 @@ def export_restriction(
     return _scenario(idata, problem, restricted, cap_share, region_dim)
 
 
-def no_trade(idata: az.InferenceData | xr.Dataset, problem: Problem, *, region_dim: str = "region") -> xr.Dataset:
+def no_trade(idata: az.InferenceData | xr.Dataset, problem: Problem, *, region_dim: str | None = None) -> xr.Dataset:
     """Every crossed flow removed in every year; exports handed to domestic destinations in proportion.
 
     The one no-trade rule of the package (``bayesmfa scenario --no-trade``, the
@@ -234,7 +246,7 @@ def no_trade(idata: az.InferenceData | xr.Dataset, problem: Problem, *, region_d
     graph = problem.graph
     crossed = np.array([graph.system.flows[e.flow].cross is not None for e in graph.edges])
     restricted = np.broadcast_to(crossed, (len(graph.system.years), graph.n_edges))
-    return _scenario(idata, problem, restricted, 0.0, region_dim)
+    return _scenario(idata, problem, restricted, 0.0, trade_dim(problem, region_dim))
 
 
 def summarize_scenario(ds: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
