@@ -201,7 +201,18 @@ def test_sankey_colours_by_product_and_sets_trade_apart(demo_graph):
     domestic, traded = colours["ore_domestic[region=A]"], colours["ore_trade[origin=A,destination=B]"]
     refined = colours["refined_domestic[region=A]"]
     assert domestic != traded and domestic != refined  # product and trade both change the colour
-    assert domestic == plots.product_colour("concentrate") and traded == plots.product_colour("concentrate", trade=True)
+    hues = plots.product_colours(demo_graph.system)  # no labels: the palette in the order the flows name the products
+    assert list(hues) == ["concentrate", "oxide"] and hues["concentrate"] == plots.PRODUCT_PALETTE[0]
+    assert hues["oxide"] == plots.PRODUCT_PALETTE[1]
+    assert plots.product_colour("") == "rgba(60, 150, 90, 0.35)"  # flows without a product
+    assert domestic == plots.product_colour("concentrate", colours=hues) == "rgba(140, 100, 60, 0.35)"
+    assert traded == plots.product_colour("concentrate", trade=True, colours=hues) == "rgba(140, 100, 60, 0.85)"
+    assert refined == plots.product_colour("oxide", colours=hues)
+    # labels.yaml names a product's hue; the other products take the palette's free hues
+    labelled = plots.sankey(ds, demo_graph, 2015, labels=plots.Labels(product_colours={"oxide": (1, 2, 3)}))
+    relabelled = dict(zip(table["edge"], labelled.data[0].link.color))
+    assert relabelled["refined_domestic[region=A]"] == "rgba(1, 2, 3, 0.35)"
+    assert relabelled["ore_domestic[region=A]"] == domestic
     # a legend entry per colour in use, outside the Sankey
     names = [t.name for t in fig.data[1:]]
     assert "concentrate (domestic)" in names and "concentrate (trade)" in names and "oxide (trade)" in names
@@ -367,6 +378,9 @@ def test_labels_replace_codes_and_fall_back_to_them(tmp_path):
         ("default_regions: {net_export: CN}\n", "'default_regions.net_export'"),
         ("aggregate: [World]\n", "'aggregate'"),
         ("sources: one\n", "'sources'"),
+        ("product_colours: {ore: [1, 2]}\n", "'product_colours.ore'"),
+        ("product_colours: {ore: [1, 2, 300]}\n", "'product_colours.ore'"),
+        ("product_colours: [ore]\n", "'product_colours'"),
     ],
 )
 def test_bad_labels_file_is_one_line_naming_file_and_key(tmp_path, text, key):

@@ -43,6 +43,9 @@ class Labels:
     key_quantities : tuple of str
         The quantities of the report's key-interval table, in order. Empty:
         every quantity (see :func:`bayesmfa.report.key_intervals`).
+    product_colours : mapping of str -> (int, int, int)
+        Hue (RGB, 0-255) of a product's Sankey links; products not named take
+        a palette in the system's order (:func:`bayesmfa.plots.product_colours`).
     """
 
     names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -55,6 +58,7 @@ class Labels:
     aggregate: str = ""
     default_regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     key_quantities: tuple[str, ...] = ()
+    product_colours: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def __call__(self, kind: str, code: Any) -> str:
         """The label of ``code`` in table ``kind``; the code itself when there is none."""
@@ -74,7 +78,7 @@ class Labels:
 
 #: Top-level keys of a ``labels.yaml`` (every one optional).
 LABEL_KEYS = ("title", "unit", "methods", "sources", "caveats", "labels", "regions", "aggregate", "default_regions",
-              "key_quantities")
+              "key_quantities", "product_colours")
 
 
 def load_labels(path: str | Path) -> Labels:
@@ -86,7 +90,8 @@ def load_labels(path: str | Path) -> Labels:
     of code to display label. The case's display choices: ``regions`` (list of
     region codes in display order), ``aggregate`` (the code of the all-regions
     row), ``default_regions`` (quantity -> list of region codes drawn when the
-    summary names none) and ``key_quantities`` (list: the report's key table).
+    summary names none), ``key_quantities`` (list: the report's key table) and
+    ``product_colours`` (product -> ``[r, g, b]``, 0-255: its Sankey links' hue).
     Every key is optional (see :class:`Labels`).
 
     Raises
@@ -120,6 +125,13 @@ def load_labels(path: str | Path) -> Labels:
     if not isinstance(defaults, dict):
         raise ValueError(f"{path}: 'default_regions' must map a quantity to a list of region codes, got {type(defaults).__name__}")
     default_regions = {str(q): _text_list(defaults, q, path, f"default_regions.{q}") for q in defaults}
+    colours = doc.get("product_colours") or {}
+    if not isinstance(colours, dict):
+        raise ValueError(f"{path}: 'product_colours' must map a product to [r, g, b], got {type(colours).__name__}")
+    for product, rgb in colours.items():
+        if (not isinstance(rgb, list) or len(rgb) != 3
+                or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb)):
+            raise ValueError(f"{path}: 'product_colours.{product}' must be [r, g, b] with integers 0-255, got {rgb!r}")
     return Labels(
         names={str(k): {str(c): str(lab) for c, lab in v.items()} for k, v in names.items()},
         title=str(doc.get("title") or ""),
@@ -127,6 +139,7 @@ def load_labels(path: str | Path) -> Labels:
         methods=" ".join(str(doc.get("methods") or "").split()),
         aggregate=str(doc.get("aggregate") or ""),
         default_regions=default_regions,
+        product_colours={str(p): (int(c[0]), int(c[1]), int(c[2])) for p, c in colours.items()},
         **lists,
     )
 

@@ -29,14 +29,14 @@ if TYPE_CHECKING:  # pragma: no cover
 LINK_COLOR = "rgba(90, 120, 160, 0.45)"
 UNREGISTERED_COLOR = "rgba(200, 40, 40, 0.55)"
 UNREGISTERED_TRADE_COLOR = "rgba(160, 20, 20, 0.85)"
-#: Hue of each product's Sankey links (RGB); other products are grey.
-PRODUCT_RGB: dict[str, tuple[int, int, int]] = {
-    "concentrate": (140, 100, 60),
-    "salt": (230, 150, 40),
-    "oxide": (50, 110, 180),
-    "metal": (110, 80, 160),
-    "": (60, 150, 90),
-}
+#: Hues (RGB) given to a system's products in the order its flows first name them, unless labels.yaml
+#: names a product's colour (``product_colours``); products beyond the palette are grey.
+PRODUCT_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (140, 100, 60), (230, 150, 40), (50, 110, 180), (110, 80, 160), (190, 90, 130), (70, 160, 170), (150, 150, 40),
+)
+#: Hue of flows without a product, and of a product without a colour.
+NO_PRODUCT_RGB = (60, 150, 90)
+OTHER_PRODUCT_RGB = (120, 120, 120)
 NODE_COLOR = "rgba(60, 60, 60, 0.8)"
 
 
@@ -141,15 +141,34 @@ def sankey_table(
     return pd.DataFrame(rows, columns=cols)
 
 
-def product_colour(product: str, *, trade: bool = False, unregistered: bool = False) -> str:
+def product_colours(system: System, labels: Labels | None = None) -> dict[str, tuple[int, int, int]]:
+    """The hue (RGB) of each product of a system's flows, in the order its flows first name them, ``""`` last.
+
+    ``labels.product_colours`` (from ``labels.yaml``) gives a product its hue; the
+    others take the unused hues of :data:`PRODUCT_PALETTE` in turn (then grey).
+    Flows without a product (``""``) are :data:`NO_PRODUCT_RGB`.
+    """
+    named = dict((labels or Labels()).product_colours)
+    products = list(dict.fromkeys(f.product or "" for f in system.flows.values()))
+    free = [c for c in PRODUCT_PALETTE if c not in named.values()]
+    out: dict[str, tuple[int, int, int]] = {}
+    for p in [q for q in products if q] + [q for q in products if not q]:
+        out[p] = named.get(p) or (NO_PRODUCT_RGB if not p else free.pop(0) if free else OTHER_PRODUCT_RGB)
+    return out
+
+
+def product_colour(product: str, *, trade: bool = False, unregistered: bool = False,
+                   colours: Mapping[str, tuple[int, int, int]] | None = None) -> str:
     """The ``rgba`` colour of a Sankey link: its product's hue, lighter for domestic and stronger for trade flows.
 
+    ``colours`` maps a product to its hue (:func:`product_colours`); without it, or a
+    product missing from it, :data:`OTHER_PRODUCT_RGB` (:data:`NO_PRODUCT_RGB` for ``""``).
     Unregistered flows (:func:`is_unregistered`) are :data:`UNREGISTERED_COLOR`
-    (a darker red when traded); a product without a colour of its own is grey.
+    (a darker red when traded).
     """
     if unregistered:
         return UNREGISTERED_TRADE_COLOR if trade else UNREGISTERED_COLOR
-    r, g, b = PRODUCT_RGB.get(product, (120, 120, 120))
+    r, g, b = (colours or {}).get(product) or (NO_PRODUCT_RGB if not product else OTHER_PRODUCT_RGB)
     return f"rgba({r}, {g}, {b}, {0.85 if trade else 0.35})"
 
 
@@ -260,10 +279,11 @@ def sankey(
     (mining, cracking, ..., consumption) and ordered by region within it, so
     labels do not overlap. A link's width is the posterior median of its
     flow (summed over the period per draw) and its hover label the median
-    and interval. Links take their product's colour (:data:`PRODUCT_RGB`):
-    pale for flows within a region, strong for trade between regions;
-    flows the system file marks ``unregistered`` are red (:func:`is_unregistered`); structural zeros are left out. A legend
-    names the colours.
+    and interval. Links take their product's colour (:func:`product_colours`:
+    ``product_colours`` of labels.yaml, else a palette in the system's order):
+    pale for flows within a region, strong for trade between regions; flows
+    the system file marks ``unregistered`` are red (:func:`is_unregistered`);
+    structural zeros are left out. A legend names the colours.
 
     Parameters
     ----------
@@ -280,7 +300,7 @@ def sankey(
     min_value : float, optional
         See :func:`sankey_table`.
     labels : Labels, optional
-        Display names of processes, regions and end uses.
+        Display names of processes, regions and end uses, and product colours.
     unit : str, optional
         Unit in the hover labels and title (default: ``labels.unit``, else the system's).
 
@@ -299,7 +319,9 @@ def sankey(
     used = sorted(set(table["source_index"]) | set(table["target_index"]))
     position = {n: i for i, n in enumerate(used)}
     lo_name, hi_name = interval_columns(prob)
-    colours = [product_colour(p, trade=t, unregistered=u) for p, t, u in zip(table["product"], table["trade"], table["unregistered"])]
+    hues = product_colours(graph.system, lab)
+    colours = [product_colour(p, trade=t, unregistered=u, colours=hues)
+               for p, t, u in zip(table["product"], table["trade"], table["unregistered"])]
     link = {
         "source": [position[i] for i in table["source_index"]],
         "target": [position[i] for i in table["target_index"]],
@@ -328,7 +350,7 @@ def sankey(
     for process in heads:
         fig.add_annotation(x=head_x[process], y=1.0, xref="paper", yref="paper", showarrow=False, text=f"<b>{lab('process', process)}</b>",
                            xanchor="right" if head_x[process] > 0.9 else "left", yanchor="bottom", font={"size": 11})
-    for name, colour in _sankey_legend(table, lab):
+    for name, colour in _sankey_legend(table, lab, hues):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True, hoverinfo="skip",
                                  marker={"size": 12, "symbol": "square", "color": colour}))
     fig.update_layout(
@@ -342,20 +364,21 @@ def sankey(
     return fig
 
 
-def _sankey_legend(table: pd.DataFrame, labels: Labels | None = None) -> list[tuple[str, str]]:
-    """(legend name, colour) of the link colours present, products in :data:`PRODUCT_RGB` order.
+def _sankey_legend(table: pd.DataFrame, labels: Labels, colours: Mapping[str, tuple[int, int, int]]) -> list[tuple[str, str]]:
+    """(legend name, colour) of the link colours present, products in the order of ``colours``.
 
     The entry of unregistered links reads ``labels("legend", "unregistered")`` (default ``unregistered flows``).
     """
-    lab = labels or Labels()
+    lab = labels
     out = []
     present = set(zip(table["product"], table["trade"], table["unregistered"]))
-    products = [p for p in PRODUCT_RGB if any(p == q for q, _, u in present if not u)]
-    products += sorted({q for q, _, u in present if not u and q not in PRODUCT_RGB})
+    products = [p for p in colours if any(p == q for q, _, u in present if not u)]
+    products += sorted({q for q, _, u in present if not u and q not in colours})
     for p in products:
         for trade in (False, True):
             if (p, trade, False) in present:
-                out.append((f"{p or 'other flows'} ({'trade' if trade else 'domestic'})", product_colour(p, trade=trade)))
+                out.append((f"{p or 'other flows'} ({'trade' if trade else 'domestic'})",
+                            product_colour(p, trade=trade, colours=colours)))
     if any(u for _, _, u in present):
         out.append((lab.names.get("legend", {}).get("unregistered", "unregistered flows"), UNREGISTERED_COLOR))
     return out
