@@ -556,7 +556,8 @@ def test_trade_triangle_arrows_follow_the_net_direction():
 
 def test_counterfactual_bars(tmp_path):
     summary = csv_roundtrip(fake_summary(), tmp_path)
-    fig = plots.counterfactual(summary, 2010)
+    fig = plots.counterfactual(summary, 2010, actual="consumption", no_trade="no_trade_consumption", category="end_use",
+                               legend_labels=("with trade", "no trade"))
     assert [ax.get_title() for ax in fig.axes] == ["CN", "US", "RoW"]
     ax = fig.axes[0]
     heights = [p.get_height() for p in ax.patches]
@@ -568,5 +569,8 @@ def test_counterfactual_bars(tmp_path):
     assert heights[2:] == pytest.approx(none.set_index("end_use").loc[["magnets", "catalysts"], "q50"].tolist())
     assert ax.get_ylabel() == "kt REO (median, 90% interval)" and "90% interval" in fig._suptitle.get_text()
     assert all(legend_outside(fig, a) for a in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["with trade", "no trade"]
+    assert fig._suptitle.get_text().startswith("consumption and no_trade_consumption by end_use in 2010")
     with pytest.raises(ValueError, match="no_trade_consumption"):
-        plots.counterfactual(summary[summary["quantity"] != "no_trade_consumption"], 2010)
+        plots.counterfactual(summary[summary["quantity"] != "no_trade_consumption"], 2010, actual="consumption",
+                             no_trade="no_trade_consumption", category="end_use")

@@ -190,6 +190,13 @@ def net_export_bands(
     return net_trade_bands(summary, region, ax=ax, unit=unit, labels=labels)
 
 
+def no_trade_bars(summary: pd.DataFrame, year: int | str, *, labels: Labels | None = None) -> Figure:
+    """Consumption by region and end use in one year, as estimated and without trade (``figures/counterfactual_<year>.png``)."""
+    return counterfactual(summary, year, actual="consumption", no_trade="no_trade_consumption", category="end_use",
+                          legend_labels=("with trade (as estimated)", "no trade (counterfactual)"), labels=labels,
+                          title=f"Consumption by end use in {year}, with and without trade")
+
+
 def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
     """Every figure drawn from the REE summary, one file name each (``figures/<name>.png``).
 
@@ -248,7 +255,7 @@ def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list
     years = sorted(set(annual(summary[summary["quantity"].astype(str) == "no_trade_consumption"])["year"]))
     for year in years[-1:] or ["?"]:
         specs.append((f"counterfactual_{year}", f"Consumption with and without trade, {year}", ("consumption", "no_trade_consumption"),
-                      lambda y=year: counterfactual(summary, y, labels=lab)))
+                      lambda y=year: no_trade_bars(summary, y, labels=lab)))
     if has_quantity(summary, "net_trade"):
         yrs = sorted(set(annual(summary[summary["quantity"].astype(str) == "net_trade"])["year"]))
         if yrs:
@@ -265,6 +272,7 @@ __all__ = [
     "net_export_bands",
     "net_exporter_probability",
     "net_trade_bands",
+    "no_trade_bars",
     "summary_figures",
     "unregistered_mining_bands",
 ]

@@ -35,11 +35,11 @@ class Labels:
         regions of the data not listed follow in their data order. Empty: the
         data's order.
     aggregate : str
-        The code of the row that adds up all regions (e.g. ``"World"``): it is
+        The code of the row that adds up all regions (e.g. ``"all"``): it is
         left out of figures that compare regions with each other. Empty: none.
     default_regions : mapping of str -> tuple of str
         Per figure quantity, the regions drawn when the summary does not name
-        any (e.g. ``{"unregistered_mining": ("CN", "RoW")}``).
+        any (e.g. ``{"imports": ("A", "B")}``).
     key_quantities : tuple of str
         The quantities of the report's key-interval table, in order. Empty:
         every quantity (see :func:`bayesmfa.report.key_intervals`).

@@ -52,7 +52,7 @@ def is_unregistered(system: System, flow: str) -> bool:
 
 
 def node_display_label(graph: Graph, index: int) -> str:
-    """A short label of a process instance: the process name then its coords, e.g. ``"mining CN"``."""
+    """A short label of a process instance: the process name then its coords, e.g. ``"refining A"``."""
     node = graph.nodes[index]
     values = " ".join(str(v) for _, v in node.coords)
     return f"{node.process} {values}" if values else node.process
@@ -276,7 +276,7 @@ def sankey(
     """An interactive Sankey of the whole system for one year or a period, coloured by product.
 
     Nodes are process instances, placed in one column per stage of the chain
-    (mining, cracking, ..., consumption) and ordered by region within it, so
+    (from the boundary inputs to the sinks) and ordered by region within it, so
     labels do not overlap. A link's width is the posterior median of its
     flow (summed over the period per draw) and its hover label the median
     and interval. Links take their product's colour (:func:`product_colours`:

@@ -214,45 +214,49 @@ def counterfactual(
     summary: pd.DataFrame,
     year: int | str,
     *,
+    actual: str,
+    no_trade: str,
+    category: str,
     regions: Sequence[str] | None = None,
     unit: str | None = None,
-    actual: str = "consumption",
-    no_trade: str = "no_trade_consumption",
-    legend_labels: tuple[str, str] = ("with trade (as estimated)", "no trade (counterfactual)"),
+    legend_labels: tuple[str, str] = ("actual", "counterfactual"),
     panel: str = "region",
-    category: str = "end_use",
     labels: Labels | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Actual vs counterfactual (by default: no-trade) consumption by region and end use, with interval error bars.
+    """Actual vs counterfactual values of one year, one panel per ``panel`` coord, paired bars per ``category``.
+
+    Bars are medians with interval error bars.
 
     Parameters
     ----------
     summary : DataFrame
-        Summary with quantities ``consumption`` and ``no_trade_consumption``
-        (columns ``region, end_use``, the year, ``q50`` and interval columns).
+        Summary with the quantities ``actual`` and ``no_trade`` (columns
+        ``panel``, ``category``, the year, ``q50`` and interval columns).
     year : int or str
         The year compared (a yearly row).
-    regions : sequence of str, optional
-        One panel per region (default: the regions of the no-trade rows).
-    unit : str, optional
-        Unit on the y axis (default: the rows' ``unit`` column).
     actual, no_trade : str
         Names of the two quantities (the counterfactual second).
+    category : str
+        Column of the bars within a panel.
+    regions : sequence of str, optional
+        One panel per value of ``panel`` (default: the values in the counterfactual's rows).
+    unit : str, optional
+        Unit on the y axis (default: the rows' ``unit`` column).
     legend_labels : tuple of str
         Legend labels of the two.
-    panel, category : str
-        Column giving one panel each, and column of the bars within a panel.
+    panel : str
+        Column giving one panel each.
     labels : Labels, optional
-        Display names of regions and end uses.
+        Display names of the panels' and bars' codes.
     title : str, optional
-        Figure title (default: consumption with and without trade); the
+        Figure title (default: the two quantities' labels and the year); the
         interval level is appended.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per region, paired bars per end use; the legend below the panels.
+        One panel per coord, paired bars per category; the legend below the panels.
 
     Raises
     ------
@@ -286,6 +290,6 @@ def counterfactual(
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(value_axis_label(unit, lo, hi))
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small", frameon=False)
-    head = title or f"Consumption by end use in {year}, with and without trade"
+    head = title or f"{lab('quantity', actual)} and {lab('quantity', no_trade)} by {category} in {year}"
     fig.suptitle(f"{head} (bars: median; whiskers: {interval_label(lo, hi)} interval)")
     return fig
