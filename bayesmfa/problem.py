@@ -15,7 +15,7 @@ from bayesmfa.flowpriors import compile_flow_priors
 from bayesmfa.graph import Graph
 from bayesmfa.likelihoods import RecordLikelihoods, resolve_likelihoods
 from bayesmfa.plausibility import check_problem
-from bayesmfa.priors import Priors, load_priors
+from bayesmfa.priors import Priors, load_priors, resolve_named, resolve_priors
 from bayesmfa.records import CompiledRecords, compile_records, read_records
 from bayesmfa.system import System, load_system
 
@@ -81,11 +81,15 @@ def make_problem(system: System, priors: Priors, records: pd.DataFrame) -> Probl
         normal likelihood), or (:class:`~bayesmfa.plausibility.PlausibilityError`)
         records that contradict each other or are implausible.
     PriorError
-        A prior entry whose selectors select nothing.
+        A prior entry whose selectors select nothing, a node or edge without a
+        prior, or a source type or factor of the records without a ``noise`` or
+        ``factors`` prior: here, before any model is built.
     """
     graph = Graph(system)
     compiled = compile_records(records, graph)
     found = check_problem(system, priors, graph, compiled)
+    resolve_priors(priors, graph)  # a missing prior fails here, not when a model is built
+    resolve_named(priors, "factors", compiled.factors, "name")
     resolve_likelihoods(priors, compiled)  # a signed record without a normal likelihood fails here, not at fit time
     return Problem(system, priors, graph, compiled, found, compile_flow_priors(priors, graph))
 

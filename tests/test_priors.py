@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -43,16 +45,14 @@ def _problem(system_dict, priors_dict):
 
 def test_missing_input_prior_is_an_error(tiny_system_dict, tiny_priors_dict):
     tiny_priors_dict["inputs"][0]["region"] = "A"
-    problem = _problem(tiny_system_dict, tiny_priors_dict)
     with pytest.raises(bm.PriorError, match=r"no prior in 'inputs' matches input node mining\[region=B\]"):
-        resolve_priors(problem.priors, problem.graph)
+        _problem(tiny_system_dict, tiny_priors_dict)  # up front, when the problem is made, not when a model is built
 
 
 def test_share_key_matching_nothing_is_an_error(tiny_system_dict, tiny_priors_dict):
     tiny_priors_dict["shares"][0]["shares"] = {"ore": 0.8, "smuggling": 0.2}
-    problem = _problem(tiny_system_dict, tiny_priors_dict)
     with pytest.raises(bm.PriorError, match="share key 'smuggling' matches no flow") as err:
-        resolve_priors(problem.priors, problem.graph)
+        _problem(tiny_system_dict, tiny_priors_dict)
     assert err.value.field == "shares[0].shares.smuggling"
 
 
@@ -60,6 +60,22 @@ def test_missing_noise_prior_for_a_used_source_type(tiny_system_dict, tiny_prior
     tiny_priors_dict["noise"][0]["source_type"] = "customs"
     with pytest.raises(bm.PriorError, match="no prior in 'noise' for source_type 'stats'"):
         _problem(tiny_system_dict, tiny_priors_dict)  # up front, when the problem is made, not at fit time
+
+
+def test_missing_factor_prior_fails_when_the_problem_is_made(tmp_path):
+    import shutil
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "priors" / "demo", tmp_path / "priors")
+    for f in (tmp_path / "priors").glob("*.yaml"):
+        doc = yaml.safe_load(f.read_text())
+        if isinstance(doc, dict) and "factors" in doc:
+            doc.pop("factors")
+            f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(bm.PriorError, match="no prior in 'factors' for name 'exporter_reporting'"):
+        bm.load_problem(root / "data" / "demo" / "system.yaml", tmp_path / "priors", root / "data" / "demo" / "records.csv")
 
 
 def test_last_matching_entry_wins_and_share_means(tiny_system_dict, tiny_priors_dict):
