@@ -386,14 +386,14 @@ def _display_key(key: pd.DataFrame, labels: plots.Labels) -> pd.DataFrame:
     out = key.drop(columns=[c for c in ("sd", "prior_q50") if c in key.columns])
     if "quantity" in out.columns:
         out["quantity"] = [labels("quantity", q) for q in out["quantity"].astype(str)]
-    dims = [c for c in ("region", "partner", "product", "end_use") if c in out.columns]
+    dims = [c for c in out.columns if c not in ("quantity", "period", "unit") and not plots.is_stat_column(c)]
     if dims:  # one compact column: "China, partner: United States, Oxides"
         def where(row: pd.Series) -> str:
             parts = []
             for col in dims:
-                value = str(row[col]).strip()
+                value = "" if pd.isna(row[col]) else str(row[col]).strip()
                 if value:
-                    text = labels("region" if col == "partner" else col, value)
+                    text = labels(plots.label_kind(col), value)
                     parts.append(f"partner: {text}" if col == "partner" else text)
             return ", ".join(parts)
 
