@@ -13,6 +13,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayesmfa.io import fit_options
 from bayesmfa.model import ModelOptions, build_model
 from bayesmfa.powerscaling import (
     OBSERVED,
@@ -92,7 +93,8 @@ def predictive_checks(
     by : str
         Record grouping (``source_type`` or ``family``).
     options : ModelOptions, optional
-        Options of the fit.
+        Options of the fit (default: those stored with it; others are refused, see
+        :func:`bayesmfa.io.fit_options`).
     groups : sequence of str
         InferenceData groups of parameter draws to check (those present).
 
@@ -103,6 +105,7 @@ def predictive_checks(
         ``statistic``, ``observed`` (mean over draws of T(observed)),
         ``replicated`` (mean of T(replicated)), ``p_value`` and ``flag``.
     """
+    options = fit_options(idata, options)
     model = build_model(problem, options)
     rgroups = record_groups(problem, by)
     rows = []

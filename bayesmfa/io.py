@@ -157,6 +157,39 @@ def stored_options(idata: az.InferenceData) -> ModelOptions:
     return ModelOptions(**{k: frozen(v) for k, v in raw.items()})
 
 
+def fit_options(idata: az.InferenceData, options: ModelOptions | None = None) -> ModelOptions:
+    """The model options an analysis of ``idata`` must use: the fit's own.
+
+    An analysis that rebuilds the model (predictive checks, power-scaling) with other
+    options than the fit's would silently analyse another model.
+
+    Parameters
+    ----------
+    idata : InferenceData
+        A fit of bayesmfa (its options are stored in ``posterior.attrs["model_options"]``).
+    options : ModelOptions, optional
+        Options the caller passes; they must equal the fit's when the fit stores its own.
+
+    Returns
+    -------
+    ModelOptions
+        The fit's options; ``options`` (or the defaults) for a fit that stores none.
+
+    Raises
+    ------
+    ValueError
+        When ``options`` differ from the fit's, naming the fields that differ.
+    """
+    if "model_options" not in idata.posterior.attrs:
+        return options or ModelOptions()
+    stored = stored_options(idata)
+    if options is not None and options != stored:
+        ours, theirs = options.as_dict(), stored.as_dict()
+        fields = sorted(k for k in set(ours) | set(theirs) if json.dumps(ours.get(k)) != json.dumps(theirs.get(k)))
+        raise ValueError(f"model options {fields} differ from those the fit was made with; pass the fit's options or none")
+    return stored
+
+
 def load_result(path: str | Path, problem: Problem, options: ModelOptions | None = None, *, what: str = "fit") -> az.InferenceData:
     """Load the fit of a ``bayesmfa run`` result folder (its ``posterior.nc``) or of the file itself, checked against ``problem``.
 

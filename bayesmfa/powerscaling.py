@@ -20,6 +20,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayesmfa.io import fit_options
 from bayesmfa.likelihoods import FAMILIES
 from bayesmfa.model import ModelOptions, build_model, flow_prior_logp
 from bayesmfa.problem import Problem
@@ -103,6 +104,7 @@ def log_prior_by_section(idata: az.InferenceData, problem: Problem, options: Mod
         Section -> DataArray (chain, draw), in nats; sections without free
         variables are left out.
     """
+    options = fit_options(idata, options)
     model = build_model(problem, options)
     free = [rv.name for rv in model.free_RVs]
     owner: dict[str, str] = {}
@@ -120,7 +122,7 @@ def log_prior_by_section(idata: az.InferenceData, problem: Problem, options: Mod
         da = da.sum([d for d in da.dims if d not in SAMPLE]) if da.ndim > 2 else da
         sec = owner[name]
         out[sec] = out[sec] + da if sec in out else da
-    flows = flow_prior_logp(idata.posterior, problem, options or ModelOptions())
+    flows = flow_prior_logp(idata.posterior, problem, options)
     if flows is not None:
         out["flows"] = flows
     return {s: out[s].reset_coords(drop=True) for s in PRIOR_SECTIONS if s in out}
@@ -266,7 +268,8 @@ def power_scaling(
     by : str
         How records are grouped (``source_type`` or ``family``).
     options : ModelOptions, optional
-        Options of the fit (the model is rebuilt to evaluate the priors).
+        Options of the fit (the model is rebuilt to evaluate the priors; default: those
+        stored with it; others are refused, see :func:`bayesmfa.io.fit_options`).
     threshold : float
         Sensitivity above which a row is flagged.
 

@@ -398,3 +398,18 @@ def test_sweep_refits_draw_no_prior(monkeypatch, demo_problem, demo_fit):
     ds = task(Sweep("same", _identity))
     assert seen["prior_draws"] == 0 and seen["draws"] == 10
     assert ds.attrs["sweep"] == "same"
+
+
+def test_analyses_use_the_fits_options_and_refuse_others(demo_fit, demo_problem):
+    """Predictive checks and power-scaling rebuild the model: with the fit's options, never silently with others."""
+    from dataclasses import replace as dc_replace
+
+    from bayesmfa.io import fit_options, stored_options
+
+    own = stored_options(demo_fit)
+    assert fit_options(demo_fit) == own and fit_options(demo_fit, own) == own
+    other = dc_replace(own, likelihood="studentt")
+    with pytest.raises(ValueError, match=r"\['likelihood'\] differ from those the fit was made with"):
+        criticism.predictive_checks(demo_fit, demo_problem, seed=0, options=other)
+    with pytest.raises(ValueError, match="differ from those the fit was made with"):
+        powerscaling.power_scaling(demo_fit, demo_problem, QS, options=other)
