@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     scen.add_argument("--no-trade", action="store_true", help="every trade flow removed in every year")
     scen.add_argument("--restrict", action="append", default=[], metavar="REGION:FLOW[,FLOW]:CAP:FROM_YEAR",
                       help="cap a region's exports on some flows at CAP (0-1) of their value from a year on; repeatable, "
-                           "e.g. CN:oxide_trade,metal_trade:0.5:2010")
+                           "e.g. A:ore_trade,refined_trade:0.5:2015 (region A's trade capped at half from 2015)")
     scen.add_argument("--year", type=_year, help="year of the figures (default: the last year)")
     scen.add_argument("--root", help=ROOT_HELP)
     scen.set_defaults(func=_scenario)

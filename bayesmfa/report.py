@@ -155,20 +155,17 @@ FigureList = Callable[[pd.DataFrame, plots.Labels], list[FigureSpec]]
 
 
 def case_figures(name: str) -> FigureList | None:
-    """The figure list of the case called ``name``: ``summary_figures`` of its module ``bayesmfa.cases.<name>_figures``.
+    """The figure list of the case called ``name`` (its :attr:`~bayesmfa.cases.contract.Case.report_figures`).
 
-    ``None`` when the case has no such module (a case folder, the demo): the report then
-    draws the process inputs (:func:`bayesmfa.plots.generic_figures`).
+    ``None`` when ``name`` is no known case name (a case folder, a system name) or the case
+    has no list of its own (the demo): the report then draws the process inputs
+    (:func:`bayesmfa.plots.generic_figures`).
     """
-    import importlib
+    from bayesmfa.cases import case_names, get_case
 
-    if not name or not name.isidentifier():
+    if not name or name not in case_names():
         return None
-    try:
-        module = importlib.import_module(f"bayesmfa.cases.{name}_figures")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "summary_figures", None)
+    return get_case(name).report_figures
 
 
 def _triangle_from_posterior(idata: az.InferenceData, prob: float, unit: str = "") -> FigureSpec | None:
@@ -669,13 +666,15 @@ def _checks_html(checks: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def case_labels(system_name: str) -> plots.Labels:
-    """The label table of a built-in case (``data/<name>/labels.yaml``); code names when there is none."""
-    from bayesmfa.cases import CASES, project_root
+    """The label table of a known case (its ``labels.yaml``, see :attr:`~bayesmfa.cases.contract.Case.labels_file`);
+    code names when there is none."""
+    from bayesmfa.cases import case_names, labels_file
 
-    if system_name not in CASES:
+    if system_name not in case_names():
         return plots.Labels()
     try:
-        return plots.load_labels(project_root() / "data" / system_name / "labels.yaml")
+        path = labels_file(system_name)
+        return plots.load_labels(path) if path is not None else plots.Labels()
     except FileNotFoundError:  # no data/ folder to be found: code names
         return plots.Labels()
 

@@ -175,7 +175,9 @@ def test_report_of_a_demo_like_summary(tmp_path):
 
 def test_case_figures_come_from_the_case_not_the_summary(result_dir):
     """An REE-shaped summary of a case with no figure module (here 'tri') gets the generic figures, not the REE ones."""
-    assert case_figures("ree") is ree_figures.summary_figures
+    from bayesmfa.cases import ree
+
+    assert case_figures("ree") is ree.report_figures  # the case's own list, through its contract
     assert case_figures("tri") is None and case_figures("demo") is None and case_figures("../ree") is None
     write_report(result_dir)
     files = sorted(p.name for p in (result_dir / "figures").glob("*.png"))

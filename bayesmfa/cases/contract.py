@@ -138,7 +138,10 @@ class Case:
         caveats, display names, region order, key quantities); ``root`` may be ``None`` (the
         default root, see :func:`bayesmfa.cases.project_root`).
     write_figures : callable or None
-        ``write_figures(summary, idata, problem, outdir) -> list[Path]``: the case's figures.
+        ``write_figures(summary, idata, problem, outdir) -> list[Path]``: the figures a run writes.
+    report_figures : callable or None
+        ``report_figures(summary, labels) -> list of FigureSpec``: the figures of its report
+        (:func:`bayesmfa.report.write_report`; default: the process inputs).
     reported_dataset : callable or None
         ``reported_dataset(idata, problem) -> xarray.Dataset``: the quantities the convergence gate
         checks (default: every posterior variable).
@@ -164,6 +167,7 @@ class Case:
     sampler: Mapping[str, Any] = field(default_factory=dict)
     labels_file: Callable[[Path | None], Path] | None = None
     write_figures: Callable[[pd.DataFrame, az.InferenceData, Problem, Path], list[Path]] | None = None
+    report_figures: Callable[..., list[Any]] | None = None
     reported_dataset: Callable[[az.InferenceData, Problem], xr.Dataset] | None = None
     annotate: Callable[[az.InferenceData, Path], None] | None = None
     write_extras: Callable[[Path, Path], None] | None = None

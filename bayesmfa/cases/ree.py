@@ -473,12 +473,20 @@ def prior_posterior_figure(summary: pd.DataFrame) -> Figure:
     return plots.prior_posterior_bands(summary, panels, ncols=3)
 
 
+def report_figures(summary: pd.DataFrame, label_table: Labels) -> list:
+    """The figures of the REE report (:func:`bayesmfa.cases.ree_figures.summary_figures`; matplotlib is imported here, not
+    when the case is loaded)."""
+    from bayesmfa.cases.ree_figures import summary_figures
+
+    return summary_figures(summary, label_table)
+
+
 def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-    """The summary's figures (:func:`bayesmfa.plots.summary_figures`, one file each) and prior vs posterior (PNG)."""
-    from bayesmfa import plots
+    """The summary's figures (:func:`bayesmfa.cases.ree_figures.summary_figures`, one file each) and prior vs posterior (PNG)."""
+    from bayesmfa.cases.ree_figures import summary_figures
 
     outdir.mkdir(parents=True, exist_ok=True)
-    figures = [(name, build) for name, _, _, build in plots.summary_figures(summary, labels())]
+    figures = [(name, build) for name, _, _, build in summary_figures(summary, labels())]
     if "prior" in idata.groups():
         figures.append(("prior_posterior", lambda: prior_posterior_figure(summary)))
     written = []
@@ -528,5 +536,6 @@ def sensitivity_plan(problem: Problem) -> SensitivityPlan:
 def case() -> Case:
     """The REE case as a :class:`~bayesmfa.cases.contract.Case`."""
     return Case(name="ree", files=files, load=load, summary_table=summary_table, options=OPTIONS, sampler=sampler_defaults(),
-                labels_file=labels_file, write_figures=write_figures, reported_dataset=reported_dataset, annotate=annotate,
+                labels_file=labels_file, write_figures=write_figures, report_figures=report_figures,
+                reported_dataset=reported_dataset, annotate=annotate,
                 write_extras=write_extras, scenarios=tuple(scenarios()), sensitivity=sensitivity_plan, key_rows=KEY_ROWS)
