@@ -10,13 +10,9 @@ The public names below are imported on first use (PEP 562), so that
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("bayesmfa")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from bayesmfa._version import __version__
 
 #: Public name -> module that defines it.
 _PUBLIC: dict[str, str] = {
@@ -32,7 +28,7 @@ _PUBLIC: dict[str, str] = {
     "Case": "bayesmfa.cases.contract",
     "CaseFiles": "bayesmfa.cases.contract",
     "KeyRow": "bayesmfa.cases.contract",
-    "SensitivityPlan": "bayesmfa.cases.contract",
+    "SensitivityPlan": "bayesmfa.sensitivity",
     "predictive_checks": "bayesmfa.criticism",
     "value_of_information": "bayesmfa.criticism",
     "compute_diagnostics": "bayesmfa.diagnostics",
@@ -76,6 +72,7 @@ _PUBLIC: dict[str, str] = {
     "RunResult": "bayesmfa.runner",
     "RunSettings": "bayesmfa.runner",
     "resolve_settings": "bayesmfa.runner",
+    "report_case": "bayesmfa.runner",
     "bands": "bayesmfa.plots",
     "default_panels": "bayesmfa.plots",
     "prior_posterior_bands": "bayesmfa.plots",
@@ -87,7 +84,7 @@ _PUBLIC: dict[str, str] = {
     "export_restriction": "bayesmfa.scenarios",
     "no_trade": "bayesmfa.scenarios",
     "summarize_scenario": "bayesmfa.scenarios",
-    "run_sensitivity": "bayesmfa.sensitivity",
+    "run_sensitivity": "bayesmfa.sensitivityrun",
     "run_sweep": "bayesmfa.sensitivity",
     "scale_prior_widths": "bayesmfa.sensitivity",
     "scale_step_priors": "bayesmfa.sensitivity",
@@ -129,7 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.balance import balance_residuals  # noqa: F401
     from bayesmfa.calibration import Calibration, Misspecification, calibrate  # noqa: F401
     from bayesmfa.cases import FolderCase, case_names, get_case, load_case, register_case  # noqa: F401
-    from bayesmfa.cases.contract import Case, CaseFiles, KeyRow, SensitivityPlan  # noqa: F401
+    from bayesmfa.cases.contract import Case, CaseFiles, KeyRow  # noqa: F401
     from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
     from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics, diagnostics_table  # noqa: F401
     from bayesmfa.errors import (  # noqa: F401
@@ -161,19 +158,20 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.records import compile_records, read_records  # noqa: F401
     from bayesmfa.report import write_report  # noqa: F401
     from bayesmfa.residuals import RecordChecks, check_records  # noqa: F401
-    from bayesmfa.runner import RunResult, RunSettings, resolve_settings, run_case  # noqa: F401
+    from bayesmfa.runner import RunResult, RunSettings, report_case, resolve_settings, run_case  # noqa: F401
     from bayesmfa.scenariorun import run_scenarios, write_scenarios  # noqa: F401
     from bayesmfa.scenarios import ScenarioSpec, export_restriction, no_trade, parse_restriction, summarize_scenario  # noqa: F401
     from bayesmfa.sensitivity import (  # noqa: F401
+        SensitivityPlan,
         Sweep,
         leave_one_out,
         likelihood_sweep,
         noise_multiplier,
-        run_sensitivity,
         run_sweep,
         scale_prior_widths,
         scale_step_priors,
     )
+    from bayesmfa.sensitivityrun import run_sensitivity  # noqa: F401
     from bayesmfa.simulate import simulate_records  # noqa: F401
     from bayesmfa.summaries import prior_posterior_width, summarize, summarize_array, summarize_with_prior  # noqa: F401
     from bayesmfa.sweeps import DaskExecutor, LocalExecutor  # noqa: F401

@@ -157,14 +157,14 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from bayesmfa.report import write_report
+    from bayesmfa.runner import report_case
 
-    print(write_report(args.dir))
+    print(report_case(args.dir))
     return 0
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
-    from bayesmfa.sensitivity import run_sensitivity
+    from bayesmfa.sensitivityrun import run_sensitivity
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     out = run_sensitivity(args.case, Path(args.out), scheduler=args.scheduler, quick=args.quick, seed=args.seed,

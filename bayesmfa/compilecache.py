@@ -132,7 +132,7 @@ def key_fields(content_hash: str, *, fused: bool, var_names: list[str]) -> dict[
     from numba.core import config as numba_config
     from numba.core.registry import cpu_target
 
-    import bayesmfa
+    from bayesmfa._version import __version__
     from bayesmfa.fusedop import KERNEL_VERSION
 
     packages = ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy")
@@ -143,7 +143,7 @@ def key_fields(content_hash: str, *, fused: bool, var_names: list[str]) -> dict[
         "var_names": list(var_names),
         "python": sys.version,
         "platform": platform.platform(),
-        "versions": {"bayesmfa": bayesmfa.__version__, **{p: _version(p) for p in packages}},
+        "versions": {"bayesmfa": __version__, **{p: _version(p) for p in packages}},
         "kernel_version": KERNEL_VERSION,
         "source": source_fingerprint(),
         "target": [str(x) for x in cpu_target.target_context.codegen().magic_tuple()],

@@ -695,7 +695,7 @@ def attach_provenance(
     idata: az.InferenceData, problem: Problem, options: ModelOptions, settings: dict[str, Any], diagnostics: str = ""
 ) -> None:
     """Store what the fit was built from in ``idata.posterior.attrs``."""
-    from bayesmfa import __version__
+    from bayesmfa._version import __version__
 
     idata.posterior.attrs.update(
         {

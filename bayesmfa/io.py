@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +12,8 @@ import yaml
 from bayesmfa.errors import ProvenanceError, ResultFileError
 from bayesmfa.forward import Layout, is_derived
 from bayesmfa.model import ModelOptions
-from bayesmfa.outputs import file_mode
+from bayesmfa.outputs import atomic_write, file_mode  # noqa: F401  (atomic_write: re-exported for callers of io)
 from bayesmfa.problem import Problem
-
-
-def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
-    """Write a file through ``writer(tmp_path)`` then rename it into place.
-
-    A failure leaves any earlier file at ``path`` untouched. The file gets the
-    usual permissions (``0o666`` less the umask), not the private ones of
-    :func:`tempfile.mkstemp`.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save(idata: az.InferenceData, path: str | Path) -> Path:

@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +39,27 @@ KINDS = ("run", "scenario", "sensitivity")
 
 
 # ---------------------------------------------------------------------------- permissions
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Write a file through ``writer(tmp_path)`` then rename it into place.
+
+    A failure leaves any earlier file at ``path`` untouched. The file gets the
+    usual permissions (``0o666`` less the umask), not the private ones of
+    :func:`tempfile.mkstemp`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def current_umask() -> int:
@@ -82,7 +103,7 @@ def write_marker(folder: str | Path, kind: str) -> Path:
     Path
         The marker file.
     """
-    from bayesmfa import __version__
+    from bayesmfa._version import __version__
 
     if kind not in KINDS:
         raise ValueError(f"unknown result kind {kind!r}; known: {list(KINDS)}")

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from bayesmfa import plots
 from bayesmfa.graph import Graph
-from bayesmfa.io import atomic_write
+from bayesmfa.outputs import atomic_write
 from bayesmfa.summaries import (
     PERIOD_COLUMNS,
     WEAKLY_INFORMED,
@@ -152,20 +152,6 @@ def _png(fig: Figure) -> bytes:
 FigureSpec = plots.FigureSpec
 #: A case's figure list: ``(summary, labels) -> [(name, caption, quantities needed, builder), ...]``.
 FigureList = Callable[[pd.DataFrame, plots.Labels], list[FigureSpec]]
-
-
-def case_figures(name: str) -> FigureList | None:
-    """The figure list of the case called ``name`` (its :attr:`~bayesmfa.cases.contract.Case.report_figures`).
-
-    ``None`` when ``name`` is no known case name (a case folder, a system name) or the case
-    has no list of its own (the demo): the report then draws the process inputs
-    (:func:`bayesmfa.plots.generic_figures`).
-    """
-    from bayesmfa.cases import case_names, get_case
-
-    if not name or name not in case_names():
-        return None
-    return get_case(name).report_figures
 
 
 def _triangle_from_posterior(idata: az.InferenceData, prob: float, unit: str = "") -> FigureSpec | None:
@@ -665,20 +651,6 @@ def _checks_html(checks: dict[str, pd.DataFrame]) -> list[str]:
     return parts
 
 
-def case_labels(system_name: str) -> plots.Labels:
-    """The label table of a known case (its ``labels.yaml``, see :attr:`~bayesmfa.cases.contract.Case.labels_file`);
-    code names when there is none."""
-    from bayesmfa.cases import case_names, labels_file
-
-    if system_name not in case_names():
-        return plots.Labels()
-    try:
-        path = labels_file(system_name)
-        return plots.load_labels(path) if path is not None else plots.Labels()
-    except FileNotFoundError:  # no data/ folder to be found: code names
-        return plots.Labels()
-
-
 def write_report(
     result_dir: str | Path,
     *,
@@ -710,12 +682,13 @@ def write_report(
     title : str, optional
         Report title (default: the case's title from its label table, else "Results of the <case> case").
     labels : Labels, optional
-        Display labels (default: the built-in case's ``data/<case>/labels.yaml``, the case named by
-        ``diagnostics.json`` or else by the system stored in ``posterior.nc``). Its ``key_quantities``
+        Display labels (default: the ``labels.yaml`` the run copied into ``result_dir``, else code
+        names; :func:`bayesmfa.runner.report_case` passes the case's own). Its ``key_quantities``
         choose the key-interval table's rows (:func:`key_intervals`).
     figures : callable, optional
-        ``figures(summary, labels) -> list of FigureSpec``: the case's figures (default:
-        :func:`case_figures` of the case's name; none: the process inputs,
+        ``figures(summary, labels) -> list of FigureSpec``: the case's figures
+        (:attr:`~bayesmfa.cases.contract.Case.report_figures`, which
+        :func:`bayesmfa.runner.report_case` passes; default: the process inputs,
         :func:`bayesmfa.plots.generic_figures`).
 
     Returns
@@ -751,14 +724,13 @@ def write_report(
     if labels is None and (result_dir / "labels.yaml").is_file():  # the case's label table, copied by the run
         labels = plots.load_labels(result_dir / "labels.yaml")
     if labels is None:
-        labels = case_labels(name) if name else plots.Labels()
+        labels = plots.Labels()
     report = _Report(title or labels.title or (f"Results of the {name} case" if name else "Results"), labels=labels, notes=notes)
 
     if idata is not None and graph is not None:
         _sankeys(report, idata, graph, prob)
     fig_dir = result_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    figures = figures if figures is not None else case_figures(name)
     specs = figures(summary, labels) if len(summary) and figures is not None else []
     if idata is not None and not plots.has_quantity(summary, "net_trade"):
         tri = _triangle_from_posterior(idata, prob, labels.unit or (graph.system.unit if graph is not None else ""))
@@ -784,8 +756,6 @@ def write_report(
 
 __all__ = [
     "MAX_KEY_ROWS",
-    "case_figures",
-    "case_labels",
     "contraction_table",
     "diagnostics_banner",
     "graph_from_posterior",

@@ -22,7 +22,7 @@ import pandas as pd
 
 from bayesmfa.cases import get_case
 from bayesmfa.cases.contract import KeyRow
-from bayesmfa.io import atomic_write
+from bayesmfa.outputs import atomic_write
 from bayesmfa.summaries import WEAKLY_INFORMED, normalise_summary, read_summary
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"

@@ -6,10 +6,11 @@ import json
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 
@@ -22,6 +23,9 @@ from bayesmfa.model import ModelOptions
 from bayesmfa.outputs import check_out, staged_dir
 from bayesmfa.residuals import check_records
 from bayesmfa.summaries import write_summary_markdown
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesmfa.plots import Labels
 
 #: NUTS backends a run may ask for.
 BACKENDS = ("auto", "pymc", "nutpie", "numpyro")
@@ -255,6 +259,52 @@ def run_case(
         if failures and divert_failed:
             stage.redirect(failed_path(out))
     return RunResult(stage.target if failures and divert_failed else out, diag, failures, problem.warnings)
+
+
+def case_labels(name: str, root: str | Path | None = None) -> Labels:
+    """The display labels of the case called ``name`` (its ``labels.yaml``); code names when it is no known case or has none."""
+    from bayesmfa.cases import case_names
+    from bayesmfa.plots import Labels, load_labels
+
+    if name not in case_names():
+        return Labels()
+    try:
+        path = labels_file(name, root)
+        return load_labels(path) if path is not None else Labels()
+    except FileNotFoundError:  # no data/ folder to be found: code names
+        return Labels()
+
+
+def case_figures(name: str) -> Callable[..., list] | None:
+    """The report's figure list of the case called ``name`` (:attr:`~bayesmfa.cases.contract.Case.report_figures`);
+    ``None`` for a name that is no known case (a case folder's, a system's) or a case without one."""
+    from bayesmfa.cases import case_names
+
+    return get_case(name).report_figures if name and name in case_names() else None
+
+
+def report_case(result_dir: str | Path, *, prob: float = 0.9, root: str | Path | None = None) -> Path:
+    """Write ``report.html`` and ``figures/`` for a result folder, with its case's labels and figures (``bayesmfa report``).
+
+    The case is the one ``diagnostics.json`` names. Labels: the ``labels.yaml`` the run copied
+    into the folder, else the case's own; figures: the case's report figures, else the process
+    inputs (see :func:`bayesmfa.report.write_report`, which this calls).
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+    """
+    from bayesmfa.report import write_report
+
+    result_dir = Path(result_dir)
+    diag_path = result_dir / "diagnostics.json"
+    try:
+        name = str(json.loads(diag_path.read_text(encoding="utf-8")).get("case") or "") if diag_path.is_file() else ""
+    except (json.JSONDecodeError, AttributeError):  # write_report says what is wrong with the file
+        name = ""
+    labels = None if (result_dir / "labels.yaml").is_file() or not name else case_labels(name, root)
+    return write_report(result_dir, prob=prob, labels=labels, figures=case_figures(name))
 
 
 def _write_record_checks(out: Path, idata: az.InferenceData, problem, settings: RunSettings) -> None:  # noqa: ANN001

@@ -1,10 +1,11 @@
-"""Sensitivity studies of a fit: refit sweeps, and the whole study of a case in one folder.
+"""Sensitivity studies of a fit: refit sweeps and the plan of a study.
 
 * :class:`Sweep` and :func:`run_sweep` -- refit-based studies (leave a record
   group out, noise or prior widths multiplied, another likelihood), each
   result written to disk as it finishes, locally or on a Dask cluster.
-* :func:`run_sensitivity` -- power-scaling (:mod:`bayesmfa.powerscaling`), sweeps,
-  predictive checks and value of information (:mod:`bayesmfa.criticism`) for a case.
+* :class:`SensitivityPlan`, :func:`default_plan`, :func:`case_sweeps` -- what a
+  case's study sweeps; the study itself is run by
+  :func:`bayesmfa.sensitivityrun.run_sensitivity` (``bayesmfa sensitivity``).
 
 Scenarios live in :mod:`bayesmfa.scenarios`; they are re-exported here.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmfa.cases.contract import Case, SensitivityPlan
-from bayesmfa.criticism import plot_predictive_checks, predictive_checks, value_of_information
 from bayesmfa.model import ModelOptions
-from bayesmfa.powerscaling import SAMPLE, Quantity, power_scaling, record_groups
+from bayesmfa.powerscaling import SAMPLE, Quantity, record_groups
 from bayesmfa.priors import Priors
 from bayesmfa.problem import Problem, make_problem
 from bayesmfa.summaries import interval_stat_names, interval_stats
@@ -346,6 +345,34 @@ def run_sweep(
 # ============================================================================ case driver
 
 
+@dataclass(frozen=True)
+class SensitivityPlan:
+    """What a case's sensitivity study sweeps and plots.
+
+    Attributes
+    ----------
+    quantities : mapping of str to Quantity
+        Per-draw quantities every refit summarises (name -> function of the posterior).
+    key : Quantity
+        The scalar quantity of the plot (one value per draw).
+    key_label : str
+        Its axis label, with unit.
+    key_file : str
+        File name of the plot (PNG).
+    group_by : str
+        Record column whose groups are left out one at a time (``source_type`` or ``family``).
+    renamed : mapping of str to str
+        Group -> name of its leave-out sweep, for groups whose sweep answers a question by name.
+    """
+
+    quantities: Mapping[str, Quantity]
+    key: Quantity
+    key_label: str
+    key_file: str
+    group_by: str = "source_type"
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+
 def case_sweeps(plan: SensitivityPlan, problem: Problem) -> list[Sweep]:
     """The refits of a case's study: leave one group out, noise/prior/step scales x2, both likelihoods.
 
@@ -419,119 +446,3 @@ def plot_sweep_intervals(values: pd.DataFrame, label: str, path: str | Path | No
     if path is not None:
         fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
-
-
-def run_sensitivity(case: str | Path | Case, out: Path, *, scheduler: str | None = None, quick: bool = False, seed: int = 0,
-                    root: Path | None = None, max_workers: int = 1, only: Sequence[str] | None = None,
-                    baseline: str | Path | None = None, force: bool = False) -> Path:
-    """Fit a case and write its sensitivity study into ``out``.
-
-    Writes ``posterior.nc`` (the baseline fit), ``power_scaling.csv``,
-    ``predictive_checks.csv`` (+ PNG), ``value_of_information.csv``,
-    ``scenarios/`` (the case's scenarios on the baseline fit, see
-    :mod:`bayesmfa.scenariorun`; no trade when the case names none), each
-    sweep's ``<sweep>.nc``, ``sweeps.nc``, ``sweeps.csv`` and the plot of the
-    key quantity per sweep (the case's :class:`~bayesmfa.cases.contract.SensitivityPlan`,
-    else :func:`default_plan`). Sweeps (:func:`case_sweeps`): leave one record
-    group out (``plan.group_by``; groups renamed by the plan answer a question by
-    name), noise x2, prior widths x2, random-walk step scales x2, Student-t and
-    lognormal likelihoods. The sampler settings are the case's, resolved as for
-    ``bayesmfa run`` (:func:`bayesmfa.runner.resolve_settings`). Rerunning resumes:
-    sweeps already on disk are kept.
-
-    ``out`` must be an earlier sensitivity folder of bayesmfa (resumed), an
-    empty folder or a new path; anything else is refused before anything is
-    loaded or fitted unless ``force`` (see :func:`bayesmfa.outputs.check_out`).
-    The folder gets its marker before the first result is written.
-
-    Parameters
-    ----------
-    case : str, Path or Case
-        A case name, a case folder or a :class:`~bayesmfa.cases.contract.Case`.
-    out : Path
-        Result folder.
-    scheduler : str, optional
-        dask.distributed scheduler address; default: fits run here.
-    quick : bool
-        Short chains (smoke runs, not for publication).
-    seed : int
-        Random seed of every fit.
-    root : Path, optional
-        Folder with ``data/`` and ``priors/``.
-    max_workers : int
-        Worker processes when no scheduler is given.
-    only : sequence of str, optional
-        Run only these sweeps (names as in ``sweeps.csv``, e.g.
-        ``literature_dropped``); an unknown name raises before any fit.
-    baseline : str or Path, optional
-        A ``bayesmfa run`` result folder (or its ``posterior.nc``) to use as the
-        baseline instead of fitting it again; refused when built from other
-        data, priors or options.
-    force : bool
-        Replace whatever is at ``out`` when it is not a sensitivity folder
-        (an earlier study is resumed, never replaced).
-
-    Returns
-    -------
-    Path
-        ``out``.
-
-    Raises
-    ------
-    OutputError
-        When ``out`` holds something else and ``force`` is false.
-    """
-    from bayesmfa.cases import get_case, project_root
-    from bayesmfa.inference import fit
-    from bayesmfa.io import load_result, save
-    from bayesmfa.outputs import check_out, open_incremental
-    from bayesmfa.runner import RunSettings, fit_kwargs, resolve_settings
-    from bayesmfa.scenariorun import write_scenarios
-    from bayesmfa.sweeps import make_executor
-
-    spec = case if isinstance(case, Case) else get_case(case)
-    root = project_root(root)
-    out = Path(out)
-    check_out(out, "sensitivity", force=force)  # refused before anything is loaded
-    problem = spec.load(root)
-    settings = resolve_settings(spec, RunSettings(seed=seed, progressbar=False), quick=quick)
-    options = settings.options
-    baseline_kwargs = fit_kwargs(settings)
-    # a refit keeps only its quantities' statistics: no prior draws (seconds per refit)
-    refit_kwargs = {k: v for k, v in baseline_kwargs.items() if k not in ("prior_draws", "progressbar")}
-    plan = (spec.sensitivity or default_plan)(problem)
-    quantities, key, by = dict(plan.quantities), plan.key, plan.group_by
-    sweeps = case_sweeps(plan, problem)
-    if only is not None:
-        names = [s.name for s in sweeps]
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise ValueError(f"unknown sweeps {unknown}; known for {spec.name}: {names}")
-        sweeps = [s for s in sweeps if s.name in only]
-    swept = {**quantities, "key": key}
-    if baseline is not None:
-        idata = load_result(baseline, problem, options, what="baseline fit")
-        out = open_incremental(out, "sensitivity", force=force)
-        write_dataset(sweep_summary(idata, swept), out / "baseline.nc")  # run_sweep reuses it instead of refitting
-    else:
-        out = open_incremental(out, "sensitivity", force=force)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            idata = fit(problem, options=options, **baseline_kwargs)
-    save(idata, out / "posterior.nc")
-    power_scaling(idata, problem, quantities, by=by, options=options).to_csv(out / "power_scaling.csv", index=False)
-    checks = predictive_checks(idata, problem, seed=seed, by=by, options=options)
-    checks.to_csv(out / "predictive_checks.csv", index=False)
-    if len(checks):
-        plot_predictive_checks(checks, out / "predictive_checks.png")
-    value_of_information(idata, problem, quantities, by=by).to_csv(out / "value_of_information.csv", index=False)
-    write_scenarios(idata, problem, list(spec.scenarios), out / "scenarios")
-    executor = make_executor(scheduler, max_workers=max_workers)
-    try:
-        ds, _ = run_sweep(problem, sweeps, swept, fit_kwargs=refit_kwargs, out_dir=out, executor=executor, options=options)
-    finally:
-        executor.close()
-    key_df = ds["key"].to_dataset(dim="stat").to_dataframe().reset_index()
-    plot_sweep_intervals(key_df, plan.key_label, out / plan.key_file)
-    return out
-

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import xarray as xr
 
-from bayesmfa.io import atomic_write
+from bayesmfa.outputs import atomic_write
 
 
 class Executor(Protocol):

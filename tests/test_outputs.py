@@ -23,8 +23,7 @@ import xarray as xr
 from bayesmfa import cli, outputs, runner
 from bayesmfa.cases.contract import Case, CaseFiles
 from bayesmfa.errors import OutputError
-from bayesmfa.io import atomic_write
-from bayesmfa.outputs import MARKER, open_incremental, read_marker, staged_dir, write_marker
+from bayesmfa.outputs import MARKER, atomic_write, open_incremental, read_marker, staged_dir, write_marker
 
 
 class FitCalled(BaseException):  # noqa: N818  (a signal: BaseException so no handler swallows it)

@@ -18,7 +18,8 @@ from conftest import three_region_system
 from bayesmfa import plots
 from bayesmfa.cases import ree_figures
 from bayesmfa.graph import Graph
-from bayesmfa.report import case_figures, case_labels, key_intervals, write_report
+from bayesmfa.report import key_intervals, write_report
+from bayesmfa.runner import case_figures, case_labels, report_case
 from bayesmfa.system import system_from_dict
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -179,7 +180,7 @@ def test_case_figures_come_from_the_case_not_the_summary(result_dir):
 
     assert case_figures("ree") is ree.report_figures  # the case's own list, through its contract
     assert case_figures("tri") is None and case_figures("demo") is None and case_figures("../ree") is None
-    write_report(result_dir)
+    report_case(result_dir)
     files = sorted(p.name for p in (result_dir / "figures").glob("*.png"))
     assert "consumption_World.png" not in files and "trade_triangle_2020.png" in files  # the triangle is generic
 
@@ -240,8 +241,6 @@ def test_case_labels_title_sources_and_caveats(result_dir):
 
 
 def test_shipped_ree_labels_are_found_by_case_name():
-    from bayesmfa.report import case_labels
-
     assert case_labels("ree").title.startswith("Rare earth") and case_labels("ree")("region", "CN") == "China"
     assert case_labels("no_such_case")("region", "CN") == "CN"
 

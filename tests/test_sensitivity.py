@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 import bayesmfa as bm
-from bayesmfa import criticism, powerscaling, scenarios
+from bayesmfa import criticism, powerscaling, scenarios, sensitivityrun
 from bayesmfa import sensitivity as sens
 from bayesmfa.priors import priors_from_dict
 from bayesmfa.sweeps import LocalExecutor, read_dataset, run_tasks
@@ -353,7 +353,7 @@ def test_sbc_calibrated_on_100_datasets():
 
 @pytest.mark.slow
 def test_run_sensitivity_demo_quick(tmp_path):
-    out = sens.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT)
+    out = sensitivityrun.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT)
     for name in ("sweeps.nc", "sweeps.csv", "power_scaling.csv", "predictive_checks.csv", "key_sensitivity.png",
                  "scenarios/scenarios.csv", "scenarios/no_trade.png"):
         assert (out / name).exists(), name
@@ -365,7 +365,7 @@ def test_run_sensitivity_refuses_unknown_sweeps_and_foreign_baselines_before_fit
     from bayesmfa.cli import main
 
     with pytest.raises(ValueError, match=r"unknown sweeps \['nope'\].*noise_x2"):
-        sens.run_sensitivity("demo", tmp_path / "a", only=["nope"], root=ROOT)
+        sensitivityrun.run_sensitivity("demo", tmp_path / "a", only=["nope"], root=ROOT)
     other = demo_fit.copy()
     other.posterior.attrs["content_hash"] = "0" * 64
     bm.save(other, tmp_path / "fit" / "posterior.nc")
@@ -379,7 +379,7 @@ def test_run_sensitivity_refuses_unknown_sweeps_and_foreign_baselines_before_fit
 @pytest.mark.slow
 def test_run_sensitivity_only_some_sweeps_on_a_saved_baseline(demo_fit, tmp_path):
     bm.save(demo_fit, tmp_path / "fit" / "posterior.nc")
-    out = sens.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT, only=["noise_x2"],
+    out = sensitivityrun.run_sensitivity("demo", tmp_path / "sens", quick=True, seed=1, root=ROOT, only=["noise_x2"],
                                baseline=tmp_path / "fit")
     table = pd.read_csv(out / "sweeps.csv")
     assert set(table["sweep"]) == {"baseline", "noise_x2"}

@@ -17,7 +17,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from bayesmfa.model import ModelOptions
+from bayesmfa.powerscaling import Quantity
 from bayesmfa.scenarios import NO_TRADE, ScenarioSpec
+from bayesmfa.sensitivity import SensitivityPlan
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -26,8 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from bayesmfa.problem import Problem
 
-#: A per-draw quantity: the posterior Dataset (chain, draw, ...) -> a DataArray (chain, draw, quantity dims...).
-Quantity = Callable[["xr.Dataset"], "xr.DataArray"]
 #: The sampler settings a case may set (the fields of :class:`bayesmfa.runner.RunSettings` a fit takes).
 SAMPLER_FIELDS = ("draws", "tune", "chains", "target_accept", "min_tree_depth", "thin", "backend")
 
@@ -81,34 +81,6 @@ class KeyRow:
     mean_only: bool = False
 
 
-@dataclass(frozen=True)
-class SensitivityPlan:
-    """What a case's sensitivity study sweeps and plots.
-
-    Attributes
-    ----------
-    quantities : mapping of str to Quantity
-        Per-draw quantities every refit summarises (name -> function of the posterior).
-    key : Quantity
-        The scalar quantity of the plot (one value per draw).
-    key_label : str
-        Its axis label, with unit.
-    key_file : str
-        File name of the plot (PNG).
-    group_by : str
-        Record column whose groups are left out one at a time (``source_type`` or ``family``).
-    renamed : mapping of str to str
-        Group -> name of its leave-out sweep, for groups whose sweep answers a question by name.
-    """
-
-    quantities: Mapping[str, Quantity]
-    key: Quantity
-    key_label: str
-    key_file: str
-    group_by: str = "source_type"
-    renamed: Mapping[str, str] = field(default_factory=dict)
-
-
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -154,7 +126,7 @@ class Case:
         The scenarios the sensitivity study propagates on its baseline fit.
     sensitivity : callable or None
         ``sensitivity(problem) -> SensitivityPlan`` (default:
-        :func:`bayesmfa.sensitivity.default_plan`).
+        :func:`bayesmfa.sensitivity.default_plan`; see :class:`bayesmfa.sensitivity.SensitivityPlan`).
     key_rows : tuple of KeyRow
         Rows of the key-results table (empty: none).
     """

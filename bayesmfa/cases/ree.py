@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmfa.cases.contract import Case, CaseFiles, KeyRow, SensitivityPlan
+from bayesmfa.cases.contract import Case, CaseFiles, KeyRow
 from bayesmfa.cases.ree_records import build_records
 from bayesmfa.model import ModelOptions
 from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
 from bayesmfa.scenarios import NO_TRADE, ScenarioSpec, no_trade
+from bayesmfa.sensitivity import SensitivityPlan
 from bayesmfa.summaries import (
     PERIOD_COLUMNS,
     SUMMARY_DIMS,

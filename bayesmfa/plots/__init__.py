@@ -93,11 +93,9 @@ MOVED_TO_REE_FIGURES = ("consumption_bands", "dependence_bands", "mining_share_b
 
 
 def __getattr__(name: str) -> Any:
-    """The REE figure functions that moved to :mod:`bayesmfa.cases.ree_figures` (imported on first use)."""
+    """Say where the REE figure functions went (:mod:`bayesmfa.cases.ree_figures`); the core does not import a case."""
     if name in MOVED_TO_REE_FIGURES:
-        from bayesmfa.cases import ree_figures
-
-        return getattr(ree_figures, name)
+        raise AttributeError(f"bayesmfa.plots.{name} is the REE case's: use bayesmfa.cases.ree_figures.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
