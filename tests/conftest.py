@@ -113,11 +113,7 @@ def demo_problem() -> bm.Problem:
 @pytest.fixture(scope="session")
 def demo_fit(demo_problem):
     """One quick fit of the demo shared by the fast tests (not for accuracy checks)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bm.fit(demo_problem, draws=150, tune=200, chains=2, seed=3)
+    return bm.fit(demo_problem, draws=150, tune=200, chains=2, seed=3)
 
 
 def assert_fused_equals_reference(problem, seed: int, n: int = 3, scale: float = 0.4) -> None:  # noqa: ANN001

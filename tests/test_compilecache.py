@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,7 @@ FIT = {"draws": 60, "tune": 80, "chains": 2, "seed": 11, "prior_draws": 0, "back
 
 
 def _fit(problem: bm.Problem) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bm.fit(problem, **FIT)
+    return bm.fit(problem, **FIT)
 
 
 @pytest.fixture(scope="module")

@@ -134,9 +134,7 @@ def test_balance_is_exact_in_prior_draws(problem: bm.Problem) -> None:
 
     model = bm.build_model(problem)
     names = [v.name for v in [*model.free_RVs, *model.deterministics] if not forward.is_derived(v.name)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prior = pm.sample_prior_predictive(draws=200, model=model, random_seed=5, var_names=names)
+    prior = pm.sample_prior_predictive(draws=200, model=model, random_seed=5, var_names=names)
     post = prior.prior
     post = post.assign(forward.derived_arrays(post, Layout(problem.graph)))
     resid = bm.balance_residuals(post, problem.graph)
@@ -209,9 +207,7 @@ def test_object_mode_detector_sees_a_fallback() -> None:
 
 @pytest.mark.slow
 def test_small_cyclic_fit_runs_end_to_end_and_balances(problem: bm.Problem) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = bm.fit(problem, backend="nutpie", draws=200, tune=300, chains=2, seed=1, prior_draws=50)
+    idata = bm.fit(problem, backend="nutpie", draws=200, tune=300, chains=2, seed=1, prior_draws=50)
     post = idata.posterior
     assert post.sizes["draw"] == 200 and post.sizes["chain"] == 2
     resid = bm.balance_residuals(post, problem.graph)

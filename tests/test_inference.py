@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from test_analytic import _problem, closed_form
@@ -15,9 +13,7 @@ OPTIONS = bm.ModelOptions(floor=0.0)
 
 
 def _fit(**kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bm.fit(_problem(), options=OPTIONS, **kw)
+    return bm.fit(_problem(), options=OPTIONS, **kw)
 
 
 @pytest.mark.parametrize("backend", ["pymc", "nutpie"])
@@ -34,9 +30,7 @@ def test_failed_diagnostics_warn_and_strict_raises():
     with pytest.warns(ConvergenceWarning, match="min bulk ESS"):
         bm.fit(_problem(), options=OPTIONS, backend="pymc", draws=20, tune=20, chains=2, seed=1)
     with pytest.raises(bm.DiagnosticsError, match="min bulk ESS"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bm.fit(_problem(), options=OPTIONS, backend="pymc", draws=20, tune=20, chains=2, seed=1, strict=True)
+        bm.fit(_problem(), options=OPTIONS, backend="pymc", draws=20, tune=20, chains=2, seed=1, strict=True)
 
 
 def test_unknown_backend():

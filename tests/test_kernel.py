@@ -10,7 +10,6 @@ mean.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import arviz as az
@@ -30,9 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ree_problem():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ree.load(REPO)
+    return ree.load(REPO)
 
 
 def _random_points(model: pm.Model, n: int, seed: int, scale: float) -> list[dict]:
@@ -69,9 +66,7 @@ def test_fused_model_with_noise_scale_and_forced_likelihood_equals_reference(ree
 @pytest.fixture(scope="module")
 def ree_prior(ree_problem):
     model = bm.build_model(ree_problem, ree.options())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model, pm.sample_prior_predictive(draws=40, model=model, random_seed=3)
+    return model, pm.sample_prior_predictive(draws=40, model=model, random_seed=3)
 
 
 def test_named_arrays_recomputed_with_numpy_equal_model_deterministics(ree_problem, ree_prior):
@@ -142,11 +137,9 @@ def test_centred_share_walks_are_a_reparametrisation(ree_problem):
     point = _random_points(ref, 1, seed=2, scale=0.3)[0]
     fused = bm.build_model(ree_problem, centred, fused=True)
     assert fused.compile_logp()(point) == pytest.approx(ref.compile_logp()(point), rel=1e-10)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a = pm.sample_prior_predictive(draws=3000, model=bm.build_model(ree_problem, base), random_seed=8, var_names=["share"]).prior
-        b = pm.sample_prior_predictive(draws=3000, model=ref, random_seed=9, var_names=["share"]).prior
-        few = pm.sample_prior_predictive(draws=20, model=ref, random_seed=1).prior
+    a = pm.sample_prior_predictive(draws=3000, model=bm.build_model(ree_problem, base), random_seed=8, var_names=["share"]).prior
+    b = pm.sample_prior_predictive(draws=3000, model=ref, random_seed=9, var_names=["share"]).prior
+    few = pm.sample_prior_predictive(draws=20, model=ref, random_seed=1).prior
     derived = forward.derived_arrays(few, forward.Layout.from_options(ree_problem.graph, centred))
     edge = "salt_trade[origin=CN,destination=US]"
     for year in (2000, 2011, 2022):

@@ -8,7 +8,6 @@ columns, the save/load round trip, the figure and the report sentence.
 from __future__ import annotations
 
 import json
-import warnings
 
 import arviz as az
 import numpy as np
@@ -101,10 +100,8 @@ def pinned_problem() -> bm.Problem:
 
 @pytest.fixture(scope="module")
 def pinned_fit():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bm.fit(pinned_problem(), options=bm.ModelOptions(floor=0.0), backend="pymc", draws=500, tune=300, chains=2,
-                      seed=1, prior_draws=2000)
+    return bm.fit(pinned_problem(), options=bm.ModelOptions(floor=0.0), backend="pymc", draws=500, tune=300, chains=2,
+                  seed=1, prior_draws=2000)
 
 
 def test_contraction_of_pinned_and_untouched_quantities(pinned_fit):

@@ -10,7 +10,6 @@ The tests check the parser, the compiled operators, the errors, the log density 
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -238,9 +237,7 @@ def test_reference_record_density_equals_the_closed_forms(problem):
 def test_fused_density_gradient_and_pointwise_equal_the_reference(problem):
     assert_fused_equals_reference(problem, seed=4)
     ref = bm.build_model(problem)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prior = pm.sample_prior_predictive(draws=5, model=ref, random_seed=2).prior
+    prior = pm.sample_prior_predictive(draws=5, model=ref, random_seed=2).prior
     pw = pointwise_loglik(prior, problem, bm.ModelOptions())
     assert set(pw.data_vars) == {"records", "records_t", "records_n"}
     logps = {rv.name: ref.compile_logp(vars=[rv], sum=False) for rv in ref.observed_RVs}
@@ -272,9 +269,7 @@ def test_a_fit_follows_stock_change_records_of_both_signs():
     rows += [("reserve.change", y, true_change[i], "census", "0.2", "", "") for i, y in enumerate(YEARS)]
     rows += [("reserve.level", YEARS[-1], 20.0 + true_change.sum(), "census", "0.5", "", "")]
     problem = _problem(rows)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = bm.fit(problem, draws=400, tune=600, chains=2, seed=5)
+    idata = bm.fit(problem, draws=400, tune=600, chains=2, seed=5)
     change = idata.posterior["stock_change_reserve"].stack(s=("chain", "draw")).values
     lo, hi = np.quantile(change, [0.01, 0.99], axis=1)
     assert ((true_change >= lo) & (true_change <= hi)).all(), (lo, hi)

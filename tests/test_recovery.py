@@ -8,8 +8,6 @@ error and interval widths must shrink when the records get less noisy.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -23,9 +21,7 @@ pytestmark = pytest.mark.slow
 def _fit_and_score(problem, noise, seed):
     truth, records = bm.simulate_records(problem, seed=seed, noise=noise)
     sim = resimulated_problem(problem, records)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = bm.fit(sim, draws=500, tune=700, chains=2, seed=seed)
+    idata = bm.fit(sim, draws=500, tune=700, chains=2, seed=seed)
     true_flows = edge_values(truth, sim.graph)  # (year, edge)
     draws = edge_values(idata.posterior, sim.graph)  # (chain, draw, year, edge)
     flat = draws.reshape(-1, *draws.shape[2:])

@@ -3,7 +3,6 @@ a planted outlier, a violated cap and a planted conflicting pair are named."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +36,7 @@ def planted(demo_problem):
     n = len(records)
     records["record_id"] = [f"{q}:{i}" for i, q in enumerate(records["quantity"])]  # "table:line"-like ids
     problem = resimulated_problem(demo_problem, records)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = bm.fit(problem, draws=300, tune=400, chains=2, seed=5)
+    idata = bm.fit(problem, draws=300, tune=400, chains=2, seed=5)
     rid = records["record_id"]
     planted_ids = {rid[outlier], rid[measured]}
     ids = {"outlier": rid[outlier], "high": rid[n - 3], "low": rid[n - 2], "cap": rid[n - 1], "measured": rid[measured],

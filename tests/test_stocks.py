@@ -9,7 +9,6 @@ recovery of a known stock path with both signs from records of mining and use.
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -123,9 +122,7 @@ def test_stock_arrays_are_the_difference_and_running_sum_in_every_prior_draw():
 @pytest.mark.slow
 def test_fit_recovers_a_stock_path_of_both_signs():
     problem = _problem()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = bm.fit(problem, draws=500, tune=700, chains=2, seed=11)
+    idata = bm.fit(problem, draws=500, tune=700, chains=2, seed=11)
     post = idata.posterior
     change = post["stock_change_reserve"].stack(s=("chain", "draw")).values  # (year, sample)
     lo, hi = np.quantile(change, [0.05, 0.95], axis=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +109,9 @@ def test_same_prior_same_named_arrays_and_fused_density(problem):
     point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in point.items()}
     assert fused.compile_logp()(point) == pytest.approx(ref.compile_logp()(point), rel=1e-10)
     np.testing.assert_allclose(fused.compile_dlogp()(point), ref.compile_dlogp()(point), rtol=1e-7, atol=1e-9)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a = pm.sample_prior_predictive(draws=3000, model=bm.build_model(problem), random_seed=8, var_names=["share"]).prior
-        b = pm.sample_prior_predictive(draws=3000, model=ref, random_seed=9, var_names=["share"]).prior
-        few = pm.sample_prior_predictive(draws=20, model=ref, random_seed=1).prior
+    a = pm.sample_prior_predictive(draws=3000, model=bm.build_model(problem), random_seed=8, var_names=["share"]).prior
+    b = pm.sample_prior_predictive(draws=3000, model=ref, random_seed=9, var_names=["share"]).prior
+    few = pm.sample_prior_predictive(draws=20, model=ref, random_seed=1).prior
     for edge in ("ore_trade[origin=A,destination=B]", "refined_trade[origin=B,destination=A]"):
         for year in (2010, 2019):
             x, y = (d["share"].sel(edge=edge, year=year).values.ravel() for d in (a, b))
@@ -132,9 +129,7 @@ def test_saved_fit_with_summed_groups_loads_its_options_and_named_arrays(tmp_pat
 
     from bayesmfa.io import load, save, stored_options
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prior = pm.sample_prior_predictive(draws=30, model=bm.build_model(problem, PAIRS), random_seed=4).prior
+    prior = pm.sample_prior_predictive(draws=30, model=bm.build_model(problem, PAIRS), random_seed=4).prior
     posterior = prior.copy()
     posterior.attrs.update({"system_yaml": problem.system.to_yaml(), "model_options": json.dumps(PAIRS.as_dict())})
     path = save(az.InferenceData(posterior=posterior), tmp_path / "posterior.nc")
