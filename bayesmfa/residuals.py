@@ -184,6 +184,15 @@ def _family_checks(out: pd.DataFrame, rep: np.ndarray, log_obs: np.ndarray, sd: 
     return fams
 
 
+def _log_ratio(high: float, low: float) -> float:
+    """``log(high / low)`` of two record values, with the limits where one is zero (+inf, -inf; NaN when both are)."""
+    if high > 0 and low > 0:
+        return float(np.log(high / low))
+    if high > 0:
+        return float(np.inf)
+    return float(-np.inf) if low > 0 else float("nan")
+
+
 def _conflicts(out: pd.DataFrame) -> pd.DataFrame:
     """Measurements of one quantity that the fit misses on opposite sides by more than CONFLICT_Z sd each."""
     meas = out[(out["bound"] == "") & np.isfinite(out["z"])]
@@ -203,7 +212,7 @@ def _conflicts(out: pd.DataFrame) -> pd.DataFrame:
                     "quantity": h["quantity"], "year": h["year"],
                     "record_id_high": h["record_id"], "observed_high": h["observed"], "z_high": h["z"],
                     "record_id_low": lo["record_id"], "observed_low": lo["observed"], "z_low": lo["z"],
-                    "log_ratio": float(np.log(h["observed"] / lo["observed"])) if lo["observed"] > 0 else np.inf,
+                    "log_ratio": _log_ratio(float(h["observed"]), float(lo["observed"])),
                     "model_q50": h["model_q50"],
                 })
     cols = ["quantity", "year", "record_id_high", "observed_high", "z_high", "record_id_low", "observed_low", "z_low",

@@ -108,6 +108,11 @@ def test_record_files_are_relative_to_their_folder(demo_problem, demo_fit):
     assert all(Path(a).name == Path(b).name for a, b in zip(full, files, strict=True))
 
 
+def _reference_log_ratio(high: float, low: float) -> float:
+    with np.errstate(divide="ignore"):  # a zero record: log(0) = -inf, as the library says it explicitly
+        return float(np.log(high / low)) if low > 0 else np.inf
+
+
 def _conflicts_one_group_at_a_time(out: pd.DataFrame) -> pd.DataFrame:
     """The pairs as first written: every measured quantity's records split into high and low, pair by pair."""
     meas = out[(out["bound"] == "") & np.isfinite(out["z"])]
@@ -118,7 +123,7 @@ def _conflicts_one_group_at_a_time(out: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"quantity": h["quantity"], "year": h["year"], "record_id_high": h["record_id"],
                              "observed_high": h["observed"], "z_high": h["z"], "record_id_low": lo["record_id"],
                              "observed_low": lo["observed"], "z_low": lo["z"],
-                             "log_ratio": float(np.log(h["observed"] / lo["observed"])) if lo["observed"] > 0 else np.inf,
+                             "log_ratio": _reference_log_ratio(h["observed"], lo["observed"]),
                              "model_q50": h["model_q50"]})
     return pd.DataFrame(rows, columns=_conflicts(out).columns)
 
