@@ -166,8 +166,8 @@ def psis_weights(log_ratios: np.ndarray, n_chains: int = 1) -> tuple[np.ndarray,
     x = np.where(np.isfinite(x), x, -np.inf)
     if np.ptp(x[np.isfinite(x)]) == 0:
         return np.full(len(x), 1.0 / len(x)), -np.inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # a large k is returned and reported, not warned about
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto distribution", category=UserWarning)
         lw, k = az.psislw(x - x[np.isfinite(x)].max(), reff=_reff(np.where(np.isfinite(x), x, x[np.isfinite(x)].min()), n_chains))
     w = np.exp(np.asarray(lw) - np.max(lw))
     return w / w.sum(), float(np.asarray(k))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmfa.diagnostics import ConvergenceWarning
 from bayesmfa.model import ModelOptions
 from bayesmfa.powerscaling import SAMPLE, Quantity, record_groups
 from bayesmfa.priors import Priors
@@ -227,8 +228,8 @@ class _SweepTask:
         problem, options = sweep.modify(self.problem, self.options)
         # a refit keeps only its quantities' statistics: no prior draws (seconds per refit) unless asked for
         kwargs = {"progressbar": False, "prior_draws": 0, **dict(self.fit_kwargs)}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # a refit's failed gate is kept in its attrs ("diagnostics"), not warned about
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
             idata = fit(problem, options=options, **kwargs)
         ds = _stat_dataset({k: fn(idata.posterior) for k, fn in self.quantities.items()}, self.prob)
         ds.attrs.update(

@@ -17,6 +17,7 @@ from pathlib import Path
 from bayesmfa.cases import get_case, project_root
 from bayesmfa.cases.contract import Case
 from bayesmfa.criticism import plot_predictive_checks, predictive_checks, value_of_information
+from bayesmfa.diagnostics import ConvergenceWarning
 from bayesmfa.inference import fit
 from bayesmfa.io import load_result, save
 from bayesmfa.outputs import check_out, open_incremental
@@ -113,8 +114,8 @@ def run_sensitivity(case: str | Path | Case, out: Path, *, scheduler: str | None
         write_dataset(sweep_summary(idata, swept), out / "baseline.nc")  # run_sweep reuses it instead of refitting
     else:
         out = open_incremental(out, "sensitivity", force=force)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # the baseline's diagnostics go into posterior.nc; a quick study fails them by design
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
             idata = fit(problem, options=options, **baseline_kwargs)
     save(idata, out / "posterior.nc")
     power_scaling(idata, problem, quantities, by=by, options=options).to_csv(out / "power_scaling.csv", index=False)

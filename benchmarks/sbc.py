@@ -31,41 +31,9 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import xarray as xr
-
 ROOT = Path(__file__).resolve().parents[1]
 #: True quantities checked: named flows and process totals of the demo (every coord and year).
 QUANTITIES = ("flow_ore_trade", "flow_refined_trade", "output_mining", "output_refining")
-
-
-def summarise(results: list[dict], bins: int = 10) -> dict:
-    """Coverage and rank uniformity of results in the earlier per-dataset dict layout
-    (``ranks``: quantity -> rank, ``inside``: one bool per true element, ``n_ranks``).
-
-    Kept for callers of that layout; :func:`bayesmfa.calibration.summarise` is the package's.
-    """
-    from bayesmfa.calibration import rank_uniformity
-
-    n_ranks = results[0]["n_ranks"] if results else 0
-    names = list(results[0]["ranks"]) if results else []
-    ranks = xr.DataArray(np.array([[r["ranks"][q] for q in names] for r in results]).reshape(len(results), len(names)),
-                         dims=("dataset", "quantity"), coords={"quantity": names})
-    tests = rank_uniformity(ranks, n_ranks, bins)
-    inside = np.concatenate([r["inside"] for r in results]) if results else np.array([])
-    pvalue = dict(zip(names, tests["chi2_pvalue"].values.tolist(), strict=True))
-    pmin = min(pvalue.values()) if pvalue else float("nan")
-    return {
-        "n_datasets": len(results),
-        "n_ranks": int(n_ranks),
-        "coverage_90": float(np.mean(inside)) if len(inside) else float("nan"),
-        "rank_counts": {q: tests["rank_counts"].sel(quantity=q).values.tolist() for q in names},
-        "chi2": dict(zip(names, tests["chi2"].values.tolist(), strict=True)),
-        "chi2_pvalue": pvalue,
-        "min_pvalue": pmin,
-        "min_pvalue_bonferroni": min(1.0, pmin * len(pvalue)) if pvalue else float("nan"),
-        "divergences": int(sum(r.get("divergences", 0) for r in results)),
-    }
 
 
 def run_sbc(n: int, *, draws: int = 200, tune: int = 300, chains: int = 2, n_ranks: int = 19, seed: int = 1000,
@@ -91,8 +59,7 @@ def run_sbc(n: int, *, draws: int = 200, tune: int = 300, chains: int = 2, n_ran
         res = bm.calibrate(demo.load(ROOT), n=n, seed=seed, quantities=QUANTITIES, draws=draws, tune=tune, chains=chains,
                            n_ranks=n_ranks, executor=executor, block=block)
     finally:
-        if hasattr(executor, "close"):
-            executor.close()
+        executor.close()
     out = res.to_dict()
     out["wall_s"] = res.settings["wall_s"]
     return out

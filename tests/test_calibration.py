@@ -202,3 +202,16 @@ def test_calibrate_demo_coverage_and_misspecified_noise(demo_problem):
     # where records measure an element alone the model uses them too: never much worse than the direct estimate
     direct = rmse[rmse["direct_share"] == 1.0]
     assert (direct["rmse_posterior"] <= 1.1 * direct["rmse_baseline"]).all(), direct
+
+
+@pytest.mark.slow
+def test_demo_calibrated_on_100_datasets():
+    """The SBC study of benchmarks/sbc.py, through the public API: 100 demo datasets, four quantities."""
+    from bayesmfa.cases import demo, project_root
+
+    res = bm.calibrate(demo.load(project_root()), n=100, seed=1000, draws=200, tune=300, chains=2,
+                       quantities=("flow_ore_trade", "flow_refined_trade", "output_mining", "output_refining"))
+    out = res.to_dict()
+    assert out["n_datasets"] == 100 and not out["failed"], out["failed"]
+    assert 0.85 <= out["coverage_90"] <= 0.95, out["coverage_90"]
+    assert out["min_pvalue_bonferroni"] > 0.01, out["chi2_pvalue"]

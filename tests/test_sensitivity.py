@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 import warnings
 from pathlib import Path
 
@@ -310,45 +309,6 @@ def test_dask_executor_retries_and_keeps_finished_results(tmp_path):
             out = tmp_path / "out"
             report = run_tasks(_Flaky(tmp_path / "marker"), {"good": "good", "flaky": "flaky", "bad": "bad"}, out, executor=ex)
     _check_report(report, out)
-
-
-# ---------------------------------------------------------------------------- calibration
-
-
-def _sbc_module():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import sbc
-    finally:
-        sys.path.pop(0)
-    return sbc
-
-
-def test_sbc_summary_detects_non_uniform_ranks():
-    sbc = _sbc_module()
-    rng = np.random.default_rng(0)
-
-    def results(draw):
-        return [{"seed": i, "ranks": {"a": int(draw()), "b": int(rng.integers(20))}, "inside": [True] * 9 + [False],
-                 "n_ranks": 19} for i in range(200)]
-
-    uniform = sbc.summarise(results(lambda: rng.integers(20)))
-    assert uniform["min_pvalue_bonferroni"] > 0.01
-    assert uniform["coverage_90"] == pytest.approx(0.9)
-    assert sum(uniform["rank_counts"]["a"]) == 200
-    # an over-confident posterior puts the truth in the tails: ranks pile up at 0 and 19
-    tails = sbc.summarise(results(lambda: rng.choice([0, 19])))
-    assert tails["chi2_pvalue"]["a"] < 1e-6 and tails["chi2_pvalue"]["b"] > 1e-3
-    assert tails["min_pvalue_bonferroni"] < 1e-6
-
-
-@pytest.mark.slow
-def test_sbc_calibrated_on_100_datasets():
-    pytest.importorskip("nutpie")
-    res = _sbc_module().run_sbc(100, draws=200, tune=300, chains=2, seed=1000)
-    assert res["n_datasets"] == 100 and not res["failed"], res["failed"]
-    assert 0.85 <= res["coverage_90"] <= 0.95, res["coverage_90"]
-    assert res["min_pvalue_bonferroni"] > 0.01, res["chi2_pvalue"]
 
 
 @pytest.mark.slow
