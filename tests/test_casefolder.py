@@ -45,6 +45,26 @@ def test_built_in_names_and_folders_give_one_case_contract(starter):
     assert case.options == ModelOptions() and dict(case.sampler) == {} and case.sensitivity is None
 
 
+def test_an_installed_package_adds_a_case_through_its_entry_point(starter, monkeypatch):
+    """``[project.entry-points."bayesmfa.cases"] cobalt = "pkg.cases:case"``: the name is known, get_case builds it."""
+    import bayesmfa.cases as cases
+
+    made = replace(get_case(str(starter)), name="cobalt")
+
+    def factory() -> Case:
+        return made
+
+    class EntryPoint:  # what importlib.metadata gives: a name and load() -> the object the entry point names
+        name = "cobalt"
+
+        def load(self):
+            return factory
+
+    monkeypatch.setattr(cases, "entry_points", lambda group: [EntryPoint()] if group == cases.ENTRY_POINT_GROUP else [])
+    assert "cobalt" in case_names() and get_case("cobalt") is made
+    assert cli.main(["check", "cobalt"]) == 0
+
+
 def test_a_case_refuses_sampler_settings_no_fit_takes(starter):
     case = get_case(str(starter))
     with pytest.raises(ValueError, match="unknown sampler settings.*'draw'"):

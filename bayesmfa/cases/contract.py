@@ -4,7 +4,7 @@ A case is data plus a thin module. The core (runner, sensitivity, scenarios,
 report, benchmarks) asks a :class:`Case` for everything case-specific and
 knows no commodity, region or product by name. Built-in cases build theirs in
 ``bayesmfa/cases/<name>.py`` (``def case() -> Case``); a case folder gets one
-from :func:`bayesmfa.cases.folder_case`; a package can add its own through the
+from :meth:`bayesmfa.cases.FolderCase.case`; a package can add its own through the
 ``bayesmfa.cases`` entry-point group or :func:`bayesmfa.cases.register_case`.
 """
 
