@@ -4,7 +4,7 @@ Prints, per backend: compile+sampling wall time, min bulk ESS and tail ESS over
 the case's reported quantities, ESS/s, max R-hat, divergences, leapfrog steps
 per draw and peak memory. Each backend runs in its own process, so the peak
 resident memory is that backend's alone. The case's model options and sampler
-settings (``options()``, ``sampler_defaults()``) are used, as by ``bayesmfa run``.
+settings (``Case.options``, ``Case.sampler``, resolved by ``bayesmfa.resolve_settings``) are used, as by ``bayesmfa run``.
 
     python benchmarks/bench_fit.py                 # demo case, all installed backends
     python benchmarks/bench_fit.py --case ree      # the REE case

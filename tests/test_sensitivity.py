@@ -344,8 +344,8 @@ def test_run_sensitivity_only_some_sweeps_on_a_saved_baseline(demo_fit, tmp_path
     table = pd.read_csv(out / "sweeps.csv")
     assert set(table["sweep"]) == {"baseline", "noise_x2"}
     # the baseline is the saved fit, not a refit: its summary equals the one computed from that fit
-    quantities, key, _, _ = sens._case_quantities("demo", bm.load_case("demo", ROOT))
-    expected = sens.sweep_summary(demo_fit, {**quantities, "key": key})
+    plan = sens.default_plan(bm.load_case("demo", ROOT))
+    expected = sens.sweep_summary(demo_fit, {**plan.quantities, "key": plan.key})
     got = xr.open_dataset(out / "sweeps.nc").sel(sweep="baseline")
     np.testing.assert_allclose(got["key"].values, expected["key"].values)
     # doubling every record's noise does not narrow the key interval beyond Monte Carlo error: the demo's noise
