@@ -1,7 +1,9 @@
 """bayesmfa: Bayesian material flow analysis with PyMC.
 
 Flows are latent variables balanced by construction; priors and records are
-data; results are ArviZ InferenceData with named dims and tidy summaries.
+data; results are ArviZ InferenceData with named dims, derived quantities as an xarray
+Dataset (statistics on ``stat``, years and cumulative periods on ``period``) and their
+export as a tidy summary table.
 
 The public names below are imported on first use (PEP 562), so that
 ``import bayesmfa`` and ``bayesmfa --help`` do not load PyMC.
@@ -29,6 +31,11 @@ _PUBLIC: dict[str, str] = {
     "CaseFiles": "bayesmfa.cases.contract",
     "KeyRow": "bayesmfa.cases.contract",
     "SensitivityPlan": "bayesmfa.sensitivity",
+    "load_derived": "bayesmfa.derived",
+    "read_derived": "bayesmfa.derived",
+    "summary_dataset": "bayesmfa.derived",
+    "summary_frame": "bayesmfa.derived",
+    "write_derived": "bayesmfa.derived",
     "predictive_checks": "bayesmfa.criticism",
     "value_of_information": "bayesmfa.criticism",
     "compute_diagnostics": "bayesmfa.diagnostics",
@@ -128,6 +135,7 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     from bayesmfa.cases import FolderCase, case_names, get_case, load_case, register_case  # noqa: F401
     from bayesmfa.cases.contract import Case, CaseFiles, KeyRow  # noqa: F401
     from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
+    from bayesmfa.derived import load_derived, read_derived, summary_dataset, summary_frame, write_derived  # noqa: F401
     from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics, diagnostics_table  # noqa: F401
     from bayesmfa.errors import (  # noqa: F401
         BayesMFAError,

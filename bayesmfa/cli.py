@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
 
     run = sub.add_parser("run", parents=[common],
-                         help="fit a case and write posterior.nc, summary.csv, diagnostics.json, figures/")
+                         help="fit a case and write posterior.nc, derived.nc, summary.csv, diagnostics.json, figures/")
     run.add_argument("case", type=_case, metavar="CASE", help=_case_help())
     run.add_argument("--out", required=True,
                      help="result folder (replaced atomically; a fit failing its diagnostics goes to OUT.failed)")

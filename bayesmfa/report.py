@@ -19,9 +19,11 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib.figure import Figure
 
 from bayesmfa import plots
+from bayesmfa.derived import read_derived, summary_dataset
 from bayesmfa.graph import Graph
 from bayesmfa.outputs import atomic_write
 from bayesmfa.summaries import (
@@ -79,16 +81,30 @@ class _Report:
 # ---------------------------------------------------------------------------
 
 
-def _read_summary(path: Path, notes: list[str]) -> pd.DataFrame:
-    """``summary.csv`` with integer periods (:func:`bayesmfa.summaries.read_summary`; an earlier layout is converted)."""
-    if not path.is_file():
-        notes.append("summary.csv not found: no figures or key intervals from the summary")
-        return pd.DataFrame(columns=["quantity"])
-    df = read_summary(path)
-    if "quantity" not in df.columns:
-        notes.append("summary.csv has no 'quantity' column: ignored")
-        return pd.DataFrame(columns=["quantity"])
-    return df
+def _read_derived(result_dir: Path, notes: list[str]) -> xr.Dataset:
+    """The derived quantities: ``derived.nc``, else (a folder written before it) ``summary.csv`` converted
+    (:func:`bayesmfa.derived.summary_dataset`; an earlier layout of it too). Empty, with a note, when neither can be read."""
+    nc, csv = result_dir / "derived.nc", result_dir / "summary.csv"
+    if nc.is_file():
+        try:
+            return read_derived(nc)
+        except (OSError, ValueError) as exc:
+            notes.append(f"derived.nc could not be read ({exc}): summary.csv used instead")
+    if not csv.is_file():
+        notes.append("derived.nc and summary.csv not found: no figures or key intervals from the derived quantities")
+        return xr.Dataset()
+    try:
+        table = read_summary(csv)
+        if set(PERIOD_COLUMNS) <= set(table.columns):
+            undated = table[list(PERIOD_COLUMNS)].isna().any(axis=1)
+            if undated.any():  # an earlier layout's rows with no year (sampler variables): said, then left out
+                names = ", ".join(dict.fromkeys(table.loc[undated, "quantity"].astype(str)))
+                notes.append(f"summary.csv: {int(undated.sum())} row(s) without a year or period left out ({names})")
+                table = table[~undated]
+        return summary_dataset(table)
+    except ValueError as exc:
+        notes.append(f"summary.csv ignored: {exc}")
+        return xr.Dataset()
 
 
 def _read_diagnostics(path: Path, notes: list[str]) -> dict[str, Any]:
@@ -167,7 +183,7 @@ def _triangle_from_posterior(idata: az.InferenceData, prob: float, unit: str = "
             lambda: plots.trade_triangle(plots.net_pair_flows(idata, names, prob, year=year), year, unit=unit))
 
 
-def _draw(report: _Report, specs: list[FigureSpec], summary: pd.DataFrame, fig_dir: Path) -> int:
+def _draw(report: _Report, specs: list[FigureSpec], summary: xr.Dataset, fig_dir: Path) -> int:
     drawn = 0
     for name, caption, needs, build in specs:
         missing = [q for q in needs if not plots.has_quantity(summary, q)]
@@ -211,22 +227,23 @@ def _sankeys(report: _Report, idata: az.InferenceData, graph: Graph, prob: float
 PRIOR_POSTERIOR = ("prior_posterior", "Prior (grey) and posterior (coloured) intervals of key quantities: how far the records moved them")
 
 
-def _prior_posterior_figure(report: _Report, summary: pd.DataFrame, fig_dir: Path) -> None:
-    """The case's ``figures/prior_posterior.png`` when the run wrote one, else prior vs posterior of the process inputs."""
+def _prior_posterior_figure(report: _Report, derived: xr.Dataset, table: pd.DataFrame, fig_dir: Path) -> None:
+    """The case's ``figures/prior_posterior.png`` when the run wrote one, else prior vs posterior of the process inputs
+    (``table``: the derived quantities' rows)."""
     name, caption = PRIOR_POSTERIOR
     path = fig_dir / f"{name}.png"
     if path.is_file():
         data = path.read_bytes()
     else:
-        if not len(_contraction_values(summary)):
+        if not len(_contraction_values(table)):
             return
-        panels = plots.default_panels(summary, labels=report.labels)
+        panels = plots.default_panels(derived, labels=report.labels)
         if not panels:
             return
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                data = _png(plots.prior_posterior_bands(summary, panels))
+                data = _png(plots.prior_posterior_bands(derived, panels))
         except (ValueError, KeyError, TypeError) as exc:
             report.notes.append(f"figure '{caption}' skipped: {exc}")
             return
@@ -246,14 +263,14 @@ def _contraction_values(summary: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(summary["contraction"], errors="coerce").dropna()
 
 
-def weakly_informed_sentence(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED) -> str:
+def weakly_informed_sentence(summary: plots.SummaryData, threshold: float = WEAKLY_INFORMED) -> str:
     """``"N of M reported quantities are barely informed by the records (contraction < 0.3): ..."``.
 
     Parameters
     ----------
-    summary : DataFrame
-        Tidy summary with a ``contraction`` column; each row with a defined
-        contraction (a quantity at one set of coords and year) counts once.
+    summary : Dataset or DataFrame
+        Derived quantities (or their summary table) with a ``contraction`` stat; each row with a defined
+        contraction (a quantity at one set of coords and period) counts once.
     threshold : float
         Contraction below which a row is barely informed.
 
@@ -263,6 +280,7 @@ def weakly_informed_sentence(summary: pd.DataFrame, threshold: float = WEAKLY_IN
         The sentence, naming each quantity with its count of such rows; empty
         when the summary has no contraction.
     """
+    summary = plots.rows_of(summary)
     c = _contraction_values(summary)
     if not len(c):
         return ""
@@ -276,8 +294,9 @@ def weakly_informed_sentence(summary: pd.DataFrame, threshold: float = WEAKLY_IN
     return head + ": " + "; ".join(f"{q} ({int(r['sum'])} of {int(r['size'])} rows)" for q, r in counts.iterrows()) + "."
 
 
-def contraction_table(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED) -> pd.DataFrame:
-    """Per quantity: rows with a contraction, its median and range, and the rows below ``threshold``.
+def contraction_table(summary: plots.SummaryData, threshold: float = WEAKLY_INFORMED) -> pd.DataFrame:
+    """Per quantity of the derived quantities (or a summary table): rows with a contraction, its median and range, and
+    the rows below ``threshold``.
 
     Returns
     -------
@@ -286,6 +305,7 @@ def contraction_table(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED)
         max_contraction, weakly_informed_rows``, least informed first; empty
         when the summary has no contraction.
     """
+    summary = plots.rows_of(summary)
     c = _contraction_values(summary)
     cols = ["quantity", "rows", "median_contraction", "min_contraction", "max_contraction", "weakly_informed_rows"]
     if not len(c):
@@ -302,13 +322,15 @@ def contraction_table(summary: pd.DataFrame, threshold: float = WEAKLY_INFORMED)
 # ---------------------------------------------------------------------------
 
 
-def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] | None = None, *, max_rows: int = MAX_KEY_ROWS) -> pd.DataFrame:
+def key_intervals(summary: plots.SummaryData, quantities: Sequence[str] | None = None, *,
+                  max_rows: int = MAX_KEY_ROWS) -> pd.DataFrame:
     """Rows of the key quantities: their cumulative rows where present, else their last year.
 
     Parameters
     ----------
-    summary : DataFrame
-        Tidy summary table (``year_start``/``year_end``, or an in-memory ``year``).
+    summary : Dataset or DataFrame
+        Derived quantities (:mod:`bayesmfa.derived`) or a tidy summary table (``year_start``/``year_end``, or an
+        in-memory ``year``).
     quantities : sequence of str, optional
         Quantities to show, in this order (a case's ``key_quantities`` in its
         ``labels.yaml``, see :class:`bayesmfa.plots.Labels`); those absent from
@@ -327,6 +349,7 @@ def key_intervals(summary: pd.DataFrame, quantities: Sequence[str] | None = None
         the statistics (with the prior's interval, ``contraction`` and
         ``weakly_informed`` when the summary has them).
     """
+    summary = plots.rows_of(summary)
     if summary.empty:
         return summary
     if "year" in summary.columns and not set(PERIOD_COLUMNS) <= set(summary.columns):
@@ -671,7 +694,7 @@ def write_report(
     Parameters
     ----------
     result_dir : str or Path
-        A folder written by ``bayesmfa run``: ``summary.csv``,
+        A folder written by ``bayesmfa run``: ``derived.nc`` (or, written before it, ``summary.csv``),
         ``diagnostics.json``, optionally ``posterior.nc`` (for the Sankey and
         per-draw net trade) and ``data_coverage.csv``.
     graph : Graph, optional
@@ -686,7 +709,7 @@ def write_report(
         names; :func:`bayesmfa.runner.report_case` passes the case's own). Its ``key_quantities``
         choose the key-interval table's rows (:func:`key_intervals`).
     figures : callable, optional
-        ``figures(summary, labels) -> list of FigureSpec``: the case's figures
+        ``figures(derived, labels) -> list of FigureSpec``: the case's figures, from the derived Dataset
         (:attr:`~bayesmfa.cases.contract.Case.report_figures`, which
         :func:`bayesmfa.runner.report_case` passes; default: the process inputs,
         :func:`bayesmfa.plots.generic_figures`).
@@ -707,7 +730,8 @@ def write_report(
     if not result_dir.is_dir():
         raise FileNotFoundError(f"result folder {result_dir} not found")
     notes: list[str] = []
-    summary = _read_summary(result_dir / "summary.csv", notes)
+    derived = _read_derived(result_dir, notes)
+    summary = plots.rows_of(derived) if derived.data_vars else pd.DataFrame(columns=["quantity"])
     diag = _read_diagnostics(result_dir / "diagnostics.json", notes)
     idata = _read_posterior(result_dir / "posterior.nc", notes)
     if idata is not None and graph is None:
@@ -731,18 +755,18 @@ def write_report(
         _sankeys(report, idata, graph, prob)
     fig_dir = result_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    specs = figures(summary, labels) if len(summary) and figures is not None else []
-    if idata is not None and not plots.has_quantity(summary, "net_trade"):
+    specs = figures(derived, labels) if len(summary) and figures is not None else []
+    if idata is not None and not plots.has_quantity(derived, "net_trade"):
         tri = _triangle_from_posterior(idata, prob, labels.unit or (graph.system.unit if graph is not None else ""))
         if tri is not None:
             specs.append(tri)
-    if not any(needs and all(plots.has_quantity(summary, q) for q in needs) for _, _, needs, _ in specs):
+    if not any(needs and all(plots.has_quantity(derived, q) for q in needs) for _, _, needs, _ in specs):
         # none of the case's figures has its quantities here: draw generic process bands, and note that once
-        specs = [s for s in specs if not s[2]] + (plots.generic_figures(summary, labels) if len(summary) else [])
+        specs = [s for s in specs if not s[2]] + (plots.generic_figures(derived, labels) if len(summary) else [])
         notes.append("the summary has none of the quantities of the case's figures: process inputs drawn instead" if figures
                      else "the case has no figure list of its own: process inputs drawn instead")
-    _draw(report, specs, summary, fig_dir)
-    _prior_posterior_figure(report, summary, fig_dir)
+    _draw(report, specs, derived, fig_dir)
+    _prior_posterior_figure(report, derived, summary, fig_dir)
     report.informed = weakly_informed_sentence(summary)
     report.contraction = contraction_table(summary)
     report.checks = read_record_checks(result_dir)

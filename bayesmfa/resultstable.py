@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayesmfa.cases import get_case
 from bayesmfa.cases.contract import KeyRow
+from bayesmfa.derived import summary_frame
 from bayesmfa.outputs import atomic_write
 from bayesmfa.summaries import WEAKLY_INFORMED, normalise_summary, read_summary
 
@@ -47,8 +49,8 @@ def _prior_cells(r: pd.Series) -> str:
     return f"{prior} | {c:.2f} | {flag} |"
 
 
-def key_results_markdown(summary: pd.DataFrame, rows: Sequence[KeyRow]) -> str:
-    """Markdown table of the key intervals of a ``summary.csv``.
+def key_results_markdown(summary: pd.DataFrame | xr.Dataset, rows: Sequence[KeyRow]) -> str:
+    """Markdown table of the key intervals of a ``summary.csv`` (or of the derived quantities, :mod:`bayesmfa.derived`).
 
     Rows are found by ``quantity``, their dims and the integer ``year_start``/``year_end``
     (``rows``, a case's key rows; a row the summary lacks is left out); a summary of the earlier layout (one ``year`` column with
@@ -61,6 +63,7 @@ def key_results_markdown(summary: pd.DataFrame, rows: Sequence[KeyRow]) -> str:
     :data:`bayesmfa.summaries.WEAKLY_INFORMED`); a note under the table
     explains the last two.
     """
+    summary = summary_frame(summary) if isinstance(summary, xr.Dataset) else summary
     summary = normalise_summary(summary) if "year" in summary.columns else summary
     lines = ["| quantity | median | 90% interval | mean | prior 90% interval | contraction | weakly informed |",
              "|---|---:|---:|---:|---:|---:|:---:|"]

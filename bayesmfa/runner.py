@@ -16,6 +16,7 @@ import arviz as az
 
 from bayesmfa.cases import get_case, labels_file, project_root
 from bayesmfa.cases.contract import Case
+from bayesmfa.derived import summary_dataset, summary_frame, write_derived
 from bayesmfa.diagnostics import ConvergenceWarning, Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference import METHODS, fit
 from bayesmfa.io import save
@@ -177,11 +178,13 @@ def run_case(
     force: bool = False,
     divert_failed: bool = False,
 ) -> RunResult:
-    """Fit a case and write ``posterior.nc``, ``summary.csv``, ``diagnostics.json`` (and figures).
+    """Fit a case and write ``posterior.nc``, ``derived.nc``, ``summary.csv``, ``diagnostics.json`` (and figures).
 
     The fit draws from the prior too (``settings.prior_draws``): ``posterior.nc``
-    holds its ``prior`` and ``prior_predictive`` groups and ``summary.csv`` the
-    prior's interval and the contraction of every row.
+    holds its ``prior`` and ``prior_predictive`` groups; ``derived.nc`` the case's derived
+    quantities (:mod:`bayesmfa.derived`: statistics on ``stat``, years and cumulative periods on
+    ``period``, with the prior's interval and the contraction), which the figures are drawn from;
+    ``summary.csv`` is their export as a table.
 
     Everything is written into a temporary folder beside ``out`` and moved into
     place at the end: a failed or interrupted run leaves an earlier result intact.
@@ -241,7 +244,9 @@ def run_case(
         if spec.annotate is not None:
             spec.annotate(idata, root)
         save(idata, tmp / "posterior.nc")
-        summary = spec.summary_table(idata, problem, settings.prob)
+        derived = summary_dataset(spec.summary_table(idata, problem, settings.prob))
+        write_derived(derived, tmp / "derived.nc")
+        summary = summary_frame(derived)  # summary.csv: the export of the derived quantities
         summary.to_csv(tmp / "summary.csv", index=False)
         labels = labels_file(spec, root)
         if labels is not None and labels.is_file():  # the report reads the case's title, methods, sources and caveats from here
@@ -255,7 +260,7 @@ def run_case(
         _write_json(tmp / "diagnostics.json", diag, settings, idata, failures, thresholds, problem.warnings,
                     case=spec.name)
         if spec.write_figures is not None:
-            spec.write_figures(summary, idata, problem, tmp / "figures")
+            spec.write_figures(derived, idata, problem, tmp / "figures")
         if failures and divert_failed:
             stage.redirect(failed_path(out))
     return RunResult(stage.target if failures and divert_failed else out, diag, failures, problem.warnings)

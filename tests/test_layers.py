@@ -18,7 +18,7 @@ LAYERS: dict[str, set[str]] = {
              "likelihoods", "flowpriors", "problem", "forward", "cyclic", "model", "kernel", "fusedop", "datacheck",
              "plausibility", "outputs", "sweeps"},
     "inference": {"inference", "approx", "compilecache", "diagnostics", "io", "simulate", "calibration"},
-    "analysis": {"balance", "summaries", "scenarios", "sensitivity", "powerscaling", "criticism", "residuals"},
+    "analysis": {"balance", "summaries", "derived", "scenarios", "sensitivity", "powerscaling", "criticism", "residuals"},
     "outputs": {"plots", "report"},
     "cases": {"cases"},
     "drivers": {"cli", "runner", "scenariorun", "sensitivityrun", "casecheck", "starter", "resultstable"},

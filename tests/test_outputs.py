@@ -54,7 +54,7 @@ def fake_case(monkeypatch):
         return fake_idata(state["passing"], state["seed"])
 
     def summary_table(idata, problem, prob):
-        return pd.DataFrame({"quantity": ["x"], "mean": [float(idata.posterior["x"].mean())]})
+        return pd.DataFrame({"quantity": ["x"], "year_start": [2000], "year_end": [2000], "mean": [float(idata.posterior["x"].mean())]})
 
     case = Case(name="fake", files=lambda root: CaseFiles(Path("system.yaml"), Path("priors")),
                 load=lambda root: SimpleNamespace(warnings=()), summary_table=summary_table)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pandas as pd
+    import xarray as xr
 
     from bayesmfa.cases.contract import Case, CaseFiles
     from bayesmfa.problem import Problem
@@ -113,12 +114,12 @@ class FolderCase:
         """The folder's optional ``labels.yaml`` (title, methods, sources, caveats, display names)."""
         return self.folder / "labels.yaml"
 
-    def write_figures(self, summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
+    def write_figures(self, derived: xr.Dataset, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
         """The generic figures (as the demo's), labelled from the folder's ``labels.yaml`` when there is one."""
         from bayesmfa.cases import demo
         from bayesmfa.plots import load_labels
 
-        return demo.write_figures(summary, idata, problem, outdir, label_table=load_labels(self.labels_file()))
+        return demo.write_figures(derived, idata, problem, outdir, label_table=load_labels(self.labels_file()))
 
     def case(self) -> Case:
         """The folder as a :class:`~bayesmfa.cases.contract.Case`: generic summary, figures and sensitivity plan."""

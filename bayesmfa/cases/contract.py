@@ -99,7 +99,10 @@ class Case:
     load : callable
         ``load(root) -> Problem``: system, priors and records, validated.
     summary_table : callable
-        ``summary_table(idata, problem, prob) -> DataFrame``: the rows of ``summary.csv``.
+        ``summary_table(idata, problem, prob) -> DataFrame``: its derived quantities, one row per quantity, dims
+        and period in the published layout (:func:`bayesmfa.summaries.summary_columns`). A run turns them into
+        the derived Dataset (:func:`bayesmfa.derived.summary_dataset`, ``derived.nc``) that figures and the
+        report read; ``summary.csv`` is its export (:func:`bayesmfa.derived.summary_frame`).
     options : ModelOptions
         The case's model options.
     sampler : mapping
@@ -110,9 +113,10 @@ class Case:
         caveats, display names, region order, key quantities); ``root`` may be ``None`` (the
         default root, see :func:`bayesmfa.cases.project_root`).
     write_figures : callable or None
-        ``write_figures(summary, idata, problem, outdir) -> list[Path]``: the figures a run writes.
+        ``write_figures(derived, idata, problem, outdir) -> list[Path]``: the figures a run writes, from the
+        derived Dataset.
     report_figures : callable or None
-        ``report_figures(summary, labels) -> list of FigureSpec``: the figures of its report
+        ``report_figures(derived, labels) -> list of FigureSpec``: the figures of its report, from the derived Dataset
         (:func:`bayesmfa.report.write_report`; default: the process inputs).
     reported_dataset : callable or None
         ``reported_dataset(idata, problem) -> xarray.Dataset``: the quantities the convergence gate
@@ -138,7 +142,7 @@ class Case:
     options: ModelOptions = field(default_factory=ModelOptions)
     sampler: Mapping[str, Any] = field(default_factory=dict)
     labels_file: Callable[[Path | None], Path] | None = None
-    write_figures: Callable[[pd.DataFrame, az.InferenceData, Problem, Path], list[Path]] | None = None
+    write_figures: Callable[[xr.Dataset, az.InferenceData, Problem, Path], list[Path]] | None = None
     report_figures: Callable[..., list[Any]] | None = None
     reported_dataset: Callable[[az.InferenceData, Problem], xr.Dataset] | None = None
     annotate: Callable[[az.InferenceData, Path], None] | None = None

@@ -22,6 +22,8 @@ from bayesmfa.summaries import summarize_system
 from bayesmfa.system import load_system
 
 if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
     from bayesmfa.plots import Labels
 
 SEED = 20240101
@@ -100,9 +102,10 @@ def labels_file(root: Path | None = None) -> Path:
 
     return project_root(root) / "data" / "demo" / "labels.yaml"
 
-def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path,
+def write_figures(derived: xr.Dataset, idata: az.InferenceData, problem: Problem, outdir: Path,
                   label_table: Labels | None = None) -> list[Path]:
-    """Bands of each process input (:func:`bayesmfa.plots.generic_figures`) and, with a prior, ``prior_posterior.png``.
+    """Bands of each process input of the derived quantities (:func:`bayesmfa.plots.generic_figures`) and, with a prior,
+    ``prior_posterior.png``.
 
     ``label_table``: display names (default: the demo's for the demo system, else code names).
     """
@@ -110,10 +113,10 @@ def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Probl
 
     outdir.mkdir(parents=True, exist_ok=True)
     lab = label_table if label_table is not None else (labels() if problem.system.name == "demo" else plots.Labels())
-    figures = [(name, build) for name, _, _, build in plots.generic_figures(summary, lab)]
-    panels = plots.default_panels(summary, unit=problem.system.unit, labels=lab)
+    figures = [(name, build) for name, _, _, build in plots.generic_figures(derived, lab)]
+    panels = plots.default_panels(derived, unit=problem.system.unit, labels=lab)
     if "prior" in idata.groups() and panels:
-        figures.append(("prior_posterior", lambda: plots.prior_posterior_bands(summary, panels)))
+        figures.append(("prior_posterior", lambda: plots.prior_posterior_bands(derived, panels)))
     written = []
     for name, make in figures:
         make().savefig(outdir / f"{name}.png", dpi=110)

@@ -466,30 +466,31 @@ def labels(root: Path | None = None) -> Labels:
     return load_labels(labels_file(root))
 
 
-def prior_posterior_figure(summary: pd.DataFrame) -> Figure:
-    """Prior and posterior 90% bands of the key quantities (:data:`PRIOR_POSTERIOR_PANELS`)."""
+def prior_posterior_figure(derived: xr.Dataset | pd.DataFrame) -> Figure:
+    """Prior and posterior 90% bands of the key quantities (:data:`PRIOR_POSTERIOR_PANELS`) of the derived quantities."""
     from bayesmfa import plots
 
     panels = [plots.Panel(q, filters, title, unit, log=unit != SHARE) for q, filters, title, unit in PRIOR_POSTERIOR_PANELS]
-    return plots.prior_posterior_bands(summary, panels, ncols=3)
+    return plots.prior_posterior_bands(derived, panels, ncols=3)
 
 
-def report_figures(summary: pd.DataFrame, label_table: Labels) -> list:
-    """The figures of the REE report (:func:`bayesmfa.cases.ree_figures.summary_figures`; matplotlib is imported here, not
-    when the case is loaded)."""
+def report_figures(derived: xr.Dataset, label_table: Labels) -> list:
+    """The figures of the REE report from its derived quantities (:func:`bayesmfa.cases.ree_figures.summary_figures`;
+    matplotlib is imported here, not when the case is loaded)."""
     from bayesmfa.cases.ree_figures import summary_figures
 
-    return summary_figures(summary, label_table)
+    return summary_figures(derived, label_table)
 
 
-def write_figures(summary: pd.DataFrame, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
-    """The summary's figures (:func:`bayesmfa.cases.ree_figures.summary_figures`, one file each) and prior vs posterior (PNG)."""
+def write_figures(derived: xr.Dataset, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
+    """The figures of the derived quantities (:func:`bayesmfa.cases.ree_figures.summary_figures`, one file each) and prior
+    vs posterior (PNG)."""
     from bayesmfa.cases.ree_figures import summary_figures
 
     outdir.mkdir(parents=True, exist_ok=True)
-    figures = [(name, build) for name, _, _, build in summary_figures(summary, labels())]
+    figures = [(name, build) for name, _, _, build in summary_figures(derived, labels())]
     if "prior" in idata.groups():
-        figures.append(("prior_posterior", lambda: prior_posterior_figure(summary)))
+        figures.append(("prior_posterior", lambda: prior_posterior_figure(derived)))
     written = []
     for name, make in figures:
         make().savefig(outdir / f"{name}.png", dpi=110)

@@ -1,10 +1,11 @@
-"""The figures of the REE case: its quantities drawn from its summary, one file each.
+"""The figures of the REE case: its derived quantities drawn, one file each.
 
 These wrappers name the REE case's quantities (``consumption`` by ``end_use``,
 ``mining_share``, ``unregistered_mining``, ``net_export``, ``import_share_from``,
 ``mined_refined_in_cn_share``, ``p_net_exporter``, ``no_trade_consumption``,
 ``net_trade``), so they live with the case, not in :mod:`bayesmfa.plots`, which
-draws any summary. The case's display choices (region order, the aggregate row,
+draws any. Each takes the derived quantities (:mod:`bayesmfa.derived`; a summary table works too).
+The case's display choices (region order, the aggregate row,
 regions drawn when the summary names none) come from its ``labels.yaml``
 (:class:`bayesmfa.plots.Labels`), not from this code.
 """
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from bayesmfa.plots import (
     FigureSpec,
     Labels,
+    SummaryData,
     bands,
     counterfactual,
     dim_columns,
@@ -43,7 +45,7 @@ DEPENDENCE_QUANTITIES = ("import_share_from", "mined_refined_in_cn_share")
 
 
 def consumption_bands(
-    summary: pd.DataFrame, region: str, *, unit: str | None = None, labels: Labels | None = None
+    summary: SummaryData, region: str, *, unit: str | None = None, labels: Labels | None = None
 ) -> Figure:
     """Consumption of one region by end use (quantity ``consumption``): stacked medians beside one small panel per end use.
 
@@ -96,7 +98,7 @@ def consumption_bands(
 
 
 def mining_share_bands(
-    summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
+    summary: SummaryData, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
 ) -> Figure:
     """Share of world mining by region (quantity ``mining_share``), on a 0-1 axis."""
     return bands(summary, "mining_share", by="region", filters=filters, ax=ax, ylim=(0.0, 1.0), labels=labels,
@@ -104,7 +106,7 @@ def mining_share_bands(
 
 
 def unregistered_mining_bands(
-    summary: pd.DataFrame, regions: Sequence[str] | None = None, *, ax: Axes | None = None, unit: str | None = None,
+    summary: SummaryData, regions: Sequence[str] | None = None, *, ax: Axes | None = None, unit: str | None = None,
     labels: Labels | None = None,
 ) -> Figure:
     """Unregistered (illegal) mining of the given regions (quantity ``unregistered_mining``; ``None``: every region of its rows)."""
@@ -114,7 +116,7 @@ def unregistered_mining_bands(
 
 
 def net_trade_bands(
-    summary: pd.DataFrame, region: str, *, ax: Axes | None = None, unit: str | None = None, labels: Labels | None = None
+    summary: SummaryData, region: str, *, ax: Axes | None = None, unit: str | None = None, labels: Labels | None = None
 ) -> Figure:
     """Net exports of one region by product (quantity ``net_export``; negative = net imports)."""
     lab = labels or Labels()
@@ -125,7 +127,7 @@ def net_trade_bands(
 
 
 def dependence_bands(
-    summary: pd.DataFrame,
+    summary: SummaryData,
     region: str | None = None,
     *,
     quantities: Sequence[str] = ("import_share_from", "mined_refined_in_cn_share"),
@@ -145,13 +147,13 @@ def dependence_bands(
         When none of ``quantities`` is in the summary.
     """
     lab = labels or Labels()
-    present = [q for q in quantities if (summary["quantity"].astype(str) == q).any()]
+    present = [q for q in quantities if has_quantity(summary, q)]
     if not present:
         raise ValueError(f"none of {list(quantities)} is in the summary")
     fig, ax = new_axes(ax, figsize=(8.4, 4.2))
     drawn = 0
     for q in present:
-        rows = without_self_pairs(summary[summary["quantity"].astype(str) == q])
+        rows = without_self_pairs(select_rows(summary, q))
         has_region = region is not None and "region" in dim_columns(rows)
         filters = {"region": region} if has_region else None
         by = "partner" if "partner" in dim_columns(rows) else "region"
@@ -170,7 +172,7 @@ def dependence_bands(
 
 
 def net_exporter_probability(
-    summary: pd.DataFrame, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
+    summary: SummaryData, *, filters: Mapping[str, Any] | None = None, ax: Axes | None = None, labels: Labels | None = None
 ) -> Figure:
     """Posterior probability that each region is a net exporter (quantity ``p_net_exporter``, the ``mean`` column)."""
     fig = bands(summary, "p_net_exporter", by="region", filters=filters, ax=ax, center="mean", band=False, ylim=(-0.04, 1.04),
@@ -184,20 +186,20 @@ def net_exporter_probability(
 
 
 def net_export_bands(
-    summary: pd.DataFrame, region: str, *, ax: Axes | None = None, unit: str | None = None, labels: Labels | None = None
+    summary: SummaryData, region: str, *, ax: Axes | None = None, unit: str | None = None, labels: Labels | None = None
 ) -> Figure:
     """Net exports of one region by product (``figures/net_export_<region>.png``); the same as :func:`net_trade_bands`."""
     return net_trade_bands(summary, region, ax=ax, unit=unit, labels=labels)
 
 
-def no_trade_bars(summary: pd.DataFrame, year: int | str, *, labels: Labels | None = None) -> Figure:
+def no_trade_bars(summary: SummaryData, year: int | str, *, labels: Labels | None = None) -> Figure:
     """Consumption by region and end use in one year, as estimated and without trade (``figures/counterfactual_<year>.png``)."""
     return counterfactual(summary, year, actual="consumption", no_trade="no_trade_consumption", category="end_use",
                           legend_labels=("with trade (as estimated)", "no trade (counterfactual)"), labels=labels,
                           title=f"Consumption by end use in {year}, with and without trade")
 
 
-def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
+def summary_figures(summary: SummaryData, labels: Labels | None = None) -> list[FigureSpec]:
     """Every figure drawn from the REE summary, one file name each (``figures/<name>.png``).
 
     Consumption by end use per region, mining shares, unregistered mining, net
@@ -214,8 +216,8 @@ def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list
 
     Parameters
     ----------
-    summary : DataFrame
-        The case's summary (``summary.csv``).
+    summary : Dataset or DataFrame
+        The case's derived quantities (``derived.nc``; or its summary table, ``summary.csv``).
     labels : Labels, optional
         Display names and choices (default: the codes, the summary's order).
 
@@ -252,15 +254,16 @@ def summary_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list
         specs.append((name, f"Dependence shares{where}", dep, lambda r=region: dependence_bands(summary, r, labels=lab)))
     specs.append(("p_net_exporter", "Probability of being a net exporter", ("p_net_exporter",),
                   lambda: net_exporter_probability(summary, labels=lab)))
-    years = sorted(set(annual(summary[summary["quantity"].astype(str) == "no_trade_consumption"])["year"]))
+    no_trade = "no_trade_consumption"
+    years = sorted(set(annual(select_rows(summary, no_trade))["year"])) if has_quantity(summary, no_trade) else []
     for year in years[-1:] or ["?"]:
         specs.append((f"counterfactual_{year}", f"Consumption with and without trade, {year}", ("consumption", "no_trade_consumption"),
                       lambda y=year: no_trade_bars(summary, y, labels=lab)))
     if has_quantity(summary, "net_trade"):
-        yrs = sorted(set(annual(summary[summary["quantity"].astype(str) == "net_trade"])["year"]))
+        yrs = sorted(set(annual(select_rows(summary, "net_trade"))["year"]))
         if yrs:
             specs.append((f"trade_triangle_{yrs[-1]}", f"Net trade between regions, {yrs[-1]}", ("net_trade",),
-                          lambda y=yrs[-1]: trade_triangle(summary, y)))
+                          lambda y=yrs[-1]: trade_triangle(select_rows(summary, "net_trade"), y)))
     return specs
 
 

@@ -1,6 +1,8 @@
 """Figures of a fit: a Sankey of the whole system, uncertainty bands, trade triangle, counterfactual.
 
-Static figures use matplotlib and return :class:`matplotlib.figure.Figure`
+Figures take the derived quantities of a fit (:mod:`bayesmfa.derived`: the Dataset a run writes to
+``derived.nc``, or one quantity of it as a DataArray, e.g. ``bands(ds.consumption.sel(region="CN"), by="end_use")``);
+a summary table (``summary.csv``) is taken too. Static figures use matplotlib and return :class:`matplotlib.figure.Figure`
 objects (nothing is shown); the interactive Sankey uses plotly, imported only
 when it is drawn so the package imports without it.
 
@@ -11,7 +13,7 @@ The package is split by job; every public name is importable from here
 (``from bayesmfa.plots import bands``):
 
 * :mod:`bayesmfa.plots.labels` -- a case's display labels and choices (``labels.yaml``);
-* :mod:`bayesmfa.plots.tables` -- reading summary tables, number and axis text;
+* :mod:`bayesmfa.plots.tables` -- reading derived quantities (a Dataset, one of its DataArrays, or a summary table), number and axis text;
 * :mod:`bayesmfa.plots.sankey` -- the system Sankey;
 * :mod:`bayesmfa.plots.bands` -- bands over years, prior vs posterior, the generic figure list;
 * :mod:`bayesmfa.plots.trade` -- net trade between pairs, the trade triangle, counterfactual bars.
@@ -60,6 +62,7 @@ from bayesmfa.plots.sankey import (
     sankey_table,
 )
 from bayesmfa.plots.tables import (
+    SummaryData,
     YearSelection,
     as_text,
     dim_columns,
@@ -73,7 +76,9 @@ from bayesmfa.plots.tables import (
     matches,
     posterior_of,
     quantile_columns,
+    quantity_names,
     quantity_values,
+    rows_of,
     select_rows,
     unit_of,
     value_axis_label,
@@ -115,6 +120,7 @@ __all__ = [
     "Panel",
     "UNREGISTERED_COLOR",
     "UNREGISTERED_TRADE_COLOR",
+    "SummaryData",
     "YearSelection",
     "as_text",
     "bands",
@@ -143,7 +149,9 @@ __all__ = [
     "product_colour",
     "product_colours",
     "quantile_columns",
+    "quantity_names",
     "quantity_values",
+    "rows_of",
     "sankey",
     "sankey_table",
     "select_rows",

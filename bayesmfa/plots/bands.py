@@ -1,4 +1,8 @@
-"""Uncertainty bands over years from a summary table, prior vs posterior panels and the generic figure list."""
+"""Uncertainty bands over years of derived quantities, prior vs posterior panels and the generic figure list.
+
+Each figure takes the derived quantities of a fit (:mod:`bayesmfa.derived`), one of them as a DataArray,
+or a summary table (see :func:`bayesmfa.plots.tables.rows_of`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,19 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from bayesmfa.plots.labels import Labels, label_kind
-from bayesmfa.plots.tables import as_text, dim_columns, interval_label, is_blank, quantile_columns, select_rows, unit_of, value_axis_label
+from bayesmfa.plots.tables import (
+    SummaryData,
+    as_text,
+    dim_columns,
+    interval_label,
+    is_blank,
+    quantile_columns,
+    quantity_names,
+    rows_of,
+    select_rows,
+    unit_of,
+    value_axis_label,
+)
 from bayesmfa.summaries import annual
 
 
@@ -35,8 +51,8 @@ def outside_legend(ax: Axes, ncols: int = 1, title: str | None = None) -> None:
 
 
 def bands(
-    summary: pd.DataFrame,
-    quantity: str,
+    summary: SummaryData,
+    quantity: str | None = None,
     *,
     by: str | None = "region",
     filters: Mapping[str, Any] | None = None,
@@ -59,11 +75,12 @@ def bands(
 
     Parameters
     ----------
-    summary : DataFrame
-        Tidy summary table (``quantity``, dim columns, ``year_start``/``year_end``
-        or ``year``, ``mean, sd, qNN``, optionally ``unit``).
-    quantity : str
-        The quantity to draw.
+    summary : Dataset, DataArray or DataFrame
+        Derived quantities (:func:`bayesmfa.derived.summary_dataset`), the one to draw
+        (e.g. ``ds.consumption.sel(region="CN")``), or a tidy summary table (``quantity``, dim
+        columns, ``year_start``/``year_end`` or ``year``, ``mean, sd, qNN``, optionally ``unit``).
+    quantity : str, optional
+        The quantity to draw (default: the DataArray's name).
     by : str or None
         Column giving one line per value; ``None`` (or a column blank for this
         quantity) draws a single line.
@@ -101,6 +118,7 @@ def bands(
     """
     labels = labels or Labels()
     rows = annual(select_rows(summary, quantity, filters))
+    quantity = str(rows["quantity"].iloc[0]) if quantity is None and len(rows) else quantity
     if rows.empty:
         raise ValueError(f"quantity {quantity!r} has no yearly rows (only cumulative ones) with filters {dict(filters or {})}")
     lo, hi = quantile_columns(rows)
@@ -183,7 +201,7 @@ POSTERIOR_COLOR = "#2b5d8a"
 
 
 def prior_posterior_bands(
-    summary: pd.DataFrame,
+    summary: SummaryData,
     panels: Sequence[Panel],
     *,
     ncols: int = 3,
@@ -201,8 +219,8 @@ def prior_posterior_bands(
 
     Parameters
     ----------
-    summary : DataFrame
-        Tidy summary with ``q50``, interval columns (``q05``/``q95``) and the
+    summary : Dataset or DataFrame
+        Derived quantities (or a tidy summary) with ``q50``, interval stats (``q05``/``q95``) and the
         prior's (``prior_q05, prior_q50, prior_q95``; see
         :func:`bayesmfa.summaries.add_prior_columns`).
     panels : sequence of Panel
@@ -226,9 +244,10 @@ def prior_posterior_bands(
     """
     if not panels:
         raise ValueError("no panel to draw")
-    lo, hi = quantile_columns(summary)
+    first = rows_of(summary, panels[0].quantity) if not isinstance(summary, pd.DataFrame) else summary
+    lo, hi = quantile_columns(first)
     p_lo, p_mid, p_hi = f"prior_{lo}", "prior_q50", f"prior_{hi}"
-    missing = [c for c in (p_lo, p_mid, p_hi) if c not in summary.columns]
+    missing = [c for c in (p_lo, p_mid, p_hi) if c not in first.columns]
     if missing:
         raise ValueError(f"summary has no prior columns {missing}: fit with prior draws (bayesmfa.fit(prior_draws=...))")
     ncols = max(1, min(ncols, len(panels)))
@@ -325,13 +344,13 @@ def _prior_posterior_bars(ax: Axes, row: pd.Series, post: tuple[str, str, str], 
     return _contraction_text(*(np.array([float(row[c])]) for c in (post[0], post[2], prior[0], prior[2])), several=False)
 
 
-def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "", labels: Labels | None = None) -> list[Panel]:
+def default_panels(summary: SummaryData, max_panels: int = 9, unit: str = "", labels: Labels | None = None) -> list[Panel]:
     """Panels of the process inputs (``input_<process>``) of a generic summary, one per coordinate of their first dim.
 
     Parameters
     ----------
-    summary : DataFrame
-        Tidy summary (e.g. of :func:`bayesmfa.summaries.summarize_with_prior`).
+    summary : Dataset or DataFrame
+        Derived quantities, or a tidy summary (e.g. of :func:`bayesmfa.summaries.summarize_with_prior`).
     max_panels : int
         At most this many panels.
     unit : str
@@ -345,11 +364,10 @@ def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "", l
         Yearly quantities with at most one dim besides ``year``.
     """
     panels: list[Panel] = []
-    qcol = summary["quantity"].astype(str)
-    for q in dict.fromkeys(qcol):
+    for q in quantity_names(summary):
         if not q.startswith("input_") or q.startswith("input_log") or q.endswith("__"):
             continue
-        rows = annual(summary[qcol == q])
+        rows = annual(select_rows(summary, q))
         dims = dim_columns(rows)
         if rows.empty or len(dims) > 1:
             continue
@@ -366,22 +384,22 @@ def default_panels(summary: pd.DataFrame, max_panels: int = 9, unit: str = "", l
 FigureSpec = tuple[str, str, tuple[str, ...], Callable[[], Figure]]
 
 
-def generic_figures(summary: pd.DataFrame, labels: Labels | None = None) -> list[FigureSpec]:
+def generic_figures(summary: SummaryData, labels: Labels | None = None) -> list[FigureSpec]:
     """Bands of every yearly process input with at most one dim (``figures/input_<process>.png``), for any case.
 
     Parameters
     ----------
-    summary : DataFrame
-        A summary with ``input_<process>`` quantities (:func:`bayesmfa.summaries.summarize_system`).
+    summary : Dataset or DataFrame
+        Derived quantities (or a summary) with ``input_<process>`` quantities (:func:`bayesmfa.summaries.summarize_system`).
     labels : Labels, optional
         Display names of processes and coords.
     """
     lab = labels or Labels()
     specs: list[FigureSpec] = []
-    for q in dict.fromkeys(summary["quantity"].astype(str)):
+    for q in quantity_names(summary):
         if not q.startswith("input_") or q.startswith("input_log") or q.endswith("__"):
             continue
-        rows = summary[summary["quantity"].astype(str) == q]
+        rows = select_rows(summary, q)
         dims = dim_columns(rows)
         if len(dims) > 1 or annual(rows).empty:  # several dims, or not a yearly quantity
             continue

@@ -1,7 +1,9 @@
-"""Reading summary tables (``summary.csv``) for figures, and the text of numbers, intervals and axis labels.
+"""Reading derived quantities for figures, and the text of numbers, intervals and axis labels.
 
-Everything here works on the tidy summary (one row per quantity, dims and
-period; ``mean, sd, qNN`` columns) or on a fit's posterior; nothing draws.
+Figures take the derived quantities of a fit (:mod:`bayesmfa.derived`: a Dataset, or one of its
+quantities as a DataArray); a summary table (one row per quantity, dims and period; ``mean, sd, qNN``
+columns, as in ``summary.csv``) is also taken. :func:`rows_of` turns the quantity a figure draws into
+its rows; nothing here draws.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmfa.derived import own, quantity_frame
 from bayesmfa.summaries import PERIOD_COLUMNS, annual
 
 YearSelection = int | tuple[int, int] | None
+#: What a figure reads: a derived Dataset, one of its quantities, or a summary table.
+SummaryData = xr.Dataset | xr.DataArray | pd.DataFrame
 
 _STAT_COLUMNS = {"mean", "sd", "q50", "contraction", "weakly_informed"}
 
@@ -180,16 +185,42 @@ def quantile_columns(df: pd.DataFrame) -> tuple[str, str]:
     return min(lows)[1], max(highs)[1]
 
 
-def select_rows(summary: pd.DataFrame, quantity: str, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def rows_of(data: SummaryData, quantity: str | None = None) -> pd.DataFrame:
+    """The summary rows of ``quantity`` (every quantity when None) from a derived Dataset, a quantity or a table.
+
+    A DataArray is one quantity (``quantity``, when given, must be its name); a table is returned whole.
+
+    Raises
+    ------
+    ValueError
+        When the Dataset has no such quantity, or the DataArray is another one.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, xr.DataArray) and quantity is not None and data.name != quantity:
+        raise ValueError(f"the quantity passed is {data.name!r}, not {quantity!r}")
+    return quantity_frame(data, quantity if isinstance(data, xr.Dataset) else None)
+
+
+def quantity_names(data: SummaryData) -> list[str]:
+    """The quantities of a derived Dataset, a quantity or a summary table, in their order."""
+    if isinstance(data, xr.Dataset):
+        return [str(n) for n in data.data_vars]
+    if isinstance(data, xr.DataArray):
+        return [str(data.name)]
+    return list(dict.fromkeys(data["quantity"].astype(str))) if "quantity" in data.columns else []
+
+
+def select_rows(summary: SummaryData, quantity: str | None = None, filters: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Rows of one quantity passing the filters.
 
     Parameters
     ----------
-    summary : DataFrame
-        A tidy summary table (``quantity`` column, dim columns, ``year_start``/``year_end``
-        or ``year``, ``mean, sd, qNN``).
-    quantity : str
-        Value of the ``quantity`` column.
+    summary : Dataset, DataArray or DataFrame
+        Derived quantities (:mod:`bayesmfa.derived`), one of them, or a tidy summary table (``quantity``
+        column, dim columns, ``year_start``/``year_end`` or ``year``, ``mean, sd, qNN``).
+    quantity : str, optional
+        The quantity (default: the DataArray's name).
     filters : mapping of column -> value or list of values, optional
         Compared as text; ``None`` or ``""`` selects blanks. ``year`` on a
         summary with ``year_start``/``year_end`` selects the yearly rows of
@@ -205,6 +236,13 @@ def select_rows(summary: pd.DataFrame, quantity: str, filters: Mapping[str, Any]
     ValueError
         When the quantity is absent, a filter column is missing, or no row is left.
     """
+    if isinstance(summary, xr.DataArray):
+        quantity = quantity or str(summary.name)
+    if quantity is None:
+        raise ValueError("which quantity? pass quantity=")
+    if isinstance(summary, xr.Dataset) and quantity not in summary.data_vars:
+        raise ValueError(f"no rows for quantity {quantity!r} in the summary; quantities present: {sorted(quantity_names(summary))}")
+    summary = rows_of(summary, quantity)
     if "quantity" not in summary.columns:
         raise ValueError("summary has no 'quantity' column")
     rows = summary[summary["quantity"].astype(str) == quantity]
@@ -264,13 +302,20 @@ def without_self_pairs(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[~same]
 
 
-def has_quantity(summary: pd.DataFrame, quantity: str) -> bool:
-    """Whether the summary has a row of ``quantity``."""
+def has_quantity(summary: SummaryData, quantity: str) -> bool:
+    """Whether the derived quantities (or the summary table) hold ``quantity``."""
+    if isinstance(summary, xr.Dataset | xr.DataArray):
+        return quantity in quantity_names(summary)
     return bool((summary["quantity"].astype(str) == quantity).any())
 
 
-def quantity_values(summary: pd.DataFrame, quantity: str, column: str) -> list[str]:
+def quantity_values(summary: SummaryData, quantity: str, column: str) -> list[str]:
     """The distinct non-blank values of ``column`` in the rows of ``quantity``, as text, in their order (``[]`` without the column)."""
+    if isinstance(summary, xr.Dataset | xr.DataArray):
+        if not has_quantity(summary, quantity):
+            return []
+        da = own(summary[quantity] if isinstance(summary, xr.Dataset) else summary)
+        return [str(v) for v in da[column].values if str(v)] if column in da.dims else []
     rows = summary[summary["quantity"].astype(str) == quantity]
     if column not in rows.columns:
         return []

@@ -14,12 +14,14 @@ from matplotlib.figure import Figure
 from bayesmfa.plots.bands import new_axes
 from bayesmfa.plots.labels import Labels, label_kind
 from bayesmfa.plots.tables import (
+    SummaryData,
     YearSelection,
     format_interval,
     interval_label,
     matches,
     posterior_of,
     quantile_columns,
+    rows_of,
     select_rows,
     unit_of,
     value_axis_label,
@@ -97,7 +99,7 @@ def net_pair_flows(
 
 
 def trade_triangle(
-    net: pd.DataFrame,
+    net: xr.DataArray | pd.DataFrame,
     year: int | tuple[int, int] | None = None,
     *,
     regions: Sequence[str] | None = None,
@@ -113,8 +115,9 @@ def trade_triangle(
 
     Parameters
     ----------
-    net : DataFrame
-        Per-pair net flows: ``region, partner, q50`` and interval columns
+    net : DataArray or DataFrame
+        Per-pair net flows: the derived quantity ``net_trade`` (``ds.net_trade``), or rows with
+        ``region, partner, q50`` and interval columns
         (``q05, q95``), optionally ``year``; positive = region exports to
         partner on net (as from :func:`net_pair_flows`). Either order of a
         pair may be given.
@@ -135,7 +138,7 @@ def trade_triangle(
     matplotlib.figure.Figure
         The figure.
     """
-    rows = net
+    rows = rows_of(net)
     if "quantity" in rows.columns and (rows["quantity"].astype(str) == "net_trade").any():
         rows = rows[rows["quantity"].astype(str) == "net_trade"]
     if "year" not in rows.columns and set(PERIOD_COLUMNS) <= set(rows.columns):
@@ -211,7 +214,7 @@ def trade_triangle(
 
 
 def counterfactual(
-    summary: pd.DataFrame,
+    summary: SummaryData,
     year: int | str,
     *,
     actual: str,
@@ -230,8 +233,8 @@ def counterfactual(
 
     Parameters
     ----------
-    summary : DataFrame
-        Summary with the quantities ``actual`` and ``no_trade`` (columns
+    summary : Dataset or DataFrame
+        Derived quantities (or a summary table) with the quantities ``actual`` and ``no_trade`` (columns
         ``panel``, ``category``, the year, ``q50`` and interval columns).
     year : int or str
         The year compared (a yearly row).
