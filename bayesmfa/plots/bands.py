@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -117,6 +118,10 @@ def bands(
         and year (filter the remaining dims).
     """
     labels = labels or Labels()
+    if isinstance(summary, xr.DataArray):  # a quantity narrowed with .sel: its one-value coords name it in the title
+        picked = {str(k): v.item() for k, v in summary.coords.items()
+                  if v.ndim == 0 and k not in ("stat", "period", "year", "year_start", "year_end")}
+        filters = {**picked, **(filters or {})}
     rows = annual(select_rows(summary, quantity, filters))
     quantity = str(rows["quantity"].iloc[0]) if quantity is None and len(rows) else quantity
     if rows.empty:
