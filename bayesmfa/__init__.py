@@ -104,6 +104,8 @@ _PUBLIC: dict[str, str] = {
     "summarize": "bayesmfa.summaries",
     "summarize_array": "bayesmfa.summaries",
     "summarize_with_prior": "bayesmfa.summaries",
+    "summarize_quantities": "bayesmfa.summaries",
+    "QuantityInfo": "bayesmfa.summaries",
     "DaskExecutor": "bayesmfa.sweeps",
     "LocalExecutor": "bayesmfa.sweeps",
     "load_system": "bayesmfa.system",
@@ -181,6 +183,13 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
     )
     from bayesmfa.sensitivityrun import run_sensitivity  # noqa: F401
     from bayesmfa.simulate import simulate_records  # noqa: F401
-    from bayesmfa.summaries import prior_posterior_width, summarize, summarize_array, summarize_with_prior  # noqa: F401
+    from bayesmfa.summaries import (  # noqa: F401
+        QuantityInfo,
+        prior_posterior_width,
+        summarize,
+        summarize_array,
+        summarize_quantities,
+        summarize_with_prior,
+    )
     from bayesmfa.sweeps import DaskExecutor, LocalExecutor  # noqa: F401
     from bayesmfa.system import Stock, System, load_system, system_from_dict  # noqa: F401

@@ -244,7 +244,11 @@ def run_case(
         if spec.annotate is not None:
             spec.annotate(idata, root)
         save(idata, tmp / "posterior.nc")
-        derived = summary_dataset(spec.summary_table(idata, problem, settings.prob))
+        table = spec.summary_table(idata, problem, settings.prob)
+        unknown = sorted(set(table["quantity"].astype(str)) - set(spec.quantities)) if spec.quantities else []
+        if unknown:
+            raise ValueError(f"case {spec.name}: its summary has quantities {unknown} that are not among its quantities of interest")
+        derived = summary_dataset(table)
         write_derived(derived, tmp / "derived.nc")
         summary = summary_frame(derived)  # summary.csv: the export of the derived quantities
         summary.to_csv(tmp / "summary.csv", index=False)

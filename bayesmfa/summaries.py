@@ -364,7 +364,7 @@ SUMMARY_DIMS = ("region", "partner", "product", "end_use")
 
 @dataclass(frozen=True)
 class QuantityInfo:
-    """What a reported quantity is: its unit and a plain sentence saying what it measures.
+    """What a reported quantity of interest is: its unit, a plain sentence saying what it measures, and how it is summarised.
 
     Attributes
     ----------
@@ -373,10 +373,18 @@ class QuantityInfo:
     description : str
         One sentence, with the direction convention (``region`` / ``partner``)
         and, for a share, its numerator and denominator.
+    cumulative : bool
+        Also report the sum over all years of the fit (per draw, then summarised) as one cumulative period
+        (``year_start`` < ``year_end``): true for flows, false for shares, levels and probabilities.
+    indicator : bool
+        The quantity is 0 or 1 in each draw, so its ``mean`` is a probability and its intervals (0-0, 0-1 or
+        1-1) say nothing: the contraction is left NaN (and ``weakly_informed`` False).
     """
 
     unit: str
     description: str
+    cumulative: bool = False
+    indicator: bool = False
 
 
 def summary_columns(prob: float = 0.9, dims: Sequence[str] = SUMMARY_DIMS) -> list[str]:
@@ -460,6 +468,94 @@ def publish(
     if "weakly_informed" not in out:
         out["weakly_informed"] = out["contraction"] < WEAKLY_INFORMED
     return out[cols].reset_index(drop=True)
+
+
+def year_span(da: xr.Dataset | xr.DataArray) -> tuple[int, int]:
+    """First and last year of a group or quantity (its ``year`` coord)."""
+    years = da["year"].values
+    return int(years[0]), int(years[-1])
+
+
+def quantity_rows(name: str, da: xr.DataArray, prob: float, cumulative: bool, years: tuple[int, int]) -> pd.DataFrame:
+    """Summary rows of one quantity per draw: one per year, plus its cumulative row (summed per draw first).
+
+    Parameters
+    ----------
+    name : str
+        The ``quantity`` column.
+    da : xarray.DataArray
+        Draws (dims ``chain``, ``draw`` and the quantity's, usually ``year``).
+    prob : float
+        Interval mass.
+    cumulative : bool
+        Add the sum over the years as one row per coord, with ``year_start``/``year_end`` the first and last year
+        (when ``da`` has more than one year).
+    years : (int, int)
+        The fit's first and last year: the period of a quantity without a ``year`` dim (e.g. a share of sums).
+    """
+    da = da.reset_coords(drop=True)  # a coord left by a selection (origin="CN") is no dim of the row
+    rows = [with_period(summarize_array(da, prob, name), *years)]
+    if cumulative and "year" in da.dims and da.sizes["year"] > 1:
+        rows.append(with_period(summarize_array(da.sum("year"), prob, name), *year_span(da)))
+    return pd.concat(rows, ignore_index=True)
+
+
+def summarize_quantities(
+    idata: az.InferenceData,
+    compute: Callable[[xr.Dataset], Mapping[str, xr.DataArray]],
+    info: Mapping[str, QuantityInfo],
+    prob: float = 0.9,
+    dims: Sequence[str] = SUMMARY_DIMS,
+) -> pd.DataFrame:
+    """The published summary of a case's quantities of interest, each computed per draw from the posterior and the prior.
+
+    Parameters
+    ----------
+    idata : InferenceData
+        A fit; its ``prior`` group, when present, gives the prior columns and the contraction.
+    compute : callable
+        ``compute(group) -> {name: DataArray}``: every quantity from one group (dims ``chain``, ``draw``, usually
+        ``year``, and dims among ``dims``), in the order of the summary.
+    info : mapping of name -> QuantityInfo
+        Unit, description, cumulative and indicator flags of every quantity ``compute`` returns.
+    prob : float
+        Interval mass.
+    dims : sequence of str
+        The summary's dim columns (blank where a quantity lacks one).
+
+    Returns
+    -------
+    DataFrame
+        In the published layout (:func:`summary_columns`): per quantity its yearly rows, then its cumulative ones.
+
+    Raises
+    ------
+    ValueError
+        When a quantity has no entry in ``info``, or a dim not in ``dims``.
+    """
+
+    def rows(group: xr.Dataset) -> pd.DataFrame:
+        quantities = compute(group)
+        missing = sorted(set(quantities) - set(info))
+        if missing:
+            raise ValueError(f"no unit and description for the quantities {missing}")
+        span = year_span(group)
+        out = pd.concat([quantity_rows(n, da, prob, info[n].cumulative, span) for n, da in quantities.items()], ignore_index=True)
+        extra = [c for c in out.columns if c not in ("quantity", *dims, *PERIOD_COLUMNS, "mean", "sd", *interval_columns(prob), "q50")]
+        if extra:
+            raise ValueError(f"quantities have dims {extra} that are not summary columns {list(dims)}")
+        for col in dims:
+            out[col] = out[col].fillna("") if col in out else ""
+        lo, hi = interval_columns(prob)
+        return out[["quantity", *dims, *PERIOD_COLUMNS, "mean", "sd", lo, "q50", hi]]
+
+    out = rows(idata.posterior)
+    prior = rows(idata.prior) if "prior" in idata.groups() else None
+    out = add_prior_columns(out, prior, prob)
+    indicator = out["quantity"].map(lambda q: info[q].indicator).astype(bool)
+    out.loc[indicator, "contraction"] = np.nan
+    out.loc[indicator, "weakly_informed"] = False
+    return publish(out, info, prob, dims)
 
 
 def _zero_self_pair(summary: pd.DataFrame, prob: float) -> pd.Series:

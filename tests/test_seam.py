@@ -23,7 +23,7 @@ GENERIC = {"mining", "refining", "consumption", "exports", "imports"}
 def _vocabulary() -> set[str]:
     words = set(ree.REGIONS) | {"World"} | set(ree.PRODUCTS)
     words |= {name for names in ree.PRODUCTS.values() for name in names}
-    words |= set(ree.QUANTITY_INFO) | set(ree.CUMULATIVE) | set(ree.INDICATORS)
+    words |= set(ree.QUANTITY_INFO)
     return words - GENERIC
 
 

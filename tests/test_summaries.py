@@ -162,3 +162,36 @@ def test_sample_quantiles_equal_xarray_quantile():
     for got, p in zip(sample_quantiles(da, probs, ["chain", "draw"]), probs):
         expected = da.quantile(p, dim=["chain", "draw"]).drop_vars("quantile")
         np.testing.assert_array_equal(got, expected.values)
+
+
+def test_summarize_quantities_adds_cumulative_rows_and_leaves_indicators_uncontracted(demo_fit):
+    from bayesmfa.summaries import QuantityInfo, summarize_quantities
+
+    def compute(group):
+        mining = group["output_mining"]
+        return {"mining_total": mining.sum("region"),
+                "mining_share": mining / mining.sum("region"),
+                "a_leads": (mining.sel(region="A") > mining.sel(region="B")).astype(float)}
+
+    info = {"mining_total": QuantityInfo("kt", "World mining, per year.", cumulative=True),
+            "mining_share": QuantityInfo("share (0-1)", "Mining of `region` over world mining."),
+            "a_leads": QuantityInfo("probability (0-1)", "Whether A mines more than B.", indicator=True)}
+    table = summarize_quantities(demo_fit, compute, info, prob=0.9)
+    years = demo_fit.posterior["year"].values
+    total = table[table["quantity"] == "mining_total"]
+    # one row per year, then the sum over the years, summed per draw before the quantiles
+    assert list(total["year_start"]) == [*years, years[0]] and list(total["year_end"]) == [*years, years[-1]]
+    draws = demo_fit.posterior["output_mining"].sum(("region", "year")).values.ravel()
+    np.testing.assert_allclose(total[["q05", "q50", "q95"]].to_numpy()[-1], np.quantile(draws, [0.05, 0.5, 0.95]), rtol=1e-9)
+    # a share is not summed over the years; the indicator keeps its probability but no contraction
+    share = table[table["quantity"] == "mining_share"]
+    assert (share["year_start"] == share["year_end"]).all() and set(share["region"]) == {"A", "B"}
+    leads = table[table["quantity"] == "a_leads"]
+    assert leads["contraction"].isna().all() and not leads["weakly_informed"].any()
+    assert table.loc[table["quantity"] != "a_leads", "contraction"].notna().all()
+    assert list(table["unit"].unique()) == ["kt", "share (0-1)", "probability (0-1)"]
+    with pytest.raises(ValueError, match=r"no unit and description for the quantities \['a_leads'\]"):
+        summarize_quantities(demo_fit, compute, {k: v for k, v in info.items() if k != "a_leads"})
+    with pytest.raises(ValueError, match=r"dims \['chain_pair'\] that are not summary columns"):
+        summarize_quantities(demo_fit, lambda g: {"mining_total": g["output_mining"].sum("region").expand_dims(chain_pair=[1])},
+                             info)

@@ -20,6 +20,7 @@ from bayesmfa.model import ModelOptions
 from bayesmfa.powerscaling import Quantity
 from bayesmfa.scenarios import NO_TRADE, ScenarioSpec
 from bayesmfa.sensitivity import SensitivityPlan
+from bayesmfa.summaries import QuantityInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
@@ -133,6 +134,13 @@ class Case:
         :func:`bayesmfa.sensitivity.default_plan`; see :class:`bayesmfa.sensitivity.SensitivityPlan`).
     key_rows : tuple of KeyRow
         Rows of the key-results table (empty: none).
+    quantities : mapping of name -> QuantityInfo
+        The quantities of interest of its summary, typed: unit, one-sentence description, whether a
+        cumulative row (the sum over the years, per draw) is reported, whether it is a 0/1 indicator
+        (:class:`bayesmfa.summaries.QuantityInfo`; :func:`bayesmfa.summaries.summarize_quantities` builds a
+        summary table from them and a function computing them per draw). Empty: the system's flows and process
+        totals (:func:`bayesmfa.summaries.summarize_system` describes them). A run refuses a summary with a
+        quantity missing from a non-empty mapping.
     """
 
     name: str
@@ -150,6 +158,7 @@ class Case:
     scenarios: tuple[ScenarioSpec, ...] = (NO_TRADE,)
     sensitivity: Callable[[Problem], SensitivityPlan] | None = None
     key_rows: tuple[KeyRow, ...] = ()
+    quantities: Mapping[str, QuantityInfo] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Freeze the sampler mapping and refuse settings no fit takes.
@@ -165,6 +174,7 @@ class Case:
         object.__setattr__(self, "sampler", _frozen(self.sampler))
         object.__setattr__(self, "scenarios", tuple(self.scenarios))
         object.__setattr__(self, "key_rows", tuple(self.key_rows))
+        object.__setattr__(self, "quantities", _frozen(self.quantities))
 
 
 __all__ = ["SAMPLER_FIELDS", "Case", "CaseFiles", "KeyRow", "Quantity", "SensitivityPlan"]

@@ -24,16 +24,7 @@ from bayesmfa.priors import load_priors
 from bayesmfa.problem import Problem, make_problem
 from bayesmfa.scenarios import NO_TRADE, ScenarioSpec, no_trade
 from bayesmfa.sensitivity import SensitivityPlan
-from bayesmfa.summaries import (
-    PERIOD_COLUMNS,
-    SUMMARY_DIMS,
-    QuantityInfo,
-    add_prior_columns,
-    interval_columns,
-    publish,
-    summarize_array,
-    with_period,
-)
+from bayesmfa.summaries import QuantityInfo, summarize_quantities
 from bayesmfa.system import load_system
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -304,26 +295,6 @@ def _no_trade(post: xr.Dataset, problem: Problem) -> xr.DataArray:
 # ----------------------------------------------------------------------------- tables
 
 
-def _tidy(name: str, da: xr.DataArray, prob: float, cumulative: bool, years: tuple[int, int]) -> pd.DataFrame:
-    """Per-year rows of a quantity, plus its cumulative row (summed per draw first), with ``year_start``/``year_end``."""
-    rows = [with_period(summarize_array(da, prob, name), *years)]
-    if cumulative and "year" in da.dims and da.sizes["year"] > 1:
-        rows.append(with_period(summarize_array(da.sum("year"), prob, name), *_span(da)))
-    return pd.concat(rows, ignore_index=True)
-
-
-def _span(da: xr.Dataset | xr.DataArray) -> tuple[int, int]:
-    """First and last year of a group or quantity."""
-    years = da["year"].values
-    return int(years[0]), int(years[-1])
-
-
-CUMULATIVE = {"mining", "registered_mining", "unregistered_mining", "refining", "consumption", "consumption_total",
-              "exports", "imports", "exports_by_product", "imports_by_product", "exports_total", "imports_total", "net_export",
-              "net_export_total", "smuggling", "stockpile_change"}
-#: Quantities that are 0/1 per draw (their mean is a probability): their intervals are 0-0, 0-1 or 1-1,
-#: so the contraction of the interval says nothing and is left NaN.
-INDICATORS = {"p_net_exporter"}
 #: Shares over the whole period (world total of all years in the denominator), reported with
 #: ``year_start`` the first and ``year_end`` the last year of the fit.
 CUMULATIVE_SHARES = {"cumulative_mining_share", "cumulative_refining_share", "cumulative_consumption_share"}
@@ -332,52 +303,59 @@ UNIT = "kt REO"
 SHARE = "share (0-1)"
 PROBABILITY = "probability (0-1)"
 _PER_YEAR = ", per year (a cumulative row: the total over year_start-year_end)"
-#: Unit and one plain sentence per quantity of ``summary.csv`` (the direction conventions of
-#: ``region`` and ``partner`` included; shares name their numerator and denominator).
+
+
+def _flow(text: str) -> QuantityInfo:
+    """A quantity in kt REO per year that is also reported summed over all years (its description says so)."""
+    return QuantityInfo(UNIT, text + _PER_YEAR + ".", cumulative=True)
+
+
+#: The case's quantities of interest: unit, one plain sentence (the direction conventions of ``region`` and
+#: ``partner`` included; shares name their numerator and denominator), whether a cumulative row is added (flows:
+#: summed per draw over 2000-2022) and whether it is a 0/1 indicator (its mean a probability, no contraction).
 QUANTITY_INFO: dict[str, QuantityInfo] = {
-    "mining": QuantityInfo(UNIT, "Mine output of `region` (registered plus unregistered; World = sum of the regions)" + _PER_YEAR + "."),
-    "registered_mining": QuantityInfo(UNIT, "Registered (officially recorded) mine output of `region`" + _PER_YEAR + "."),
-    "unregistered_mining": QuantityInfo(UNIT, "Unregistered (illegal or unrecorded) mine output of `region` (CN, RoW; World = "
-                                              "their sum)" + _PER_YEAR + "."),
+    "mining": _flow("Mine output of `region` (registered plus unregistered; World = sum of the regions)"),
+    "registered_mining": _flow("Registered (officially recorded) mine output of `region`"),
+    "unregistered_mining": _flow("Unregistered (illegal or unrecorded) mine output of `region` (CN, RoW; World = "
+                                              "their sum)"),
     "unregistered_mining_share": QuantityInfo(SHARE, "Unregistered mine output of all regions divided by world mine output, "
                                                      "per year (`region` = World)."),
     "mining_share": QuantityInfo(SHARE, "Mine output of `region` divided by world mine output, per year."),
     "cumulative_mining_share": QuantityInfo(SHARE, "Mine output of `region` summed over year_start-year_end divided by world "
                                                    "mine output summed over the same years."),
-    "refining": QuantityInfo(UNIT, "Separation (refining) output of `region`: separated rare-earth oxides" + _PER_YEAR + "."),
+    "refining": _flow("Separation (refining) output of `region`: separated rare-earth oxides"),
     "refining_share": QuantityInfo(SHARE, "Separation output of `region` divided by world separation output, per year."),
     "cumulative_refining_share": QuantityInfo(SHARE, "Separation output of `region` summed over year_start-year_end divided by "
                                                      "world separation output summed over the same years."),
     "unregistered_refining_share": QuantityInfo(SHARE, "China's separation output beyond its separation quota divided by "
                                                        "China's separation output (years with a quota; 0 when within it)."),
-    "consumption": QuantityInfo(UNIT, "Apparent consumption of `region` in `end_use` (World = sum of the regions)" + _PER_YEAR + "."),
-    "consumption_total": QuantityInfo(UNIT, "Apparent consumption of `region`, all end uses" + _PER_YEAR + "."),
+    "consumption": _flow("Apparent consumption of `region` in `end_use` (World = sum of the regions)"),
+    "consumption_total": _flow("Apparent consumption of `region`, all end uses"),
     "consumption_share": QuantityInfo(SHARE, "Apparent consumption of `region` divided by world apparent consumption, per year."),
     "cumulative_consumption_share": QuantityInfo(SHARE, "Apparent consumption of `region` summed over year_start-year_end divided "
                                                         "by world consumption summed over the same years."),
-    "exports": QuantityInfo(UNIT, "Exports: flow of `product` out of `region` into `partner` (recorded trade plus smuggled "
-                                  "oxides and unregistered concentrate)" + _PER_YEAR + "."),
-    "imports": QuantityInfo(UNIT, "Imports: flow of `product` into `region` from `partner` (recorded trade plus smuggled "
-                                  "oxides and unregistered concentrate)" + _PER_YEAR + "."),
-    "exports_by_product": QuantityInfo(UNIT, "Exports of `product` out of `region` to all partners" + _PER_YEAR + "."),
-    "imports_by_product": QuantityInfo(UNIT, "Imports of `product` into `region` from all partners" + _PER_YEAR + "."),
-    "exports_total": QuantityInfo(UNIT, "Exports of all products out of `region` to all partners" + _PER_YEAR + "."),
-    "imports_total": QuantityInfo(UNIT, "Imports of all products into `region` from all partners" + _PER_YEAR + "."),
-    "net_export": QuantityInfo(UNIT, "Net exports of `product` by `region`: its exports minus its imports (negative = net "
-                                     "imports)" + _PER_YEAR + "."),
-    "net_export_total": QuantityInfo(UNIT, "Net exports of all products by `region`: exports minus imports (negative = net "
-                                           "imports)" + _PER_YEAR + "."),
+    "exports": _flow("Exports: flow of `product` out of `region` into `partner` (recorded trade plus smuggled "
+                                  "oxides and unregistered concentrate)"),
+    "imports": _flow("Imports: flow of `product` into `region` from `partner` (recorded trade plus smuggled "
+                                  "oxides and unregistered concentrate)"),
+    "exports_by_product": _flow("Exports of `product` out of `region` to all partners"),
+    "imports_by_product": _flow("Imports of `product` into `region` from all partners"),
+    "exports_total": _flow("Exports of all products out of `region` to all partners"),
+    "imports_total": _flow("Imports of all products into `region` from all partners"),
+    "net_export": _flow("Net exports of `product` by `region`: its exports minus its imports (negative = net "
+                                     "imports)"),
+    "net_export_total": _flow("Net exports of all products by `region`: exports minus imports (negative = net "
+                                           "imports)"),
     "p_net_exporter": QuantityInfo(PROBABILITY, "Posterior probability (in `mean`) that `region` exports more than it imports, "
-                                                "all products together, in the year."),
+                                                "all products together, in the year.", indicator=True),
     "import_share_from": QuantityInfo(SHARE, "Imports of `region` from `partner` divided by all imports of `region`, all "
                                              "products, per year."),
     "supply_share_from": QuantityInfo(SHARE, "Imports of `region` from `partner` divided by the apparent consumption of "
                                              "`region`, per year."),
     "mined_refined_in_cn_share": QuantityInfo(SHARE, "REO mined in `region` and separated in China divided by all REO mined "
                                                      "in `region`, per year."),
-    "smuggling": QuantityInfo(UNIT, "Unrecorded (smuggled) oxide exports out of China (`region` CN) into `partner`" + _PER_YEAR + "."),
-    "stockpile_change": QuantityInfo(UNIT, "Net additions to China's state and commercial stockpiles (negative = releases)"
-                                           + _PER_YEAR + "."),
+    "smuggling": _flow("Unrecorded (smuggled) oxide exports out of China (`region` CN) into `partner`"),
+    "stockpile_change": _flow("Net additions to China's state and commercial stockpiles (negative = releases)"),
     "stockpile_level": QuantityInfo(UNIT, "China's stockpile at the end of the year, as the running sum of its net additions "
                                           "since the first year (level at the start = 0)."),
     "no_trade_consumption": QuantityInfo(UNIT, "Counterfactual consumption of `region` in `end_use` in the last year if every "
@@ -390,17 +368,6 @@ QUANTITY_INFO: dict[str, QuantityInfo] = {
 }
 
 
-def _rows(group: xr.Dataset, quota: pd.Series | None, prob: float, problem: Problem | None) -> pd.DataFrame:
-    """Summary rows of every quantity computed from one group (posterior or prior), periods as integers."""
-    qs = quantities(group, quota, problem)
-    span = _span(group)
-    out = pd.concat([_tidy(name, da, prob, name in CUMULATIVE, span) for name, da in qs.items()], ignore_index=True)
-    for col in SUMMARY_DIMS:
-        out[col] = out[col].fillna("") if col in out else ""
-    lo, hi = interval_columns(prob)
-    return out[["quantity", *SUMMARY_DIMS, *PERIOD_COLUMNS, "mean", "sd", lo, "q50", hi]]
-
-
 def summary_table(
     idata: az.InferenceData, problem: Problem | None = None, prob: float = 0.9, quota: pd.Series | None = None
 ) -> pd.DataFrame:
@@ -410,22 +377,17 @@ def summary_table(
     end_use, year_start, year_end, unit, description, mean, sd, q05, q50, q95, prior_q05, prior_q50,
     prior_q95, contraction, weakly_informed``. ``year_start`` and ``year_end`` are integers:
     equal for a yearly row, the first and last year of the fit for a cumulative row (summed per
-    draw) and for the cumulative shares. ``unit`` and ``description`` come from
-    :data:`QUANTITY_INFO`. The contraction is NaN (flag False) when the fit has no prior group,
-    for :data:`INDICATORS` and where an interval is undefined (a share of a zero total, a zero
+    draw) and for the cumulative shares. ``unit``, ``description`` and which quantities get a cumulative
+    row come from :data:`QUANTITY_INFO` (see :func:`bayesmfa.summaries.summarize_quantities`). The
+    contraction is NaN (flag False) when the fit has no prior group, for its indicators and where
+    an interval is undefined (a share of a zero total, a zero
     prior width). Interval names follow ``prob``; dims are blank where they do not apply;
     ``region`` is the reporting region (exporter of ``exports*``, importer of ``imports*``),
     ``partner`` the other side.
     """
     if quota is None:
         quota = _quota_from_attrs(idata)
-    out = _rows(idata.posterior, quota, prob, problem)
-    prior = _rows(idata.prior, quota, prob, problem) if "prior" in idata.groups() else None
-    out = add_prior_columns(out, prior, prob)
-    indicator = out["quantity"].isin(INDICATORS)
-    out.loc[indicator, "contraction"] = np.nan
-    out.loc[indicator, "weakly_informed"] = False
-    return publish(out, QUANTITY_INFO, prob)
+    return summarize_quantities(idata, lambda group: quantities(group, quota, problem), QUANTITY_INFO, prob)
 
 
 def _quota_from_attrs(idata: az.InferenceData) -> pd.Series | None:
@@ -540,4 +502,5 @@ def case() -> Case:
     return Case(name="ree", files=files, load=load, summary_table=summary_table, options=OPTIONS, sampler=sampler_defaults(),
                 labels_file=labels_file, write_figures=write_figures, report_figures=report_figures,
                 reported_dataset=reported_dataset, annotate=annotate,
-                write_extras=write_extras, scenarios=tuple(scenarios()), sensitivity=sensitivity_plan, key_rows=KEY_ROWS)
+                write_extras=write_extras, scenarios=tuple(scenarios()), sensitivity=sensitivity_plan, key_rows=KEY_ROWS,
+                quantities=QUANTITY_INFO)
