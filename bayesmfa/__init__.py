@@ -18,10 +18,10 @@ from bayesmfa._version import __version__
 
 #: Public name -> module that defines it.
 _PUBLIC: dict[str, str] = {
-    "balance_residuals": "bayesmfa.balance",
-    "calibrate": "bayesmfa.calibration",
-    "Calibration": "bayesmfa.calibration",
-    "Misspecification": "bayesmfa.calibration",
+    "balance_residuals": "bayesmfa.analysis.balance",
+    "calibrate": "bayesmfa.analysis.calibration",
+    "Calibration": "bayesmfa.analysis.calibration",
+    "Misspecification": "bayesmfa.analysis.calibration",
     "FolderCase": "bayesmfa.cases",
     "case_names": "bayesmfa.cases",
     "get_case": "bayesmfa.cases",
@@ -30,18 +30,18 @@ _PUBLIC: dict[str, str] = {
     "Case": "bayesmfa.cases.contract",
     "CaseFiles": "bayesmfa.cases.contract",
     "KeyRow": "bayesmfa.cases.contract",
-    "SensitivityPlan": "bayesmfa.sensitivity",
-    "load_derived": "bayesmfa.derived",
-    "read_derived": "bayesmfa.derived",
-    "summary_dataset": "bayesmfa.derived",
-    "summary_frame": "bayesmfa.derived",
-    "write_derived": "bayesmfa.derived",
-    "predictive_checks": "bayesmfa.criticism",
-    "value_of_information": "bayesmfa.criticism",
-    "compute_diagnostics": "bayesmfa.diagnostics",
-    "diagnostics_table": "bayesmfa.diagnostics",
-    "Diagnostics": "bayesmfa.diagnostics",
-    "Thresholds": "bayesmfa.diagnostics",
+    "SensitivityPlan": "bayesmfa.analysis.sensitivity",
+    "load_derived": "bayesmfa.analysis.derived",
+    "read_derived": "bayesmfa.analysis.derived",
+    "summary_dataset": "bayesmfa.analysis.derived",
+    "summary_frame": "bayesmfa.analysis.derived",
+    "write_derived": "bayesmfa.analysis.derived",
+    "predictive_checks": "bayesmfa.analysis.criticism",
+    "value_of_information": "bayesmfa.analysis.criticism",
+    "compute_diagnostics": "bayesmfa.inference.diagnostics",
+    "diagnostics_table": "bayesmfa.inference.diagnostics",
+    "Diagnostics": "bayesmfa.inference.diagnostics",
+    "Thresholds": "bayesmfa.inference.diagnostics",
     "BayesMFAError": "bayesmfa.errors",
     "DiagnosticsError": "bayesmfa.errors",
     "OutputError": "bayesmfa.errors",
@@ -50,68 +50,68 @@ _PUBLIC: dict[str, str] = {
     "RecordError": "bayesmfa.errors",
     "ResultFileError": "bayesmfa.errors",
     "SpecError": "bayesmfa.errors",
-    "Graph": "bayesmfa.graph",
-    "available_backends": "bayesmfa.inference",
-    "compile_model": "bayesmfa.inference",
-    "CompiledFit": "bayesmfa.inference",
-    "fit": "bayesmfa.inference",
-    "sample_prior": "bayesmfa.inference",
-    "with_records": "bayesmfa.inference",
-    "load": "bayesmfa.io",
-    "save": "bayesmfa.io",
-    "build_model": "bayesmfa.model",
-    "ModelOptions": "bayesmfa.model",
-    "PlausibilityError": "bayesmfa.plausibility",
-    "PlausibilityWarning": "bayesmfa.plausibility",
-    "power_scaling": "bayesmfa.powerscaling",
-    "load_priors": "bayesmfa.priors",
-    "Priors": "bayesmfa.priors",
-    "priors_from_dict": "bayesmfa.priors",
-    "load_problem": "bayesmfa.problem",
-    "make_problem": "bayesmfa.problem",
-    "Problem": "bayesmfa.problem",
-    "compile_records": "bayesmfa.records",
-    "read_records": "bayesmfa.records",
-    "write_report": "bayesmfa.report",
-    "check_records": "bayesmfa.residuals",
-    "RecordChecks": "bayesmfa.residuals",
-    "run_case": "bayesmfa.runner",
-    "RunResult": "bayesmfa.runner",
-    "RunSettings": "bayesmfa.runner",
-    "resolve_settings": "bayesmfa.runner",
-    "report_case": "bayesmfa.runner",
-    "bands": "bayesmfa.plots",
-    "default_panels": "bayesmfa.plots",
-    "prior_posterior_bands": "bayesmfa.plots",
-    "sankey": "bayesmfa.plots",
-    "parse_restriction": "bayesmfa.scenarios",
-    "run_scenarios": "bayesmfa.scenariorun",
-    "ScenarioSpec": "bayesmfa.scenarios",
-    "write_scenarios": "bayesmfa.scenariorun",
-    "export_restriction": "bayesmfa.scenarios",
-    "no_trade": "bayesmfa.scenarios",
-    "summarize_scenario": "bayesmfa.scenarios",
-    "run_sensitivity": "bayesmfa.sensitivityrun",
-    "run_sweep": "bayesmfa.sensitivity",
-    "scale_prior_widths": "bayesmfa.sensitivity",
-    "scale_step_priors": "bayesmfa.sensitivity",
-    "Sweep": "bayesmfa.sensitivity",
-    "leave_one_out": "bayesmfa.sensitivity",
-    "likelihood_sweep": "bayesmfa.sensitivity",
-    "noise_multiplier": "bayesmfa.sensitivity",
-    "simulate_records": "bayesmfa.simulate",
-    "prior_posterior_width": "bayesmfa.summaries",
-    "summarize": "bayesmfa.summaries",
-    "summarize_array": "bayesmfa.summaries",
-    "summarize_with_prior": "bayesmfa.summaries",
-    "summarize_quantities": "bayesmfa.summaries",
-    "QuantityInfo": "bayesmfa.summaries",
-    "DaskExecutor": "bayesmfa.sweeps",
-    "LocalExecutor": "bayesmfa.sweeps",
-    "load_system": "bayesmfa.system",
-    "Stock": "bayesmfa.system",
-    "System": "bayesmfa.system",
-    "system_from_dict": "bayesmfa.system",
+    "Graph": "bayesmfa.core.graph",
+    "available_backends": "bayesmfa.inference.sampling",
+    "compile_model": "bayesmfa.inference.sampling",
+    "CompiledFit": "bayesmfa.inference.sampling",
+    "fit": "bayesmfa.inference.sampling",
+    "sample_prior": "bayesmfa.inference.sampling",
+    "with_records": "bayesmfa.inference.sampling",
+    "load": "bayesmfa.inference.io",
+    "save": "bayesmfa.inference.io",
+    "build_model": "bayesmfa.core.model",
+    "ModelOptions": "bayesmfa.core.model",
+    "PlausibilityError": "bayesmfa.core.plausibility",
+    "PlausibilityWarning": "bayesmfa.core.plausibility",
+    "power_scaling": "bayesmfa.analysis.powerscaling",
+    "load_priors": "bayesmfa.core.priors",
+    "Priors": "bayesmfa.core.priors",
+    "priors_from_dict": "bayesmfa.core.priors",
+    "load_problem": "bayesmfa.core.problem",
+    "make_problem": "bayesmfa.core.problem",
+    "Problem": "bayesmfa.core.problem",
+    "compile_records": "bayesmfa.core.records",
+    "read_records": "bayesmfa.core.records",
+    "write_report": "bayesmfa.reporting.report",
+    "check_records": "bayesmfa.analysis.residuals",
+    "RecordChecks": "bayesmfa.analysis.residuals",
+    "run_case": "bayesmfa.drivers.runner",
+    "RunResult": "bayesmfa.drivers.runner",
+    "RunSettings": "bayesmfa.drivers.runner",
+    "resolve_settings": "bayesmfa.drivers.runner",
+    "report_case": "bayesmfa.drivers.runner",
+    "bands": "bayesmfa.reporting.plots",
+    "default_panels": "bayesmfa.reporting.plots",
+    "prior_posterior_bands": "bayesmfa.reporting.plots",
+    "sankey": "bayesmfa.reporting.plots",
+    "parse_restriction": "bayesmfa.analysis.scenarios",
+    "run_scenarios": "bayesmfa.drivers.scenariorun",
+    "ScenarioSpec": "bayesmfa.analysis.scenarios",
+    "write_scenarios": "bayesmfa.drivers.scenariorun",
+    "export_restriction": "bayesmfa.analysis.scenarios",
+    "no_trade": "bayesmfa.analysis.scenarios",
+    "summarize_scenario": "bayesmfa.analysis.scenarios",
+    "run_sensitivity": "bayesmfa.drivers.sensitivityrun",
+    "run_sweep": "bayesmfa.analysis.sensitivity",
+    "scale_prior_widths": "bayesmfa.analysis.sensitivity",
+    "scale_step_priors": "bayesmfa.analysis.sensitivity",
+    "Sweep": "bayesmfa.analysis.sensitivity",
+    "leave_one_out": "bayesmfa.analysis.sensitivity",
+    "likelihood_sweep": "bayesmfa.analysis.sensitivity",
+    "noise_multiplier": "bayesmfa.analysis.sensitivity",
+    "simulate_records": "bayesmfa.inference.simulate",
+    "prior_posterior_width": "bayesmfa.analysis.summaries",
+    "summarize": "bayesmfa.analysis.summaries",
+    "summarize_array": "bayesmfa.analysis.summaries",
+    "summarize_with_prior": "bayesmfa.analysis.summaries",
+    "summarize_quantities": "bayesmfa.analysis.summaries",
+    "QuantityInfo": "bayesmfa.analysis.summaries",
+    "DaskExecutor": "bayesmfa.analysis.executors",
+    "LocalExecutor": "bayesmfa.analysis.executors",
+    "load_system": "bayesmfa.core.system",
+    "Stock": "bayesmfa.core.system",
+    "System": "bayesmfa.core.system",
+    "system_from_dict": "bayesmfa.core.system",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -132,13 +132,44 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager imports)
-    from bayesmfa.balance import balance_residuals  # noqa: F401
-    from bayesmfa.calibration import Calibration, Misspecification, calibrate  # noqa: F401
+    from bayesmfa.analysis.balance import balance_residuals  # noqa: F401
+    from bayesmfa.analysis.calibration import Calibration, Misspecification, calibrate  # noqa: F401
+    from bayesmfa.analysis.criticism import predictive_checks, value_of_information  # noqa: F401
+    from bayesmfa.analysis.derived import load_derived, read_derived, summary_dataset, summary_frame, write_derived  # noqa: F401
+    from bayesmfa.analysis.executors import DaskExecutor, LocalExecutor  # noqa: F401
+    from bayesmfa.analysis.powerscaling import power_scaling  # noqa: F401
+    from bayesmfa.analysis.residuals import RecordChecks, check_records  # noqa: F401
+    from bayesmfa.analysis.scenarios import ScenarioSpec, export_restriction, no_trade, parse_restriction, summarize_scenario  # noqa: F401
+    from bayesmfa.analysis.sensitivity import (  # noqa: F401
+        SensitivityPlan,
+        Sweep,
+        leave_one_out,
+        likelihood_sweep,
+        noise_multiplier,
+        run_sweep,
+        scale_prior_widths,
+        scale_step_priors,
+    )
+    from bayesmfa.analysis.summaries import (  # noqa: F401
+        QuantityInfo,
+        prior_posterior_width,
+        summarize,
+        summarize_array,
+        summarize_quantities,
+        summarize_with_prior,
+    )
     from bayesmfa.cases import FolderCase, case_names, get_case, load_case, register_case  # noqa: F401
     from bayesmfa.cases.contract import Case, CaseFiles, KeyRow  # noqa: F401
-    from bayesmfa.criticism import predictive_checks, value_of_information  # noqa: F401
-    from bayesmfa.derived import load_derived, read_derived, summary_dataset, summary_frame, write_derived  # noqa: F401
-    from bayesmfa.diagnostics import Diagnostics, Thresholds, compute_diagnostics, diagnostics_table  # noqa: F401
+    from bayesmfa.core.graph import Graph  # noqa: F401
+    from bayesmfa.core.model import ModelOptions, build_model  # noqa: F401
+    from bayesmfa.core.plausibility import PlausibilityError, PlausibilityWarning  # noqa: F401
+    from bayesmfa.core.priors import Priors, load_priors, priors_from_dict  # noqa: F401
+    from bayesmfa.core.problem import Problem, load_problem, make_problem  # noqa: F401
+    from bayesmfa.core.records import compile_records, read_records  # noqa: F401
+    from bayesmfa.core.system import Stock, System, load_system, system_from_dict  # noqa: F401
+    from bayesmfa.drivers.runner import RunResult, RunSettings, report_case, resolve_settings, run_case  # noqa: F401
+    from bayesmfa.drivers.scenariorun import run_scenarios, write_scenarios  # noqa: F401
+    from bayesmfa.drivers.sensitivityrun import run_sensitivity  # noqa: F401
     from bayesmfa.errors import (  # noqa: F401
         BayesMFAError,
         DiagnosticsError,
@@ -149,8 +180,9 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
         ResultFileError,
         SpecError,
     )
-    from bayesmfa.graph import Graph  # noqa: F401
-    from bayesmfa.inference import (  # noqa: F401
+    from bayesmfa.inference.diagnostics import Diagnostics, Thresholds, compute_diagnostics, diagnostics_table  # noqa: F401
+    from bayesmfa.inference.io import load, save  # noqa: F401
+    from bayesmfa.inference.sampling import (  # noqa: F401
         CompiledFit,
         available_backends,
         compile_model,
@@ -158,38 +190,6 @@ if TYPE_CHECKING:  # pragma: no cover  (static type checkers see the eager impor
         sample_prior,
         with_records,
     )
-    from bayesmfa.io import load, save  # noqa: F401
-    from bayesmfa.model import ModelOptions, build_model  # noqa: F401
-    from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning  # noqa: F401
-    from bayesmfa.plots import bands, default_panels, prior_posterior_bands, sankey  # noqa: F401
-    from bayesmfa.powerscaling import power_scaling  # noqa: F401
-    from bayesmfa.priors import Priors, load_priors, priors_from_dict  # noqa: F401
-    from bayesmfa.problem import Problem, load_problem, make_problem  # noqa: F401
-    from bayesmfa.records import compile_records, read_records  # noqa: F401
-    from bayesmfa.report import write_report  # noqa: F401
-    from bayesmfa.residuals import RecordChecks, check_records  # noqa: F401
-    from bayesmfa.runner import RunResult, RunSettings, report_case, resolve_settings, run_case  # noqa: F401
-    from bayesmfa.scenariorun import run_scenarios, write_scenarios  # noqa: F401
-    from bayesmfa.scenarios import ScenarioSpec, export_restriction, no_trade, parse_restriction, summarize_scenario  # noqa: F401
-    from bayesmfa.sensitivity import (  # noqa: F401
-        SensitivityPlan,
-        Sweep,
-        leave_one_out,
-        likelihood_sweep,
-        noise_multiplier,
-        run_sweep,
-        scale_prior_widths,
-        scale_step_priors,
-    )
-    from bayesmfa.sensitivityrun import run_sensitivity  # noqa: F401
-    from bayesmfa.simulate import simulate_records  # noqa: F401
-    from bayesmfa.summaries import (  # noqa: F401
-        QuantityInfo,
-        prior_posterior_width,
-        summarize,
-        summarize_array,
-        summarize_quantities,
-        summarize_with_prior,
-    )
-    from bayesmfa.sweeps import DaskExecutor, LocalExecutor  # noqa: F401
-    from bayesmfa.system import Stock, System, load_system, system_from_dict  # noqa: F401
+    from bayesmfa.inference.simulate import simulate_records  # noqa: F401
+    from bayesmfa.reporting.plots import bands, default_panels, prior_posterior_bands, sankey  # noqa: F401
+    from bayesmfa.reporting.report import write_report  # noqa: F401

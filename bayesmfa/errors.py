@@ -66,7 +66,7 @@ class DiagnosticsError(BayesMFAError):
 
 
 class OutputError(BayesMFAError):
-    """An output path holds something bayesmfa may not replace (see :func:`bayesmfa.outputs.check_out`)."""
+    """An output path holds something bayesmfa may not replace (see :func:`bayesmfa.core.outputs.check_out`)."""
 
 
 class ResultFileError(BayesMFAError):

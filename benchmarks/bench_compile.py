@@ -1,6 +1,6 @@
 """Compile time of a case's nutpie model in a fresh process: without the on-disk cache, storing into it, loading from it.
 
-Each measurement runs :func:`bayesmfa.inference.compiled_nutpie` (building the
+Each measurement runs :func:`bayesmfa.inference.sampling.compiled_nutpie` (building the
 fused model included, as ``fit`` reports it in ``compile_s``) in its own
 process, against a fresh temporary cache folder:
 
@@ -33,7 +33,7 @@ def measure(case: str) -> dict:
     """Compile (or load) the case's fused model in this process; seconds and cache state."""
     warnings.simplefilter("ignore")
     from bayesmfa.cases import get_case
-    from bayesmfa.inference import compiled_nutpie
+    from bayesmfa.inference.sampling import compiled_nutpie
 
     module = get_case(case)
     problem = module.load(REPO)

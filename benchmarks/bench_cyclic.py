@@ -188,7 +188,7 @@ def record_template(n: int = 5, years: tuple[int, int] = (2020, 2020), seed: int
     Returns
     -------
     DataFrame
-        String cells in the record layout of :mod:`bayesmfa.records`; ``14 n + 2 n (n - 1)`` flow records and
+        String cells in the record layout of :mod:`bayesmfa.core.records`; ``14 n + 2 n (n - 1)`` flow records and
         ``4 n + 3 n (n - 2)`` ratio records per year.
     """
     regions = region_names(n)
@@ -232,9 +232,9 @@ def true_state(graph: bm.Graph, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
     share : ndarray (year, edge)
     yields : ndarray (node,)
     """
-    from bayesmfa.forward import NUMPY as NP
-    from bayesmfa.forward import Layout, shares
-    from bayesmfa.priors import resolve_priors
+    from bayesmfa.core.forward import NUMPY as NP
+    from bayesmfa.core.forward import Layout, shares
+    from bayesmfa.core.priors import resolve_priors
 
     rng = np.random.default_rng(seed)
     layout = Layout(graph)
@@ -254,8 +254,8 @@ def simulated_records(template: bm.Problem, seed: int = 0, noise: float = 0.05) 
     Evaluates the records' operators on the true state with NumPy (no compiled model: compiling the
     reference model for prior draws takes minutes on a system of this size).
     """
-    from bayesmfa.forward import NUMPY as NP
-    from bayesmfa.forward import Layout, edge_flows, propagate
+    from bayesmfa.core.forward import NUMPY as NP
+    from bayesmfa.core.forward import Layout, edge_flows, propagate
 
     graph, rec = template.graph, template.records
     u, share, yields = true_state(graph, seed)
@@ -300,7 +300,7 @@ def compile_and_time(problem: bm.Problem, calls: int = 2000) -> dict[str, Any]:
     import nutpie.compile_pymc as npc
     import pymc as pm
 
-    from bayesmfa.inference import sampled_names
+    from bayesmfa.inference.sampling import sampled_names
 
     model = bm.build_model(problem, bm.ModelOptions())
     names = sampled_names(model)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import bayesmfa as bm
 from bayesmfa.cases import get_case, project_root
-from bayesmfa.runner import RunSettings, fit_kwargs, resolve_settings
+from bayesmfa.drivers.runner import RunSettings, fit_kwargs, resolve_settings
 
 
 def peak_rss_mb() -> float:
@@ -38,7 +38,7 @@ def run_one(case: str, backend: str, draws: int, tune: int, chains: int, seed: i
     """Fit ``case`` with ``backend`` in this process and return the figures.
 
     ``draws``/``tune`` of 0 or less take the case's (as ``bayesmfa run`` resolves them:
-    :func:`bayesmfa.runner.resolve_settings`); ``min_tree_depth`` reaches nutpie only.
+    :func:`bayesmfa.drivers.runner.resolve_settings`); ``min_tree_depth`` reaches nutpie only.
     """
     spec = get_case(case)
     problem = spec.load(project_root(Path(__file__).resolve().parents[1]))

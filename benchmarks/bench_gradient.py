@@ -34,7 +34,7 @@ def measure(case: str, fused: bool, calls: int) -> dict:
 
     import bayesmfa as bm
     from bayesmfa.cases import get_case
-    from bayesmfa.inference import sampled_names
+    from bayesmfa.inference.sampling import sampled_names
 
     module = get_case(case)
     problem = module.load(REPO)

@@ -41,7 +41,7 @@ def _keyed(df: pd.DataFrame) -> pd.DataFrame:
 
 def compare(approx: pd.DataFrame, nuts: pd.DataFrame) -> dict:
     """Agreement of an approximate summary with a NUTS summary of the same case."""
-    from bayesmfa.summaries import normalise_summary  # either layout: integer year_start/year_end, or an older 'year'
+    from bayesmfa.analysis.summaries import normalise_summary  # either layout: integer year_start/year_end, or an older 'year'
 
     j = _keyed(normalise_summary(nuts)).merge(_keyed(normalise_summary(approx)), on=KEY, suffixes=("_nuts", "_approx"))
     j = j[j["q50_nuts"].abs() >= 0.5]

@@ -246,7 +246,7 @@ def record_template(n: int, years: tuple[int, int] = (2000, 2022), seed: int = 0
     Returns
     -------
     DataFrame
-        String cells in the record layout of :mod:`bayesmfa.records`.
+        String cells in the record layout of :mod:`bayesmfa.core.records`.
     """
     regions = region_names(n)
     rows: list[dict[str, Any]] = []

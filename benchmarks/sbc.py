@@ -1,6 +1,6 @@
 """Simulation-based calibration on the demo system.
 
-A thin command line over :func:`bayesmfa.calibrate` (:mod:`bayesmfa.calibration`).
+A thin command line over :func:`bayesmfa.calibrate` (:mod:`bayesmfa.analysis.calibration`).
 For each of ``--n`` datasets: draw a true system from the prior and simulate
 every record, refit the model (compiled once per block) with short chains
 under the same model options, and compare the truth with the posterior:
@@ -46,13 +46,13 @@ def run_sbc(n: int, *, draws: int = 200, tune: int = 300, chains: int = 2, n_ran
     Returns
     -------
     dict
-        :meth:`bayesmfa.calibration.Calibration.to_dict` (``coverage_90``, ``rank_counts``, ``chi2``,
+        :meth:`bayesmfa.analysis.calibration.Calibration.to_dict` (``coverage_90``, ``rank_counts``, ``chi2``,
         ``chi2_pvalue``, ``min_pvalue``, ``min_pvalue_bonferroni``, ``divergences``, ...) plus
         ``failed`` (seed -> error) and ``wall_s``.
     """
     import bayesmfa as bm
+    from bayesmfa.analysis.executors import make_executor
     from bayesmfa.cases import demo
-    from bayesmfa.sweeps import make_executor
 
     executor = make_executor(scheduler, max_workers=workers)
     try:

@@ -17,7 +17,7 @@ import bayesmfa as bm
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
-# compiled models go to a folder of this test session, not to the user's ~/.cache (bayesmfa.compilecache)
+# compiled models go to a folder of this test session, not to the user's ~/.cache (bayesmfa.inference.compilecache)
 if "BAYESMFA_CACHE_DIR" not in os.environ:
     os.environ["BAYESMFA_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayesmfa-test-cache-")
     atexit.register(shutil.rmtree, os.environ["BAYESMFA_CACHE_DIR"], ignore_errors=True)

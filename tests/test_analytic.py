@@ -106,7 +106,7 @@ def test_normal_logcdf_matches_scipy_with_finite_gradients():
     import pytensor.tensor as pt
     from scipy import stats
 
-    from bayesmfa.model import normal_logcdf
+    from bayesmfa.core.model import normal_logcdf
 
     z = pt.dvector("z")
     out = normal_logcdf(z)

@@ -9,11 +9,11 @@ import pymc as pm
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.approx import MAX_PARETO_K, laplace
-from bayesmfa.balance import balance_residuals
-from bayesmfa.diagnostics import ConvergenceWarning, Diagnostics, Thresholds
-from bayesmfa.inference import sampled_names
-from bayesmfa.runner import RunSettings
+from bayesmfa.analysis.balance import balance_residuals
+from bayesmfa.drivers.runner import RunSettings
+from bayesmfa.inference.approx import MAX_PARETO_K, laplace
+from bayesmfa.inference.diagnostics import ConvergenceWarning, Diagnostics, Thresholds
+from bayesmfa.inference.sampling import sampled_names
 
 
 def test_gaussian_posterior_is_recovered_with_small_k():
@@ -108,7 +108,7 @@ def test_an_undefined_pareto_k_counts_as_untrustworthy(monkeypatch):
     """When PSIS cannot fit a tail (k NaN), the fit must not pass as if it had no k: k is infinite, the draws uncorrected."""
     import arviz as az
 
-    from bayesmfa import approx
+    from bayesmfa.inference import approx
 
     monkeypatch.setattr(az, "psislw", lambda log_w: (log_w - log_w.max(), np.nan))
     _, k = approx._psis(np.array([0.0, -1.0, -2.0]))

@@ -36,7 +36,7 @@ from corrupt import (
     with_crlf,
 )
 
-from bayesmfa import cli, runner
+from bayesmfa.drivers import cli, runner
 
 REPO = Path(__file__).resolve().parents[1]
 SENTINEL = "bayesmfa_yaml_was_executed"

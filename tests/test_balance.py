@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayesmfa as bm
-from bayesmfa.forward import Layout, derived_arrays
+from bayesmfa.core.forward import Layout, derived_arrays
 
 
 def test_balance_in_every_posterior_draw(demo_fit, demo_problem):

@@ -7,10 +7,10 @@ import pytest
 import xarray as xr
 
 import bayesmfa as bm
-from bayesmfa import calibration
-from bayesmfa.calibration import Misspecification, simulate_values
-from bayesmfa.inference import sample_prior
-from bayesmfa.model import record_predictions
+from bayesmfa.analysis import calibration
+from bayesmfa.analysis.calibration import Misspecification, simulate_values
+from bayesmfa.core.model import record_predictions
+from bayesmfa.inference.sampling import sample_prior
 
 #: A fixed floor, so that refits of new values keep the template's likelihood constants.
 OPTIONS = bm.ModelOptions(floor=1e-3)

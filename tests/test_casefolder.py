@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 import bayesmfa as bm
-from bayesmfa import cli
-from bayesmfa.casecheck import check_case
 from bayesmfa.cases import _REGISTERED, case_names, get_case, project_root, register_case
 from bayesmfa.cases.contract import Case
+from bayesmfa.core.model import ModelOptions
+from bayesmfa.drivers import cli
+from bayesmfa.drivers.casecheck import check_case
+from bayesmfa.drivers.starter import TEMPLATE, init_case
 from bayesmfa.errors import OutputError, PriorError, RecordError
-from bayesmfa.model import ModelOptions
-from bayesmfa.starter import TEMPLATE, init_case
 
 
 @pytest.fixture
@@ -187,6 +187,19 @@ def test_check_collects_bad_prior_entries_across_files(starter):
     assert {"inputs[0].source", "yields[0].colour"} <= fields
 
 
+def test_check_reads_the_labels_file_as_run_and_report_do(starter, capsys):
+    labels = starter / "labels.yaml"
+    labels.write_text(labels.read_text(encoding="utf-8") + "colours: {ore: red}\n", encoding="utf-8")
+    (starter / "priors" / "extra.yaml").write_text("inputs: 3\n")  # and the other errors are still found
+    found = check_case(starter)
+    messages = [str(e) for e in found.errors]
+    assert any("labels.yaml: unknown key 'colours'" in m for m in messages), messages
+    assert any(isinstance(e, PriorError) and e.field == "inputs" for e in found.errors)
+    assert cli.main(["check", str(starter)]) == 1
+    printed = capsys.readouterr()
+    assert "unknown key 'colours'" in printed.out + printed.err
+
+
 def test_a_process_instance_left_without_flows_is_reported_not_raised(starter):
     """The system file is valid, but the ore leaves only the north's mines: the south's mining instance sends nothing."""
     doc = yaml.safe_load((starter / "system.yaml").read_text())
@@ -241,7 +254,7 @@ def test_unknown_case_arguments_are_refused_by_the_parser(tmp_path, capsys):
 
 
 def test_version_and_help_do_not_load_pymc():
-    code = ("import sys, contextlib, io\nfrom bayesmfa import cli\n"
+    code = ("import sys, contextlib, io\nfrom bayesmfa.drivers import cli\n"
             "with contextlib.redirect_stdout(io.StringIO()) as buf:\n"
             "    try:\n        cli.main(['--version'])\n    except SystemExit:\n        pass\n"
             "print(buf.getvalue().strip()); print('pymc' in sys.modules, 'arviz' in sys.modules)")

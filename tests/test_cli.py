@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.cli import main
+from bayesmfa.drivers.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_data_check_fails_on_corrupted_copy(tmp_path, capsys):
 
 def test_run_demo_quick_and_report(tmp_path):
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "bayesmfa.cli", "run", "demo", "--out", str(out), "--quick", "--no-progress",
+    cmd = [sys.executable, "-m", "bayesmfa.drivers.cli", "run", "demo", "--out", str(out), "--quick", "--no-progress",
            "--draws", "100", "--tune", "150", "--seed", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]

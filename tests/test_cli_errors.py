@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayesmfa import cli, runner
+from bayesmfa.drivers import cli, runner
 from bayesmfa.errors import ResultFileError, SpecError
-from bayesmfa.io import load
+from bayesmfa.inference.io import load
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,13 +30,13 @@ class FitCalled(BaseException):  # noqa: N818  (a signal: BaseException so no ha
 @pytest.fixture(autouse=True)
 def trap(monkeypatch):
     """Every sampler the commands could reach fails the test."""
-    import bayesmfa.inference
+    import bayesmfa.inference.sampling
 
     def fit(*args, **kwargs):
         raise FitCalled("the sampler was reached")
 
     monkeypatch.setattr(runner, "fit", fit)
-    monkeypatch.setattr(bayesmfa.inference, "fit", fit)
+    monkeypatch.setattr(bayesmfa.inference.sampling, "fit", fit)
 
 
 def error_line(capsys, command: str) -> str:
@@ -139,7 +139,7 @@ def test_the_installed_command_prints_one_line_or_with_debug_the_traceback(tmp_p
     root = copy_demo(tmp_path / "copy")
     priors = root / "priors" / "demo" / "priors.yaml"
     priors.write_text(priors.read_text().replace("inputs:", "inputs: [unclosed", 1))
-    argv = [sys.executable, "-m", "bayesmfa.cli", "run", "demo", "--out", str(tmp_path / "out"), "--root", str(root)]
+    argv = [sys.executable, "-m", "bayesmfa.drivers.cli", "run", "demo", "--out", str(tmp_path / "out"), "--root", str(root)]
     plain = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     lines = [ln for ln in plain.stderr.splitlines() if ln.strip()]
     assert plain.returncode == 2 and len(lines) == 1, plain.stderr

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import bayesmfa as bm
-from bayesmfa import compilecache, inference
-from bayesmfa.inference import sampled_names
-from bayesmfa.model import ModelOptions, build_model
+from bayesmfa.core.model import ModelOptions, build_model
+from bayesmfa.inference import compilecache
+from bayesmfa.inference import sampling as inference
+from bayesmfa.inference.sampling import sampled_names
 
 pytest.importorskip("nutpie")
 

@@ -17,8 +17,8 @@ import pytensor.tensor as pt
 import pytest
 
 import bayesmfa as bm
-from bayesmfa import cyclic, forward
-from bayesmfa.forward import NUMPY, Layout
+from bayesmfa.core import cyclic, forward
+from bayesmfa.core.forward import NUMPY, Layout
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cyclic.py"
 YEARS = (2018, 2020)
@@ -174,7 +174,7 @@ def test_cyclic_propagation_and_gradient_compile_to_numba_without_object_mode(pr
 def test_nutpie_compile_has_no_object_mode(problem: bm.Problem) -> None:
     """The log density + gradient nutpie compiles runs in numba's nopython mode throughout (no op's Python perform)."""
     nutpie = pytest.importorskip("nutpie")
-    from bayesmfa.inference import sampled_names
+    from bayesmfa.inference.sampling import sampled_names
 
     model = bm.build_model(problem)
     with warnings.catch_warnings(record=True) as caught:

@@ -1,4 +1,4 @@
-"""Tests for bayesmfa.datacheck on the shipped REE and demo tables, corrupted copies and small files."""
+"""Tests for bayesmfa.core.datacheck on the shipped REE and demo tables, corrupted copies and small files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 from corrupt import copy_ree_tables
 
-from bayesmfa.datacheck import DataCheckError, DataProblem, check_data, format_problems, load_schema, read_table, require_valid
+from bayesmfa.core.datacheck import DataCheckError, DataProblem, check_data, format_problems, load_schema, read_table, require_valid
 from bayesmfa.errors import LocatedError
 
 REE = Path(__file__).resolve().parents[1] / "data" / "ree"
@@ -218,15 +218,15 @@ def test_shipped_demo_data_pass() -> None:
 
 
 def test_data_check_command_passes_on_shipped_cases() -> None:
-    from bayesmfa import cli
+    from bayesmfa.drivers import cli
 
     assert cli.main(["data", "check", str(REE)]) == 0
     assert cli.main(["data", "check", str(DEMO)]) == 0
 
 
 def test_demo_schema_is_its_system() -> None:
-    from bayesmfa.records import SHARE_UNITS
-    from bayesmfa.system import load_system
+    from bayesmfa.core.records import SHARE_UNITS
+    from bayesmfa.core.system import load_system
 
     schema = load_schema(DEMO)
     system = load_system(DEMO / "system.yaml")
@@ -412,7 +412,7 @@ def test_messages_are_one_line(tmp_path: Path) -> None:
 
 def test_a_case_folder_without_schema_is_checked_against_its_own_system(tmp_path: Path) -> None:
     """Not the REE defaults (region, product, basis, status, 2000-2022): the system's dims, years, units and names."""
-    from bayesmfa.starter import init_case
+    from bayesmfa.drivers.starter import init_case
 
     case = init_case(tmp_path / "mine")
     assert check_data(case) == []  # what the loader accepts, the check accepts (mirror records are not duplicates)
@@ -434,7 +434,7 @@ def test_a_case_folder_without_schema_is_checked_against_its_own_system(tmp_path
 
 def test_a_case_folder_check_reads_signed_expressions_stocks_and_own_uncertainty(tmp_path: Path) -> None:
     """Linear expressions with '-' and coefficients, stock changes (negative values allowed there only), sd and cv."""
-    from bayesmfa.starter import init_case
+    from bayesmfa.drivers.starter import init_case
 
     case = init_case(tmp_path / "mine")
     header, rows = _read(case / "records.csv")

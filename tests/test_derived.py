@@ -11,9 +11,10 @@ import pytest
 import xarray as xr
 
 import bayesmfa as bm
-from bayesmfa import derived, plots
+from bayesmfa.analysis import derived
+from bayesmfa.analysis.summaries import read_summary, summary_columns
 from bayesmfa.cases import demo
-from bayesmfa.summaries import read_summary, summary_columns
+from bayesmfa.reporting import plots
 
 STATS = ["mean", "sd", "q05", "q50", "q95", "prior_q05", "prior_q50", "prior_q95", "contraction"]
 REGIONS = ["CN", "US", "RoW"]

@@ -1,4 +1,4 @@
-"""The vectorised rank-normalised R-hat and bulk/tail ESS (:func:`bayesmfa.diagnostics.rank_diagnostics`) give
+"""The vectorised rank-normalised R-hat and bulk/tail ESS (:func:`bayesmfa.inference.diagnostics.rank_diagnostics`) give
 ArviZ's numbers (``arviz.rhat``, ``arviz.ess(method="bulk"/"tail")``) element by element, to rounding."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayesmfa.diagnostics import diagnostics_table, rank_diagnostics
+from bayesmfa.inference.diagnostics import diagnostics_table, rank_diagnostics
 
 RTOL = 1e-10
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import bayesmfa as bm
-from bayesmfa import datacheck, distributions, priors, records, system
+from bayesmfa.core import datacheck, distributions, priors, records, system
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -35,7 +35,7 @@ def _documented(page: str) -> set[str]:
 
 
 def _system_keys() -> set[str]:
-    """Keys read by bayesmfa.system: sets of allowed keys, ``_need(doc, "key", ...)`` and ``x.get("key")``."""
+    """Keys read by bayesmfa.core.system: sets of allowed keys, ``_need(doc, "key", ...)`` and ``x.get("key")``."""
     tree = ast.parse(Path(system.__file__).read_text(encoding="utf-8"))
     keys: set[str] = set()
     for node in ast.walk(tree):
@@ -61,7 +61,7 @@ def test_system_page_lists_every_key_the_loader_reads():
     keys = _system_keys()
     assert {"name", "flows", "cross", "from_coords", "stocks", "years"} <= keys  # the parser found the loader's keys
     missing = sorted(keys - _documented(_page("formats/system.md")))
-    assert not missing, f"keys of bayesmfa/system.py missing from docs/formats/system.md: {missing}"
+    assert not missing, f"keys of bayesmfa/core/system.py missing from docs/formats/system.md: {missing}"
 
 
 def test_priors_page_lists_every_section_key_and_distribution():

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
-from bayesmfa import datacheck
 from bayesmfa.cases import load_case
+from bayesmfa.core import datacheck
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "docs" / "examples" / "onecycle"
@@ -29,14 +29,14 @@ def test_the_example_passes_its_checks_and_uses_every_new_feature():
     assert rec.signed.sum() == 3  # the difference, the stock change and the stock level
     assert problem.system.stocks["stockpile"].initial == 60.0
     assert problem.flow_priors is not None and problem.flow_priors[0].n_obs == 2
-    done = subprocess.run([sys.executable, "-m", "bayesmfa.cli", "check", str(CASE)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "bayesmfa.drivers.cli", "check", str(CASE)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.slow
 def test_the_example_fits_end_to_end_from_the_command_line(tmp_path):
     out = tmp_path / "onecycle"
-    cmd = [sys.executable, "-m", "bayesmfa.cli", "run", str(CASE), "--target-accept", "0.99", "--out", str(out), "--seed", "0",
+    cmd = [sys.executable, "-m", "bayesmfa.drivers.cli", "run", str(CASE), "--target-accept", "0.99", "--out", str(out), "--seed", "0",
            "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

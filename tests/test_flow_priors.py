@@ -19,9 +19,9 @@ from conftest import assert_fused_equals_reference, value_point
 from scipy import stats
 
 import bayesmfa as bm
+from bayesmfa.core.flowpriors import flow_prior_rows
+from bayesmfa.core.priors import resolve_priors
 from bayesmfa.errors import PriorError
-from bayesmfa.flowpriors import flow_prior_rows
-from bayesmfa.priors import resolve_priors
 
 YEARS = [2000, 2001, 2002]
 
@@ -117,7 +117,7 @@ def test_fused_flow_priors_equal_the_reference():
 
 
 def test_flow_prior_log_density_per_draw_matches_the_model():
-    from bayesmfa.model import flow_prior_logp
+    from bayesmfa.core.model import flow_prior_logp
 
     problem = _problem()
     model = bm.build_model(problem)

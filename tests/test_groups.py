@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 import bayesmfa as bm
-from bayesmfa.datacheck import check_data
+from bayesmfa.core.datacheck import check_data
+from bayesmfa.drivers.starter import init_case
 from bayesmfa.errors import SpecError
-from bayesmfa.starter import init_case
 
 
 def _with_groups(folder: Path, groups: dict) -> Path:
@@ -45,7 +45,7 @@ def test_a_group_record_sums_the_members_outputs(grouped):
     assert check_data(grouped) == []  # the data check knows the group's name
 
 
-@pytest.mark.filterwarnings("ignore::bayesmfa.diagnostics.ConvergenceWarning")  # a short Laplace fit: only the arrays matter
+@pytest.mark.filterwarnings("ignore::bayesmfa.inference.diagnostics.ConvergenceWarning")  # a short Laplace fit: only the arrays matter
 def test_group_arrays_are_the_sums_of_their_members_in_every_draw(grouped):
     problem = bm.load_case(grouped)
     idata = bm.fit(problem, method="laplace", draws=200, chains=2, seed=0, prior_draws=0)

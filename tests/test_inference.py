@@ -7,7 +7,7 @@ import pytest
 from test_analytic import _problem, closed_form
 
 import bayesmfa as bm
-from bayesmfa.diagnostics import ConvergenceWarning
+from bayesmfa.inference.diagnostics import ConvergenceWarning
 
 OPTIONS = bm.ModelOptions(floor=0.0)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.outputs import atomic_write
+from bayesmfa.core.outputs import atomic_write
 
 
 def test_round_trip_and_provenance(tmp_path, demo_fit, demo_problem):

@@ -18,11 +18,11 @@ import pymc as pm
 import pytest
 
 import bayesmfa as bm
-from bayesmfa import forward
 from bayesmfa.cases import demo, ree
-from bayesmfa.graph import Graph
-from bayesmfa.io import load, save
-from bayesmfa.model import pointwise_loglik
+from bayesmfa.core import forward
+from bayesmfa.core.graph import Graph
+from bayesmfa.core.model import pointwise_loglik
+from bayesmfa.inference.io import load, save
 
 REPO = Path(__file__).resolve().parents[1]
 

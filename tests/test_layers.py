@@ -1,9 +1,10 @@
 """No arrow runs back up: each module imports only from its own layer or the layers below it.
 
-Layers, bottom to top (README, "Layout"): the core (system, priors, records, the model, files
-and executors), inference (fit, diagnostics, io, calibration), analysis (summaries, scenarios,
-sensitivity sweeps, criticism), outputs (plots, report), the cases (which use all of these
-through one contract), and the drivers (the CLI and the functions behind its commands). Imports
+The layers are the subpackages (README, "Layout"), bottom to top: the base modules at the package root
+(errors, YAML reading, the version), ``core`` (system, priors, records, the model, result files),
+``inference`` (sampling, diagnostics, io), ``analysis`` (summaries, the derived Dataset, scenarios,
+sensitivity sweeps, criticism, calibration, executors), ``reporting`` (plots, report), ``cases`` (which use
+all of these through one contract) and ``drivers`` (the CLI and the functions behind its commands). Imports
 made only for type checkers (``if TYPE_CHECKING:``) are not arrows at run time and are left out.
 """
 
@@ -13,15 +14,15 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bayesmfa"
+BASE = {"errors", "yamlio", "_version"}
 LAYERS: dict[str, set[str]] = {
-    "core": {"errors", "yamlio", "_version", "system", "graph", "priors", "distributions", "records", "expressions",
-             "likelihoods", "flowpriors", "problem", "forward", "cyclic", "model", "kernel", "fusedop", "datacheck",
-             "plausibility", "outputs", "sweeps"},
-    "inference": {"inference", "approx", "compilecache", "diagnostics", "io", "simulate", "calibration"},
-    "analysis": {"balance", "summaries", "derived", "scenarios", "sensitivity", "powerscaling", "criticism", "residuals"},
-    "outputs": {"plots", "report"},
+    "base": BASE,
+    "core": {"core"},
+    "inference": {"inference"},
+    "analysis": {"analysis"},
+    "reporting": {"reporting"},
     "cases": {"cases"},
-    "drivers": {"cli", "runner", "scenariorun", "sensitivityrun", "casecheck", "starter", "resultstable"},
+    "drivers": {"drivers", "__main__"},  # python -m bayesmfa runs the CLI
 }
 ORDER = list(LAYERS)
 
@@ -71,11 +72,18 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 def test_the_scan_sees_what_it_must(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("from typing import TYPE_CHECKING\nfrom bayesmfa import plots, __version__\nimport bayesmfa.cli\n"
-                     "if TYPE_CHECKING:\n    from bayesmfa.cases import Case\n")
+    probe.write_text("from typing import TYPE_CHECKING\nfrom bayesmfa import analysis, __version__\nimport bayesmfa.drivers.cli\n"
+                     "from bayesmfa.reporting import plots\nif TYPE_CHECKING:\n    from bayesmfa.cases import Case\n")
     ours = [(line, m) for line, m in _imports(probe) if m.startswith("bayesmfa")]  # the TYPE_CHECKING import left out
-    assert ours == [(2, "bayesmfa.plots"), (2, "bayesmfa"), (3, "bayesmfa.cli")]
-    assert [_layer(m) for _, m in ours] == ["outputs", "package", "drivers"]
+    assert ours == [(2, "bayesmfa.analysis"), (2, "bayesmfa"), (3, "bayesmfa.drivers.cli"), (4, "bayesmfa.reporting")]
+    assert [_layer(m) for _, m in ours] == ["analysis", "package", "drivers", "reporting"]
+
+
+def test_the_package_root_holds_only_the_base_and_the_layers():
+    loose = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in BASE | {"__init__", "__main__"})
+    assert not loose, f"modules at the package root outside the base layer: {loose} (put them in their layer's subpackage)"
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert packages == sorted(set().union(*LAYERS.values()) - BASE - {"__main__"})
 
 
 def test_every_module_has_a_layer():

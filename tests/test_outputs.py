@@ -20,10 +20,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayesmfa import cli, outputs, runner
 from bayesmfa.cases.contract import Case, CaseFiles
+from bayesmfa.core import outputs
+from bayesmfa.core.outputs import MARKER, atomic_write, open_incremental, read_marker, staged_dir, write_marker
+from bayesmfa.drivers import cli, runner
 from bayesmfa.errors import OutputError
-from bayesmfa.outputs import MARKER, atomic_write, open_incremental, read_marker, staged_dir, write_marker
 
 
 class FitCalled(BaseException):  # noqa: N818  (a signal: BaseException so no handler swallows it)

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, TINY_PRIORS, TINY_SYSTEM, three_region_system, tiny_records
 
 import bayesmfa as bm
-from bayesmfa.plausibility import PlausibilityError, PlausibilityWarning
+from bayesmfa.core.plausibility import PlausibilityError, PlausibilityWarning
 
 MINING_A = {"quantity": "mining", "region": "A", "year": "2000", "unit": "kt", "source_type": "stats", "source": "t"}
 

@@ -20,10 +20,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bayesmfa import plots  # noqa: E402
-from bayesmfa.graph import Graph  # noqa: E402
-from bayesmfa.summaries import read_summary  # noqa: E402
-from bayesmfa.system import system_from_dict  # noqa: E402
+from bayesmfa.analysis.summaries import read_summary  # noqa: E402
+from bayesmfa.core.graph import Graph  # noqa: E402
+from bayesmfa.core.system import system_from_dict  # noqa: E402
+from bayesmfa.reporting import plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 YEARS = list(range(2010, 2020))
@@ -178,12 +178,12 @@ def test_flow_names_do_not_make_a_link_unregistered():
 
 def test_unregistered_flag_survives_posterior_nc(tmp_path):
     """The system a fit stores in posterior.nc keeps the flag; a file stored without it (before the flag) has none red."""
-    from bayesmfa.report import graph_from_posterior
+    from bayesmfa.reporting.report import graph_from_posterior
 
     for doc, expected in ((flagged_system(), {"illegal_ore", "smuggling"}), (SMUGGLING_SYSTEM, set())):
         system = system_from_dict(doc)
         ds = fake_posterior(Graph(system), draws=20)
-        ds.attrs["system_yaml"] = system.to_yaml()  # what bayesmfa.inference stores
+        ds.attrs["system_yaml"] = system.to_yaml()  # what bayesmfa.inference.sampling stores
         path = tmp_path / f"{system.name}-{len(expected)}.nc"
         az.InferenceData(posterior=ds).to_netcdf(str(path))
         idata = az.from_netcdf(str(path))
@@ -432,7 +432,7 @@ def test_ree_figures_live_in_the_case_and_plots_says_where():
 
 def test_shipped_label_tables_name_every_code():
     from bayesmfa.cases import demo, ree
-    from bayesmfa.system import load_system
+    from bayesmfa.core.system import load_system
 
     labels = ree.labels(ROOT)
     system = load_system(ROOT / "data" / "ree" / "system.yaml")

@@ -16,12 +16,12 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 import bayesmfa as bm
-from bayesmfa import plots
+from bayesmfa.analysis.summaries import WEAKLY_INFORMED, add_prior_columns, contraction, prior_posterior_width, summarize_with_prior
 from bayesmfa.cases import demo
-from bayesmfa.inference import sample_prior
-from bayesmfa.io import load, save
-from bayesmfa.report import contraction_table, weakly_informed_sentence
-from bayesmfa.summaries import WEAKLY_INFORMED, add_prior_columns, contraction, prior_posterior_width, summarize_with_prior
+from bayesmfa.inference.io import load, save
+from bayesmfa.inference.sampling import sample_prior
+from bayesmfa.reporting import plots
+from bayesmfa.reporting.report import contraction_table, weakly_informed_sentence
 
 # ---------------------------------------------------------------------------
 # the prior group of a fit

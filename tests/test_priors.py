@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.priors import resolve_priors
+from bayesmfa.core.priors import resolve_priors
 
 
 @pytest.mark.parametrize(

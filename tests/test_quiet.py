@@ -14,8 +14,8 @@ import xarray as xr
 from test_single_year import PRIORS, _problem
 
 import bayesmfa as bm
-from bayesmfa import approx
-from bayesmfa.diagnostics import ConvergenceWarning, Thresholds, check_diagnostics, compute_diagnostics, diagnostics_table
+from bayesmfa.inference import approx
+from bayesmfa.inference.diagnostics import ConvergenceWarning, Thresholds, check_diagnostics, compute_diagnostics, diagnostics_table
 
 QUICK = {"draws": 150, "tune": 200, "chains": 2, "seed": 3}  # the demo_fit fixture's settings (its nutpie compilation is shared)
 
@@ -159,7 +159,7 @@ def test_plain_draws_prefer_a_finite_density(n_finite):
 
 def test_numpy_shares_of_extreme_logits_are_finite_and_quiet(tiny_problem):
     """Draws far in a tail (logits of +-800) give shares summing to 1 per node, without overflow warnings."""
-    from bayesmfa import forward
+    from bayesmfa.core import forward
 
     layout = forward.Layout(tiny_problem.graph)
     g = tiny_problem.graph

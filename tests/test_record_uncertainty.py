@@ -20,10 +20,10 @@ from conftest import assert_fused_equals_reference, value_point
 from scipy import stats
 
 import bayesmfa as bm
-from bayesmfa import expressions
+from bayesmfa.core import expressions
+from bayesmfa.core.likelihoods import NORMAL, resolve_likelihoods
+from bayesmfa.core.model import pointwise_loglik
 from bayesmfa.errors import RecordError, SpecError
-from bayesmfa.likelihoods import NORMAL, resolve_likelihoods
-from bayesmfa.model import pointwise_loglik
 
 YEARS = list(range(2000, 2006))
 
@@ -108,7 +108,7 @@ def test_malformed_expressions_say_what_is_supported(text):
 def test_signed_terms_compile_into_weighted_operator_rows_and_offsets():
     problem = _problem()
     rec, graph = problem.records, problem.graph
-    from bayesmfa.records import StateIndex
+    from bayesmfa.core.records import StateIndex
 
     state = StateIndex(graph)
     row = rec.numerator.getrow(7).toarray().ravel()  # ore - product - shipped, 2002

@@ -7,8 +7,8 @@ import pytest
 from conftest import tiny_records
 
 import bayesmfa as bm
-from bayesmfa.graph import Graph
-from bayesmfa.records import StateIndex
+from bayesmfa.core.graph import Graph
+from bayesmfa.core.records import StateIndex
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.balance import edge_values
-from bayesmfa.simulate import resimulated_problem
+from bayesmfa.analysis.balance import edge_values
+from bayesmfa.inference.simulate import resimulated_problem
 
 pytestmark = pytest.mark.slow
 

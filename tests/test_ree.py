@@ -103,7 +103,7 @@ def test_summary_has_every_quantity_with_sane_ranges(quick_fit, problem):
 
 def test_no_trade_rows_and_the_scenario_command_share_one_engine(quick_fit, problem):
     """summary.csv's no-trade rows are the last year of ``bayesmfa scenario --no-trade`` (one rule, one engine)."""
-    from bayesmfa.scenarios import no_trade, summarize_scenario
+    from bayesmfa.analysis.scenarios import no_trade, summarize_scenario
 
     table = ree.summary_table(quick_fit, problem, 0.9)
     rows = table[table["quantity"] == "no_trade_consumption"].set_index(["region", "end_use"])

@@ -37,9 +37,9 @@ from corrupt import (
 
 from bayesmfa.cases import ree_records
 from bayesmfa.cases.ree_records import FAMILIES, NOT_RECORDS, build_records, record_lines, table_files
-from bayesmfa.datacheck import DataCheckError, check_data, format_problems, load_schema
-from bayesmfa.records import SHARE_UNITS
-from bayesmfa.system import load_system
+from bayesmfa.core.datacheck import DataCheckError, check_data, format_problems, load_schema
+from bayesmfa.core.records import SHARE_UNITS
+from bayesmfa.core.system import load_system
 
 ROOT = Path(__file__).resolve().parents[1]
 REE = ROOT / "data" / "ree"

@@ -15,12 +15,12 @@ import xarray as xr
 import yaml
 from conftest import three_region_system
 
-from bayesmfa import plots
 from bayesmfa.cases import ree_figures
-from bayesmfa.graph import Graph
-from bayesmfa.report import key_intervals, write_report
-from bayesmfa.runner import case_figures, case_labels, report_case
-from bayesmfa.system import system_from_dict
+from bayesmfa.core.graph import Graph
+from bayesmfa.core.system import system_from_dict
+from bayesmfa.drivers.runner import case_figures, case_labels, report_case
+from bayesmfa.reporting import plots
+from bayesmfa.reporting.report import key_intervals, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -197,7 +197,7 @@ def test_key_table_follows_the_labels_key_quantities(result_dir, monkeypatch):
     assert list(dict.fromkeys(every["quantity"])) == list(dict.fromkeys(summary_table()["quantity"]))
     capped = key_intervals(summary_table(), max_rows=5)
     assert len(capped) == 5 and capped.attrs["rows_total"] == len(every) > 5
-    monkeypatch.setattr("bayesmfa.report.MAX_KEY_ROWS", 5)
+    monkeypatch.setattr("bayesmfa.reporting.report.MAX_KEY_ROWS", 5)
     text = write_report(result_dir, labels=plots.Labels()).read_text(encoding="utf-8")
     key = text[text.index('class="key-intervals"'):]
     assert key[: key.index("</table>")].count("<tr><td>") == 5

@@ -18,7 +18,7 @@ import pytest
 from test_report import PNG_MAGIC, embedded_pngs, result_dir  # noqa: F401  (fixture)
 
 from bayesmfa.cases import ree_figures
-from bayesmfa.report import write_report
+from bayesmfa.reporting.report import write_report
 
 #: no name resolves and every proxied request goes to a closed port: the page must render offline
 OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9"]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.residuals import CONFLICT_Z, KEY_COLUMNS, MISFIT_Z, _conflicts, check_records
-from bayesmfa.simulate import resimulated_problem
+from bayesmfa.analysis.residuals import CONFLICT_Z, KEY_COLUMNS, MISFIT_Z, _conflicts, check_records
+from bayesmfa.inference.simulate import resimulated_problem
 
 
 @pytest.fixture(scope="module")

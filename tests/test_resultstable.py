@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bayesmfa.cases.contract import KeyRow
-from bayesmfa.resultstable import END, START, update_readme
+from bayesmfa.drivers.resultstable import END, START, update_readme
 
 DIAG = {
     "max_rhat": 1.004, "min_ess_bulk": 812.0, "min_ess_tail": 650.0, "divergences": 0, "wall_s": 300.2,

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
-from bayesmfa import scenarios
+from bayesmfa.analysis import scenarios
+from bayesmfa.analysis.scenarios import parse_restriction
 from bayesmfa.cases import demo
-from bayesmfa.cli import main
-from bayesmfa.scenarios import parse_restriction
+from bayesmfa.drivers.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 import bayesmfa as bm
-from bayesmfa import cli
-from bayesmfa.records import mirror_trade_rows
+from bayesmfa.core.records import mirror_trade_rows
+from bayesmfa.drivers import cli
 
 COUNTRIES = ("COD", "CHN", "FIN")
 APPLICATIONS = ("batteries", "superalloys")

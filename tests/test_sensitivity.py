@@ -12,10 +12,11 @@ import pytest
 import xarray as xr
 
 import bayesmfa as bm
-from bayesmfa import criticism, powerscaling, scenarios, sensitivityrun
-from bayesmfa import sensitivity as sens
-from bayesmfa.priors import priors_from_dict
-from bayesmfa.sweeps import LocalExecutor, read_dataset, run_tasks
+from bayesmfa.analysis import balance, criticism, powerscaling, scenarios
+from bayesmfa.analysis import sensitivity as sens
+from bayesmfa.analysis.executors import LocalExecutor, read_dataset, run_tasks
+from bayesmfa.core.priors import priors_from_dict
+from bayesmfa.drivers import sensitivityrun
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_DASK = importlib.util.find_spec("distributed") is not None
@@ -208,7 +209,7 @@ def test_export_restriction_caps_exports_from_the_year_on(demo_fit, demo_problem
     _check_balance(ds, demo_problem)
     g = demo_problem.graph
     e = next(e.index for e in g.edges if e.flow == "ore_trade" and dict(e.coords)["origin"] == "A")
-    base = bm.balance.edge_values(demo_fit.posterior, g)[..., e]
+    base = balance.edge_values(demo_fit.posterior, g)[..., e]
     after = np.array(g.system.years) >= 2015
     np.testing.assert_allclose(ds["flows"].values[..., after, e], 0.5 * base[..., after])
     np.testing.assert_allclose(ds["flows"].values[..., ~after, e], base[..., ~after])
@@ -302,7 +303,7 @@ def test_local_executor_retries_and_reports(tmp_path, workers):
 def test_dask_executor_retries_and_keeps_finished_results(tmp_path):
     from distributed import LocalCluster
 
-    from bayesmfa.sweeps import DaskExecutor
+    from bayesmfa.analysis.executors import DaskExecutor
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with DaskExecutor(cluster.scheduler_address, retries=1) as ex:
@@ -322,7 +323,7 @@ def test_run_sensitivity_demo_quick(tmp_path):
 
 
 def test_run_sensitivity_refuses_unknown_sweeps_and_foreign_baselines_before_fitting(demo_fit, tmp_path, capsys):
-    from bayesmfa.cli import main
+    from bayesmfa.drivers.cli import main
 
     with pytest.raises(ValueError, match=r"unknown sweeps \['nope'\].*noise_x2"):
         sensitivityrun.run_sensitivity("demo", tmp_path / "a", only=["nope"], root=ROOT)
@@ -358,8 +359,8 @@ def test_run_sensitivity_only_some_sweeps_on_a_saved_baseline(demo_fit, tmp_path
 
 def test_sweep_refits_draw_no_prior(monkeypatch, demo_problem, demo_fit):
     """A sweep's refit keeps only its quantities' statistics, so it skips the prior draws a full fit makes."""
-    from bayesmfa import inference
-    from bayesmfa.sensitivity import Sweep, _identity, _SweepTask
+    from bayesmfa.analysis.sensitivity import Sweep, _identity, _SweepTask
+    from bayesmfa.inference import sampling as inference
 
     seen = {}
 
@@ -378,7 +379,7 @@ def test_analyses_use_the_fits_options_and_refuse_others(demo_fit, demo_problem)
     """Predictive checks and power-scaling rebuild the model: with the fit's options, never silently with others."""
     from dataclasses import replace as dc_replace
 
-    from bayesmfa.io import fit_options, stored_options
+    from bayesmfa.inference.io import fit_options, stored_options
 
     own = stored_options(demo_fit)
     assert fit_options(demo_fit) == own and fit_options(demo_fit, own) == own

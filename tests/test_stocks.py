@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 import bayesmfa as bm
+from bayesmfa.core.graph import Graph
 from bayesmfa.errors import SpecError
-from bayesmfa.graph import Graph
 
 YEARS = list(range(2000, 2010))
 #: true yearly stock change of the market (kt/yr): builds up, draws down, builds up again
@@ -103,7 +103,7 @@ def test_stock_arrays_are_the_difference_and_running_sum_in_every_prior_draw():
     problem = _problem()
     import pymc as pm
 
-    from bayesmfa.forward import Layout, derived_arrays
+    from bayesmfa.core.forward import Layout, derived_arrays
 
     model = bm.build_model(problem)
     prior = pm.sample_prior_predictive(draws=200, model=model, random_seed=5).prior

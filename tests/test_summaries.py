@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 import bayesmfa as bm
-from bayesmfa.summaries import (
+from bayesmfa.analysis.summaries import (
     QuantityInfo,
     annual,
     cumulative,
@@ -165,7 +165,7 @@ def test_sample_quantiles_equal_xarray_quantile():
 
 
 def test_summarize_quantities_adds_cumulative_rows_and_leaves_indicators_uncontracted(demo_fit):
-    from bayesmfa.summaries import QuantityInfo, summarize_quantities
+    from bayesmfa.analysis.summaries import QuantityInfo, summarize_quantities
 
     def compute(group):
         mining = group["output_mining"]

@@ -10,9 +10,9 @@ import pytest
 from scipy import stats
 
 import bayesmfa as bm
-from bayesmfa import forward
 from bayesmfa.cases import demo
-from bayesmfa.priors import resolve_priors
+from bayesmfa.core import forward
+from bayesmfa.core.priors import resolve_priors
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = bm.ModelOptions(share_sums=(("ore_trade", "refined_trade"),))
@@ -127,7 +127,7 @@ def test_saved_fit_with_summed_groups_loads_its_options_and_named_arrays(tmp_pat
 
     import arviz as az
 
-    from bayesmfa.io import load, save, stored_options
+    from bayesmfa.inference.io import load, save, stored_options
 
     prior = pm.sample_prior_predictive(draws=30, model=bm.build_model(problem, PAIRS), random_seed=4).prior
     posterior = prior.copy()

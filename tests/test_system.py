@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import bayesmfa as bm
-from bayesmfa.graph import Graph
+from bayesmfa.core.graph import Graph
 
 
 def test_valid_system_expands_to_nodes_and_edges(tiny_system_dict):
@@ -83,8 +83,8 @@ def test_demo_system_file_loads(demo_problem):
 @pytest.mark.parametrize("name", ["step", "log_level", "level_z", "step_lognormal"])
 def test_process_names_that_clash_with_model_parameters_are_refused(name):
     """A process 'step' would make an array 'input_step', the name of the step-scale parameter: refused up front."""
+    from bayesmfa.core.system import system_from_dict
     from bayesmfa.errors import SpecError
-    from bayesmfa.system import system_from_dict
 
     doc = {"name": "x", "unit": "kt", "time": {"dim": "year", "start": 2000, "end": 2001}, "dims": {},
            "processes": {"mining": {}, name: {}}, "boundary": {"inputs": ["mining"], "sinks": [name]},

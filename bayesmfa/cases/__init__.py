@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from bayesmfa.cases.contract import Case, CaseFiles
-    from bayesmfa.problem import Problem
+    from bayesmfa.core.problem import Problem
 
 #: Cases that ship with the package, by name (each module ``bayesmfa.cases.<name>`` has ``case() -> Case``).
 CASES = ("demo", "ree")
@@ -86,11 +86,11 @@ class FolderCase:
 
     def load(self, root: Path | None = None) -> Problem:
         """The problem from the folder's files (``root`` is ignored: the folder is the root)."""
-        from bayesmfa.datacheck import SCHEMA_FILE, require_valid
-        from bayesmfa.priors import load_priors
-        from bayesmfa.problem import make_problem
-        from bayesmfa.records import read_records
-        from bayesmfa.system import load_system
+        from bayesmfa.core.datacheck import SCHEMA_FILE, require_valid
+        from bayesmfa.core.priors import load_priors
+        from bayesmfa.core.problem import make_problem
+        from bayesmfa.core.records import read_records
+        from bayesmfa.core.system import load_system
 
         system, priors, records = self.paths()
         if (self.folder / SCHEMA_FILE).is_file():
@@ -117,7 +117,7 @@ class FolderCase:
     def write_figures(self, derived: xr.Dataset, idata: az.InferenceData, problem: Problem, outdir: Path) -> list[Path]:
         """The generic figures (as the demo's), labelled from the folder's ``labels.yaml`` when there is one."""
         from bayesmfa.cases import demo
-        from bayesmfa.plots import load_labels
+        from bayesmfa.reporting.plots import load_labels
 
         return demo.write_figures(derived, idata, problem, outdir, label_table=load_labels(self.labels_file()))
 

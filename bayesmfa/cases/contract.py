@@ -16,20 +16,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from bayesmfa.model import ModelOptions
-from bayesmfa.powerscaling import Quantity
-from bayesmfa.scenarios import NO_TRADE, ScenarioSpec
-from bayesmfa.sensitivity import SensitivityPlan
-from bayesmfa.summaries import QuantityInfo
+from bayesmfa.analysis.powerscaling import Quantity
+from bayesmfa.analysis.scenarios import NO_TRADE, ScenarioSpec
+from bayesmfa.analysis.sensitivity import SensitivityPlan
+from bayesmfa.analysis.summaries import QuantityInfo
+from bayesmfa.core.model import ModelOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz as az
     import pandas as pd
     import xarray as xr
 
-    from bayesmfa.problem import Problem
+    from bayesmfa.core.problem import Problem
 
-#: The sampler settings a case may set (the fields of :class:`bayesmfa.runner.RunSettings` a fit takes).
+#: The sampler settings a case may set (the fields of :class:`bayesmfa.drivers.runner.RunSettings` a fit takes).
 SAMPLER_FIELDS = ("draws", "tune", "chains", "target_accept", "min_tree_depth", "thin", "backend")
 
 
@@ -101,14 +101,14 @@ class Case:
         ``load(root) -> Problem``: system, priors and records, validated.
     summary_table : callable
         ``summary_table(idata, problem, prob) -> DataFrame``: its derived quantities, one row per quantity, dims
-        and period in the published layout (:func:`bayesmfa.summaries.summary_columns`). A run turns them into
-        the derived Dataset (:func:`bayesmfa.derived.summary_dataset`, ``derived.nc``) that figures and the
-        report read; ``summary.csv`` is its export (:func:`bayesmfa.derived.summary_frame`).
+        and period in the published layout (:func:`bayesmfa.analysis.summaries.summary_columns`). A run turns them into
+        the derived Dataset (:func:`bayesmfa.analysis.derived.summary_dataset`, ``derived.nc``) that figures and the
+        report read; ``summary.csv`` is its export (:func:`bayesmfa.analysis.derived.summary_frame`).
     options : ModelOptions
         The case's model options.
     sampler : mapping
         Sampler settings of the case's publishable fit (keys in :data:`SAMPLER_FIELDS`); what
-        a caller leaves at the generic default takes these (see :func:`bayesmfa.runner.resolve_settings`).
+        a caller leaves at the generic default takes these (see :func:`bayesmfa.drivers.runner.resolve_settings`).
     labels_file : callable or None
         ``labels_file(root) -> Path``: its optional ``labels.yaml`` (title, methods, sources,
         caveats, display names, region order, key quantities); ``root`` may be ``None`` (the
@@ -118,7 +118,7 @@ class Case:
         derived Dataset.
     report_figures : callable or None
         ``report_figures(derived, labels) -> list of FigureSpec``: the figures of its report, from the derived Dataset
-        (:func:`bayesmfa.report.write_report`; default: the process inputs).
+        (:func:`bayesmfa.reporting.report.write_report`; default: the process inputs).
     reported_dataset : callable or None
         ``reported_dataset(idata, problem) -> xarray.Dataset``: the quantities the convergence gate
         checks (default: every posterior variable).
@@ -131,15 +131,15 @@ class Case:
         The scenarios the sensitivity study propagates on its baseline fit.
     sensitivity : callable or None
         ``sensitivity(problem) -> SensitivityPlan`` (default:
-        :func:`bayesmfa.sensitivity.default_plan`; see :class:`bayesmfa.sensitivity.SensitivityPlan`).
+        :func:`bayesmfa.analysis.sensitivity.default_plan`; see :class:`bayesmfa.analysis.sensitivity.SensitivityPlan`).
     key_rows : tuple of KeyRow
         Rows of the key-results table (empty: none).
     quantities : mapping of name -> QuantityInfo
         The quantities of interest of its summary, typed: unit, one-sentence description, whether a
         cumulative row (the sum over the years, per draw) is reported, whether it is a 0/1 indicator
-        (:class:`bayesmfa.summaries.QuantityInfo`; :func:`bayesmfa.summaries.summarize_quantities` builds a
+        (:class:`bayesmfa.analysis.summaries.QuantityInfo`; :func:`bayesmfa.analysis.summaries.summarize_quantities` builds a
         summary table from them and a function computing them per draw). Empty: the system's flows and process
-        totals (:func:`bayesmfa.summaries.summarize_system` describes them). A run refuses a summary with a
+        totals (:func:`bayesmfa.analysis.summaries.summarize_system` describes them). A run refuses a summary with a
         quantity missing from a non-empty mapping.
     """
 

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 import arviz as az
 import pandas as pd
 
+from bayesmfa.analysis.summaries import summarize_system
 from bayesmfa.cases.contract import Case, CaseFiles
-from bayesmfa.priors import load_priors
-from bayesmfa.problem import Problem, load_problem, make_problem
-from bayesmfa.records import mirror_trade_rows
-from bayesmfa.simulate import simulate_records
-from bayesmfa.summaries import summarize_system
-from bayesmfa.system import load_system
+from bayesmfa.core.priors import load_priors
+from bayesmfa.core.problem import Problem, load_problem, make_problem
+from bayesmfa.core.records import mirror_trade_rows
+from bayesmfa.core.system import load_system
+from bayesmfa.inference.simulate import simulate_records
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
-    from bayesmfa.plots import Labels
+    from bayesmfa.reporting.plots import Labels
 
 SEED = 20240101
 
@@ -81,7 +81,7 @@ def make_records(root: Path, seed: int = SEED) -> pd.DataFrame:
 def summary_table(idata: az.InferenceData, problem: Problem, prob: float = 0.9) -> pd.DataFrame:
     """Every flow and process total of the demo, per year, in the layout of every case's ``summary.csv``.
 
-    See :func:`bayesmfa.summaries.summarize_system`: ``quantity, region, partner, product, end_use,
+    See :func:`bayesmfa.analysis.summaries.summarize_system`: ``quantity, region, partner, product, end_use,
     year_start, year_end, unit, description, mean, sd, q05, q50, q95, prior_q05, prior_q50,
     prior_q95, contraction, weakly_informed`` (kt; ``region`` the origin and ``partner`` the
     destination of a traded flow).
@@ -91,7 +91,7 @@ def summary_table(idata: az.InferenceData, problem: Problem, prob: float = 0.9) 
 
 def labels(root: Path | None = None) -> Labels:
     """Display labels, title and caveats of the demo (``data/demo/labels.yaml``)."""
-    from bayesmfa.plots import load_labels
+    from bayesmfa.reporting.plots import load_labels
 
     return load_labels(labels_file(root))
 
@@ -104,12 +104,12 @@ def labels_file(root: Path | None = None) -> Path:
 
 def write_figures(derived: xr.Dataset, idata: az.InferenceData, problem: Problem, outdir: Path,
                   label_table: Labels | None = None) -> list[Path]:
-    """Bands of each process input of the derived quantities (:func:`bayesmfa.plots.generic_figures`) and, with a prior,
+    """Bands of each process input of the derived quantities (:func:`bayesmfa.reporting.plots.generic_figures`) and, with a prior,
     ``prior_posterior.png``.
 
     ``label_table``: display names (default: the demo's for the demo system, else code names).
     """
-    from bayesmfa import plots
+    from bayesmfa.reporting import plots
 
     outdir.mkdir(parents=True, exist_ok=True)
     lab = label_table if label_table is not None else (labels() if problem.system.name == "demo" else plots.Labels())

@@ -17,20 +17,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmfa.analysis.scenarios import NO_TRADE, ScenarioSpec, no_trade
+from bayesmfa.analysis.sensitivity import SensitivityPlan
+from bayesmfa.analysis.summaries import QuantityInfo, summarize_quantities
 from bayesmfa.cases.contract import Case, CaseFiles, KeyRow
 from bayesmfa.cases.ree_records import build_records
-from bayesmfa.model import ModelOptions
-from bayesmfa.priors import load_priors
-from bayesmfa.problem import Problem, make_problem
-from bayesmfa.scenarios import NO_TRADE, ScenarioSpec, no_trade
-from bayesmfa.sensitivity import SensitivityPlan
-from bayesmfa.summaries import QuantityInfo, summarize_quantities
-from bayesmfa.system import load_system
+from bayesmfa.core.model import ModelOptions
+from bayesmfa.core.priors import load_priors
+from bayesmfa.core.problem import Problem, make_problem
+from bayesmfa.core.system import load_system
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from bayesmfa.plots import Labels
+    from bayesmfa.reporting.plots import Labels
 
 REGIONS = ("CN", "US", "RoW")
 PRODUCTS = {
@@ -60,7 +60,7 @@ PRIOR_POSTERIOR_PANELS = (
     ("mined_refined_in_cn_share", {"region": "US"}, "US-mined REO refined in China", "share (0-1)"),
 )
 
-#: Rows of the README's key-results table (:mod:`bayesmfa.resultstable`): a year is (y, y), a cumulative row (first, last).
+#: Rows of the README's key-results table (:mod:`bayesmfa.drivers.resultstable`): a year is (y, y), a cumulative row (first, last).
 KEY_ROWS = (
     KeyRow("Unregistered mining, China, cumulative (kt REO)", "unregistered_mining", {"region": "CN"}, (2000, 2022)),
     KeyRow("Unregistered mining, RoW, cumulative (kt REO)", "unregistered_mining", {"region": "RoW"}, (2000, 2022)),
@@ -287,7 +287,7 @@ def _refined_in_cn(post: xr.Dataset, mining: xr.DataArray) -> xr.DataArray:
 
 def _no_trade(post: xr.Dataset, problem: Problem) -> xr.DataArray:
     """Consumption by region and end use in the last year with every trade flow removed (kt REO; dims chain, draw, year,
-    region, end_use), by the package's one no-trade rule (:func:`bayesmfa.scenarios.no_trade`)."""
+    region, end_use), by the package's one no-trade rule (:func:`bayesmfa.analysis.scenarios.no_trade`)."""
     last = post["year"].values[-1:]
     return no_trade(post, problem)["sink_consumption"].sel(year=last)
 
@@ -360,7 +360,7 @@ QUANTITY_INFO: dict[str, QuantityInfo] = {
                                           "since the first year (level at the start = 0)."),
     "no_trade_consumption": QuantityInfo(UNIT, "Counterfactual consumption of `region` in `end_use` in the last year if every "
                                                "trade flow were removed, by the package's one no-trade rule "
-                                               "(bayesmfa.scenarios.no_trade: what a region exported goes to its own next "
+                                               "(bayesmfa.analysis.scenarios.no_trade: what a region exported goes to its own next "
                                                "stage in proportion to its domestic shares; yields, end-use shares, mining "
                                                "and stock withdrawals as estimated)."),
     "no_trade_change": QuantityInfo(UNIT, "No-trade counterfactual consumption minus actual consumption of `region` in "
@@ -373,12 +373,12 @@ def summary_table(
 ) -> pd.DataFrame:
     """The tidy summary of every quantity of interest (``summary.csv``).
 
-    Columns (:func:`bayesmfa.summaries.summary_columns`): ``quantity, region, partner, product,
+    Columns (:func:`bayesmfa.analysis.summaries.summary_columns`): ``quantity, region, partner, product,
     end_use, year_start, year_end, unit, description, mean, sd, q05, q50, q95, prior_q05, prior_q50,
     prior_q95, contraction, weakly_informed``. ``year_start`` and ``year_end`` are integers:
     equal for a yearly row, the first and last year of the fit for a cumulative row (summed per
     draw) and for the cumulative shares. ``unit``, ``description`` and which quantities get a cumulative
-    row come from :data:`QUANTITY_INFO` (see :func:`bayesmfa.summaries.summarize_quantities`). The
+    row come from :data:`QUANTITY_INFO` (see :func:`bayesmfa.analysis.summaries.summarize_quantities`). The
     contraction is NaN (flag False) when the fit has no prior group, for its indicators and where
     an interval is undefined (a share of a zero total, a zero
     prior width). Interval names follow ``prob``; dims are blank where they do not apply;
@@ -423,14 +423,14 @@ def labels_file(root: Path | None = None) -> Path:
 
 def labels(root: Path | None = None) -> Labels:
     """Display labels, title, sources and caveats of the REE case (``data/ree/labels.yaml``)."""
-    from bayesmfa.plots import load_labels
+    from bayesmfa.reporting.plots import load_labels
 
     return load_labels(labels_file(root))
 
 
 def prior_posterior_figure(derived: xr.Dataset | pd.DataFrame) -> Figure:
     """Prior and posterior 90% bands of the key quantities (:data:`PRIOR_POSTERIOR_PANELS`) of the derived quantities."""
-    from bayesmfa import plots
+    from bayesmfa.reporting import plots
 
     panels = [plots.Panel(q, filters, title, unit, log=unit != SHARE) for q, filters, title, unit in PRIOR_POSTERIOR_PANELS]
     return plots.prior_posterior_bands(derived, panels, ncols=3)

@@ -3,11 +3,11 @@
 These wrappers name the REE case's quantities (``consumption`` by ``end_use``,
 ``mining_share``, ``unregistered_mining``, ``net_export``, ``import_share_from``,
 ``mined_refined_in_cn_share``, ``p_net_exporter``, ``no_trade_consumption``,
-``net_trade``), so they live with the case, not in :mod:`bayesmfa.plots`, which
-draws any. Each takes the derived quantities (:mod:`bayesmfa.derived`; a summary table works too).
+``net_trade``), so they live with the case, not in :mod:`bayesmfa.reporting.plots`, which
+draws any. Each takes the derived quantities (:mod:`bayesmfa.analysis.derived`; a summary table works too).
 The case's display choices (region order, the aggregate row,
 regions drawn when the summary names none) come from its ``labels.yaml``
-(:class:`bayesmfa.plots.Labels`), not from this code.
+(:class:`bayesmfa.reporting.plots.Labels`), not from this code.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bayesmfa.plots import (
+from bayesmfa.analysis.summaries import annual
+from bayesmfa.reporting.plots import (
     FigureSpec,
     Labels,
     SummaryData,
@@ -38,7 +39,6 @@ from bayesmfa.plots import (
     value_axis_label,
     without_self_pairs,
 )
-from bayesmfa.summaries import annual
 
 #: The shares drawn in one dependence figure (those present in the summary).
 DEPENDENCE_QUANTITIES = ("import_share_from", "mined_refined_in_cn_share")

@@ -1,12 +1,12 @@
 """Translate the REE data tables (``data/ree/*.csv``) into model records.
 
 Each table row becomes a record (a linear function of the REE system's flows,
-see :mod:`bayesmfa.records`) or is listed as unused with the reason; nothing
+see :mod:`bayesmfa.core.records`) or is listed as unused with the reason; nothing
 is dropped silently. The mapping rules are written out below, one function
 per family, so that a reader can check every modelling choice.
 
 Before translating, :func:`build_records` runs the checks of ``bayesmfa data
-check`` (:func:`bayesmfa.datacheck.check_data`) with the folder's
+check`` (:func:`bayesmfa.core.datacheck.check_data`) with the folder's
 ``schema.yaml`` and raises the first problem (file, line, field), so the
 loader and the check accept the same tables; after translating, it verifies
 that every data row is a record or an unused row, never both or neither.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayesmfa import datacheck
-from bayesmfa.datacheck import DataCheckError
+from bayesmfa.core import datacheck
+from bayesmfa.core.datacheck import DataCheckError
 
 # Quantity expressions of the REE system (flow names in data/ree/system.yaml)
 # Ores (HS 2530.90) are registered concentrate only: Myanmar/Laos output (unregistered RoW mining)
@@ -530,7 +530,7 @@ def build_records(folder: str | Path, families: Iterable[str] | None = None) -> 
     Returns
     -------
     records : DataFrame
-        Record table for :func:`bayesmfa.records.compile_records`.
+        Record table for :func:`bayesmfa.core.records.compile_records`.
     unused : DataFrame
         ``table, row, quantity, year, reason`` for every row not turned into a record.
 
