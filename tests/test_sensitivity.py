@@ -289,6 +289,12 @@ def _check_report(report, out: Path) -> None:
     np.testing.assert_array_equal(read_dataset(out / "flaky.nc")["v"].values, [5, 10])
 
 
+def test_local_executor_workers_are_not_forked_from_this_process():
+    from bayesmfa.analysis.executors import _worker_context
+
+    assert _worker_context().get_start_method() in ("forkserver", "spawn")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_local_executor_retries_and_reports(tmp_path, workers):
     out = tmp_path / "out"

@@ -18,6 +18,7 @@ so an interrupted study resumes where it stopped.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -63,6 +64,12 @@ class _Portable:
         self.fn = pickle.loads(state["blob"])
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: a fork server where the platform has one, else ``spawn`` (never a plain fork)."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
 def _call_with_retries(fn: Callable[[Any], Any], item: Any, retries: int) -> Any:
     """``fn(item)``, tried ``1 + retries`` times; the last exception is returned, not raised."""
     error: BaseException | None = None
@@ -93,7 +100,10 @@ class LocalExecutor:
     max_workers : int
         1 runs tasks one after another in this process; more uses a
         :class:`~concurrent.futures.ProcessPoolExecutor` (callables travel with
-        cloudpickle when it is installed).
+        cloudpickle when it is installed). Its workers are started by a fork
+        server (``spawn`` where there is none), never forked from this process:
+        PyMC may have loaded JAX, whose threads a forked child would inherit
+        locked (a deadlock). A worker imports what its task needs afresh.
     retries : int
         Extra attempts for a failing task before it is reported.
     """
@@ -110,7 +120,7 @@ class LocalExecutor:
                 yield item, _call_with_retries(fn, item, self.retries)
             return
         portable = _Portable(fn)
-        with ProcessPoolExecutor(max_workers=self.max_workers) as pool:
+        with ProcessPoolExecutor(max_workers=self.max_workers, mp_context=_worker_context()) as pool:
             futures = {pool.submit(_call_with_retries, portable, item, self.retries): item for item in items}
             for fut in as_completed(futures):
                 try:
