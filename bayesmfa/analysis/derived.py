@@ -126,9 +126,9 @@ def summary_dataset(summary: pd.DataFrame) -> xr.Dataset:
         values[(slice(None), *index)] = rows[stats].to_numpy(dtype=float).T
         present = np.zeros(shape, dtype=bool)
         present[index] = True
-        absent = [list(cell) for cell in itertools.product(*(coords[k] for k in order)) if not present[_at(coords, order, cell)]]
+        absent = [{k: coords[k][i] for k, i in zip(order, cell, strict=True)} for cell in np.argwhere(~present).tolist()]
         attrs = {"unit": _one_text(rows, "unit", name), "description": _one_text(rows, "description", name),
-                 "coords": json.dumps(coords), "absent": json.dumps([dict(zip(order, cell, strict=True)) for cell in absent])}
+                 "coords": json.dumps(coords), "absent": json.dumps(absent)}
         arrays[name] = xr.DataArray(values, dims=(STAT, *order), coords={STAT: stats, **coords}, attrs=attrs, name=name)
         for d in qdims:
             union[d] += [c for c in coords[d] if c not in union[d]]
@@ -170,10 +170,6 @@ def _coord_order(text: dict[str, np.ndarray], order: Sequence[str], position: in
                     ready.append(w)
         ready.sort(key=first.index)
     return out if len(out) == len(first) else first
-
-
-def _at(coords: dict[str, list[str]], order: Sequence[str], cell: Sequence[str]) -> tuple[int, ...]:
-    return tuple(coords[k].index(c) for k, c in zip(order, cell, strict=True))
 
 
 def own(da: xr.DataArray) -> xr.DataArray:
