@@ -313,6 +313,11 @@ def compile_records(
     return builder.finish(table.drop(index=table.index[bad]) if bad else table)
 
 
+def _kind(slots: list[tuple[dict, str, int]]) -> str:
+    """The kind (``edge``, ``input``, ``stock_change``, ...) a quantity's slots share; ``''`` when it has none."""
+    return slots[0][1] if slots else ""
+
+
 class _Builder:
     def __init__(self, graph: Graph, dim_cols: list[str]) -> None:
         self.graph = graph
@@ -331,6 +336,12 @@ class _Builder:
         self.cvs: list[float] = []
         self.signed: list[bool] = []
         self.offsets: list[float] = []
+        #: a quantity's slots, and the slots a selection keeps, computed once per
+        #: quantity and selection: records of one flow share them, so compiling is
+        #: linear in the records, not records x instances of the flow
+        self._slot_cache: dict[str, tuple[list[tuple[dict, str, int]], tuple[str, ...]]] = {}
+        self._match_cache: dict[tuple[int, frozenset], list[tuple[str, int]]] = {}
+        self._coords = {d: set(values) for d, values in self.system.all_coords().items()}
 
     def _err(self, rec: dict, field: str, msg: str) -> RecordError:
         return RecordError(msg, file=rec["file"], row=int(rec["row"]), field=field)
@@ -346,25 +357,25 @@ class _Builder:
             raise self._err(rec, "value", f"not a number: {rec['value']!r}") from None
         years = self._years(rec)
         parts = self._parts(rec, "quantity")
-        signed = any(coef < 0 or kind.startswith("stock") for coef, _, (slots, _) in parts for _, kind, _ in slots)
+        signed = any(coef < 0 or _kind(slots).startswith("stock") for coef, _, (slots, _) in parts)
         if not np.isfinite(value) or (value < 0 and not signed):
             hint = " (only a quantity that can take either sign, e.g. 'a - b', may be negative)" if np.isfinite(value) else ""
             raise self._err(rec, "value", f"value must be finite and non-negative, got {rec['value']}{hint}")
-        if any(kind == "stock_level" for _, _, (slots, _) in parts for _, kind, _ in slots) and len(years) > 1:
+        if any(_kind(slots) == "stock_level" for _, _, (slots, _) in parts) and len(years) > 1:
             raise self._err(rec, "year", "a stock level is observed in one year, not over a range")
         selection = {d: str(rec[d]).strip() for d in self.dim_cols if str(rec.get(d, "")).strip()}
         for d in selection:
             for _, name, (_, dims) in parts:
                 if d not in dims:
                     raise self._err(rec, d, f"quantity {name!r} has no dim {d!r} (its dims: {list(dims)})")
-            if selection[d] not in self.system.all_coords()[d]:
+            if selection[d] not in self._coords[d]:
                 raise self._err(rec, d, f"unknown coord {selection[d]!r} for dim {d!r}")
         share_of = [x.strip() for x in str(rec.get("share_of", "")).split(",") if x.strip()]
         for d in share_of:
             if d not in selection:
                 raise self._err(rec, "share_of", f"dim {d!r} must be selected (given a coord) to form a share")
         den_parts = self._parts(rec, "denominator") if str(rec.get("denominator", "")).strip() else (parts if share_of else [])
-        if any(coef < 0 or s[1].startswith("stock") for coef, _, (slots, _) in den_parts for s in slots):
+        if any(coef < 0 or _kind(slots).startswith("stock") for coef, _, (slots, _) in den_parts):
             raise self._err(rec, "denominator" if str(rec.get("denominator", "")).strip() else "share_of",
                             "a share's denominator must be a sum of non-negative quantities (no '-' terms, stock changes or levels): "
                             "it could reach zero")
@@ -463,7 +474,14 @@ class _Builder:
             terms = expressions.parse(str(rec[column]))
         except expressions.ExpressionError as exc:
             raise self._err(rec, column, str(exc)) from None
-        return [(coef, q, self._slots(rec, q, column)) for coef, q in terms]
+        return [(coef, q, self._cached_slots(rec, q, column)) for coef, q in terms]
+
+    def _cached_slots(self, rec: dict, quantity: str, column: str) -> tuple[list[tuple[dict, str, int]], tuple[str, ...]]:
+        """:meth:`_slots` of a quantity, built on its first record (an error is raised for every record, never cached)."""
+        found = self._slot_cache.get(quantity)
+        if found is None:
+            found = self._slot_cache[quantity] = self._slots(rec, quantity, column)
+        return found
 
     def _slots(self, rec: dict, quantity: str, column: str = "quantity") -> tuple[list[tuple[dict, str, int]], tuple[str, ...]]:
         """Candidate (coords, kind, index) for a quantity, and its dims."""
@@ -504,9 +522,12 @@ class _Builder:
         """
         out: list[tuple[int, float]] = []
         const = 0.0
-        for coords, kind, idx in slots:
-            if not all(str(coords.get(d)) == v for d, v in selection.items()):
-                continue
+        key = (id(slots), frozenset(selection.items()))
+        matched = self._match_cache.get(key)
+        if matched is None:
+            matched = self._match_cache[key] = [(kind, idx) for coords, kind, idx in slots
+                                                if all(str(coords.get(d)) == v for d, v in selection.items())]
+        for kind, idx in matched:
             if kind == "external":
                 entering = [e.index for e in self.graph.edges if e.target == idx]
                 for t in years:
