@@ -6,9 +6,10 @@ Variants (each in its own process, so peak memory is its own):
   (target_accept 0.8, diagonal mass matrix), on the reference model (a plain
   PyTensor graph, C backend). It is slow on the REE case: ``--pymc-draws``
   and ``--pymc-tune`` shorten it (printed in the row).
-* ``nutpie_before`` — what ``bayesmfa.fit`` did before the fused kernel: the
+* ``nutpie_before`` — what ``bayesmfa.fit`` did before issue 13: the
   reference model through nutpie (numba), every named array stored per draw,
-  the case's sampler settings (REE: target_accept 0.95, min tree depth 8).
+  the model options of today and the sampler settings of then (REE:
+  target_accept 0.95, min tree depth 8, 1000 draws after 1000 tuning steps).
 * ``new_default`` — ``bayesmfa.fit`` with the case's settings: the fused
   kernel, parameters stored, named arrays and pointwise log-likelihood
   computed after sampling.
@@ -58,8 +59,8 @@ def run_variant(case: str, variant: str, draws: int, tune: int, chains: int, see
     case_tune = sampler.pop("tune", 1000)
     tune = case_tune if tune < 0 else tune
     case_draws = sampler.pop("draws", 1000)
-    if variant == "nutpie_before":  # the settings bayesmfa shipped before the fused kernel (REE: min tree depth 8, no thinning)
-        sampler = {"target_accept": sampler.get("target_accept", 0.9), **({"min_tree_depth": 8} if case == "ree" else {})}
+    if variant == "nutpie_before":  # the settings bayesmfa shipped before issue 13 (REE: target_accept 0.95, min tree depth 8)
+        sampler = {"target_accept": 0.95, "min_tree_depth": 8} if case == "ree" else {"target_accept": sampler.get("target_accept", 0.9)}
     start = time.perf_counter()
     if variant == "new_default":
         draws = case_draws if draws <= 0 else draws
@@ -127,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for variant in args.variants:
         draws, tune = (args.pymc_draws, args.pymc_tune) if variant == "pymc_default" else (args.draws, args.tune)
-        if variant == "nutpie_before" and draws <= 0:
-            draws = 1000
+        if variant == "nutpie_before":  # as shipped before issue 13: 1000 draws after 1000 tuning steps
+            draws = 1000 if draws <= 0 else draws
+            tune = 1000 if tune < 0 else tune
         cmd = [sys.executable, __file__, "--one", variant, "--case", args.case, "--draws", str(draws), "--tune", str(tune),
                "--chains", str(args.chains), "--seed", str(args.seed)]
         out = subprocess.run(cmd, capture_output=True, text=True)

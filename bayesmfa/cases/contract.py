@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayesmfa.core.problem import Problem
 
 #: The sampler settings a case may set (the fields of :class:`bayesmfa.drivers.runner.RunSettings` a fit takes).
-SAMPLER_FIELDS = ("draws", "tune", "chains", "target_accept", "min_tree_depth", "thin", "backend")
+SAMPLER_FIELDS = ("draws", "tune", "chains", "target_accept", "min_tree_depth", "max_tree_depth", "thin", "backend")
 
 
 @dataclass(frozen=True)

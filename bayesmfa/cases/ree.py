@@ -119,28 +119,33 @@ def scenarios() -> list[ScenarioSpec]:
 
 
 def sampler_defaults() -> dict[str, float]:
-    """Sampler settings of the REE case: target_accept 0.9, tune 500, 4 x 1000 draws, at least 255 leapfrog steps per draw.
+    """Sampler settings of the REE case: target_accept 0.95, tune 500, 4 x 1000 draws, every draw 255 leapfrog steps.
 
     With the geometry of :data:`OPTIONS` (salt and oxide trade sampled as sum and split,
     centred end-use and mine-shipment walks) the ridges of flows seen only through sums
-    no longer diverge, so the cheaper settings that used to end with one divergence on
-    the US-import ridge pass. The forced depth (nutpie's ``min_tree_depth`` 8) stays for
-    one reason: China's unregistered mining after 2019, which records bound only from
-    above and whose walk has Student-t(2) steps, has a heavy left tail in log space that
-    only long trajectories cross. On NUTS's own U-turn criterion (~107 steps per draw)
-    its tail ESS was 140 in 4 x 3000 draws thinned by 3 (seed 0, 318 s), while the salt
-    trade, the old failure, reached 657.
+    no longer diverge. Long trajectories stay, for one reason: China's unregistered
+    mining after 2019, which records bound only from above and whose walk has
+    Student-t(2) steps, has a heavy left tail in log space that only long trajectories
+    cross. On NUTS's own U-turn criterion (~107 steps per draw) its tail ESS was 140 in
+    4 x 3000 draws thinned by 3 (seed 0, 318 s), while the salt trade, the old failure,
+    reached 657; at a minimum depth of 7 (seed 0) the tail ESS was 293 with 2 divergences.
 
-    Measured on 2 cores, ``bayesmfa run ree --seed N``: seeds 0-4 all pass the gate (max
-    R-hat <= 1.004, min bulk ESS 1269-1812, min tail ESS 539-1256, 0 divergences; ~370
-    steps per draw; the whole command 273-321 s with the compile cache and the vectorised
-    diagnostics, 362-394 s before them). Three exact reparametrisations of the Student-t
-    steps that lighten the tail removed the need for the depth but each brought
-    divergences where records pin a large step (benchmarks/README.md). The old defaults
-    (no share sums, target_accept 0.97, tune 1000, 4 x 2000 thinned by 2) sampled for 753 s
-    on seed 0. Details: benchmarks/README.md.
+    The tree depth is fixed at 8 (nutpie's ``mindepth`` = ``maxdepth`` = 8): every draw
+    takes exactly 255 leapfrog steps. With only a minimum of 8, NUTS tried a ninth doubling
+    in about half the draws and found a U-turn inside it (~380 steps per draw, while only 2 %
+    of the draws ended at depth 9): steps spent for no gain in the gate's figures. With the
+    cost of a draw fixed, a smaller step (target_accept 0.95 instead of 0.9) costs no
+    extra gradients and took away the one divergence that depth 8 to 8 gave at 0.9 (seed 0).
+
+    Measured on 2 cores, ``bayesmfa run ree --seed N`` (benchmarks/README.md): seeds 0-4
+    all pass the gate (max R-hat <= 1.004, min bulk ESS 1376-1744, min tail ESS 703-1029,
+    0 divergences); fit 218-235 s, the whole command 245-263 s; before (minimum depth 8
+    only, target_accept 0.9): ~370 steps per draw, min tail ESS 539-1256, the command
+    273-321 s. Three exact reparametrisations of the Student-t steps that lighten the
+    tail removed the need for long trajectories but each brought divergences where
+    records pin a large step (benchmarks/README.md).
     """
-    return {"target_accept": 0.9, "tune": 500, "min_tree_depth": 8, "draws": 1000}
+    return {"target_accept": 0.95, "tune": 500, "min_tree_depth": 8, "max_tree_depth": 8, "draws": 1000}
 
 
 def load(root: Path, families: list[str] | None = None) -> Problem:

@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     from bayesmfa.inference.diagnostics import Thresholds
 
     settings = RunSettings.quick() if args.quick else RunSettings()
-    names = ("draws", "tune", "chains", "seed", "backend", "target_accept", "min_tree_depth", "thin", "method")
+    names = ("draws", "tune", "chains", "seed", "backend", "target_accept", "min_tree_depth", "max_tree_depth", "thin", "method")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     settings = replace(settings, progressbar=not args.no_progress, **overrides)
     if args.likelihood != "auto":
@@ -229,7 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=NON_NEGATIVE, help="random seed, >= 0 (default 0)")
     run.add_argument("--backend", choices=["auto", "pymc", "nutpie", "numpyro"], help="NUTS backend (default auto)")
     run.add_argument("--target-accept", type=_open_unit, help="NUTS target acceptance in (0, 1) (default: the case's, else 0.9)")
-    run.add_argument("--min-tree-depth", type=POSITIVE, help="minimum NUTS tree depth >= 1, nutpie only (default: the case's, none)")
+    run.add_argument("--min-tree-depth", type=POSITIVE, help="minimum NUTS tree depth >= 1, nutpie only (default: the case's, none; "
+                     "setting either depth drops both of the case's)")
+    run.add_argument("--max-tree-depth", type=POSITIVE,
+                     help="maximum NUTS tree depth >= 1, nutpie and pymc (default: the case's, else the sampler's 10)")
     run.add_argument("--method", choices=["nuts", "laplace"],
                      help="nuts (default; publishable) or laplace: a Gaussian at the mode checked by Pareto-smoothed importance "
                           "sampling, in seconds, for iterating on priors and records (diagnostics reported, not enforced)")

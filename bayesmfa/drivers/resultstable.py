@@ -91,14 +91,24 @@ def key_results_markdown(summary: pd.DataFrame | xr.Dataset, rows: Sequence[KeyR
     return "\n".join(lines)
 
 
+def _depth_text(low: int | None, high: int | None) -> str:
+    """The NUTS tree depths a run set, as a clause (empty when it set none)."""
+    if low is not None and low == high:
+        return f", NUTS tree depth fixed at {low} ({2 ** low - 1} leapfrog steps per draw)"
+    if low is not None or high is not None:
+        return f", NUTS tree depth {low or 0} to {high or 10}"
+    return ""
+
+
 def diagnostics_paragraph(diagnostics: dict) -> str:
     """One paragraph on how the results were made and whether they passed the diagnostics."""
     st = diagnostics.get("settings", {})
     case = diagnostics.get("case") or "CASE"
     head = (
         f"Generated from `bayesmfa run {case} --out results/{case}` (backend {st.get('backend')}, {st.get('chains')} chains x "
-        f"{st.get('draws')} draws after {st.get('tune')} tuning steps, target_accept {st.get('target_accept')}, "
-        f"seed {st.get('seed')}; wall {diagnostics['wall_s']:.0f} s on this machine, bayesmfa {diagnostics.get('bayesmfa_version')}). "
+        f"{st.get('draws')} draws after {st.get('tune')} tuning steps, target_accept {st.get('target_accept')}"
+        f"{_depth_text(st.get('min_tree_depth'), st.get('max_tree_depth'))}, seed {st.get('seed')}; "
+        f"wall {diagnostics['wall_s']:.0f} s on this machine, bayesmfa {diagnostics.get('bayesmfa_version')}). "
     )
     figures = (
         f"max R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS {diagnostics['min_ess_bulk']:.0f}, "

@@ -43,6 +43,7 @@ class RunSettings:
     backend: str = "auto"
     target_accept: float = 0.9
     min_tree_depth: int | None = None
+    max_tree_depth: int | None = None
     thin: int = 1
     prob: float = 0.9
     progressbar: bool = True
@@ -68,6 +69,11 @@ class RunSettings:
         _check_int("seed", self.seed, 0)
         if self.min_tree_depth is not None:
             _check_int("min_tree_depth", self.min_tree_depth, 1)
+        if self.max_tree_depth is not None:
+            _check_int("max_tree_depth", self.max_tree_depth, 1)
+        top = 10 if self.max_tree_depth is None else self.max_tree_depth
+        if self.min_tree_depth is not None and self.min_tree_depth > top:
+            raise ValueError(f"RunSettings.min_tree_depth {self.min_tree_depth} is above max_tree_depth {top}")
         _check_int("thin", self.thin, 1)
         _check_int("prior_draws", self.prior_draws, 0)
         _check_open_unit("target_accept", self.target_accept)
@@ -108,7 +114,8 @@ def _check_open_unit(name: str, value: object) -> None:
 def fit_kwargs(settings: RunSettings) -> dict[str, Any]:
     """The keyword arguments of :func:`bayesmfa.fit` that ``settings`` set (all but ``options`` and ``prob``).
 
-    ``min_tree_depth`` is passed only to the backends that know it (``auto``, ``nutpie``).
+    ``min_tree_depth`` is passed only to the backends that know it (``auto``, ``nutpie``), ``max_tree_depth``
+    to ``auto``, ``nutpie`` and ``pymc``.
     """
     return {
         "backend": settings.backend,
@@ -118,6 +125,7 @@ def fit_kwargs(settings: RunSettings) -> dict[str, Any]:
         "seed": settings.seed,
         "target_accept": settings.target_accept,
         "min_tree_depth": settings.min_tree_depth if settings.backend in ("auto", "nutpie") else None,
+        "max_tree_depth": settings.max_tree_depth if settings.backend in ("auto", "nutpie", "pymc") else None,
         "thin": settings.thin,
         "progressbar": settings.progressbar,
         "prior_draws": settings.prior_draws,
@@ -132,7 +140,9 @@ def resolve_settings(case: Case, settings: RunSettings | None = None, *, quick: 
     (``bayesmfa run``, ``bayesmfa sensitivity``, the benchmarks). A field the caller left
     at the generic default of :class:`RunSettings` takes the case's value; the case's
     model options replace the generic :class:`~bayesmfa.core.model.ModelOptions`. The case's
-    thinning goes with the case's draws: it is dropped when the caller chose the draws.
+    thinning goes with the case's draws: it is dropped when the caller chose the draws. The
+    case's minimum and maximum tree depths go together: both are dropped when the caller chose
+    either (a caller's ``min_tree_depth`` 9 is not capped by a case's maximum of 8).
 
     Parameters
     ----------
@@ -155,6 +165,9 @@ def resolve_settings(case: Case, settings: RunSettings | None = None, *, quick: 
     chosen = {k: v for k, v in case.sampler.items() if getattr(settings, k) == getattr(generic, k)}
     if settings.draws != generic.draws:  # the case's thinning goes with the case's draws, not with draws chosen by the caller
         chosen.pop("thin", None)
+    if (settings.min_tree_depth, settings.max_tree_depth) != (generic.min_tree_depth, generic.max_tree_depth):
+        chosen.pop("min_tree_depth", None)
+        chosen.pop("max_tree_depth", None)
     settings = replace(settings, **chosen)
     if quick:
         settings = replace(RunSettings.quick(), **{k: getattr(settings, k) for k in ("seed", "backend", "target_accept", "prob",

@@ -56,6 +56,7 @@ def fit(
     seed: int = 0,
     target_accept: float = 0.9,
     min_tree_depth: int | None = None,
+    max_tree_depth: int | None = None,
     thin: int = 1,
     progressbar: bool = False,
     thresholds: Thresholds | None = None,
@@ -87,6 +88,13 @@ def fit(
         Longer trajectories than the U-turn criterion picks let the sampler
         travel along weakly identified ridges (e.g. flows seen only through
         their sum) in one draw; the REE case uses 8.
+    max_tree_depth : int, optional
+        Maximum NUTS tree depth (at most ``2**max_tree_depth - 1`` leapfrog
+        steps per draw; nutpie's default 10 where not given; nutpie and
+        PyMC, numpyro warns and ignores it). Equal to ``min_tree_depth``, every draw
+        takes the same number of steps: the cost is fixed, and a higher
+        ``target_accept`` (a smaller step) costs no extra steps. The REE case
+        uses 8 and 8 with target_accept 0.95.
     thin : int
         Keep every ``thin``-th draw (``draws`` are drawn, ``draws // thin``
         kept per chain). Cheaper than forcing long trajectories when a few
@@ -116,7 +124,7 @@ def fit(
         importance sampling. Its Pareto ``k`` (``diagnostics["pareto_k"]`` in
         the attrs) says whether to trust it: above 0.7 the fit warns (or raises
         when ``strict``) and the draws are not to be used. ``backend``, ``tune``,
-        ``target_accept``, ``min_tree_depth`` and ``thin`` do not apply.
+        ``target_accept``, ``min_tree_depth``, ``max_tree_depth`` and ``thin`` do not apply.
 
     Returns
     -------
@@ -142,13 +150,16 @@ def fit(
     fused = model is None and backend != "numpyro" and problem.graph.depth is not None
     if min_tree_depth is not None and backend != "nutpie":
         warnings.warn(f"min_tree_depth is a nutpie setting; the {backend} backend ignores it", UserWarning, stacklevel=2)
+    if max_tree_depth is not None and backend == "numpyro":
+        warnings.warn("max_tree_depth is a nutpie and pymc setting; the numpyro backend ignores it", UserWarning, stacklevel=2)
+    _check_depths(min_tree_depth, max_tree_depth)
     start = time.perf_counter()
     compile_s = float("nan")
     compile_cache: dict[str, str] = {}
     if backend == "nutpie":
         compiled, compile_s = compiled_nutpie(problem, options, fused=fused, model=model, status=compile_cache)
         idata = _sample_nutpie(compiled, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept,
-                               progressbar=progressbar, min_tree_depth=min_tree_depth)
+                               progressbar=progressbar, min_tree_depth=min_tree_depth, max_tree_depth=max_tree_depth)
         if not fused:  # the fused fit needs no model after sampling (its log-likelihood comes from the kernel)
             model = model or build_model(problem, options)
     else:
@@ -158,18 +169,20 @@ def fit(
                 var_names=sampled_names(model), draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
                 random_seed=seed, nuts_sampler=backend, target_accept=target_accept, progressbar=progressbar,
                 compute_convergence_checks=False, **({} if fused else {"idata_kwargs": {"log_likelihood": True}}),
+                **({"max_treedepth": int(max_tree_depth)} if max_tree_depth is not None and backend == "pymc" else {}),
             )
     if thin > 1:
         idata = _thinned(idata, thin)
     settings = {"method": "nuts", "backend": backend, "draws": draws, "tune": tune, "chains": chains, "seed": seed,
-                "target_accept": target_accept, "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": fused,
+                "target_accept": target_accept, "min_tree_depth": min_tree_depth, "max_tree_depth": max_tree_depth, "thin": thin,
+                "fused_kernel": fused,
                 "compile_s": round(compile_s, 2), "compile_cache": compile_cache.get("compile_cache")}
     return _finish(idata, problem, options, model, fused=fused, start=start, settings=settings, prior_draws=prior_draws,
                    seed=seed, thresholds=thresholds, strict=strict)
 
 
 def _sample_nutpie(compiled: Any, *, draws: int, tune: int, chains: int, seed: int, target_accept: float, progressbar: bool,
-                   min_tree_depth: int | None) -> az.InferenceData:
+                   min_tree_depth: int | None, max_tree_depth: int | None = None) -> az.InferenceData:
     """nutpie's NUTS with the settings of every fit (low-rank mass matrix, no warmup kept): :func:`fit` and
     :meth:`CompiledFit.refit` both sample here, so the same seed gives the same draws."""
     import nutpie
@@ -178,7 +191,15 @@ def _sample_nutpie(compiled: Any, *, draws: int, tune: int, chains: int, seed: i
         compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1), seed=seed,
         target_accept=target_accept, progress_bar=progressbar, low_rank_modified_mass_matrix=True, save_warmup=False,
         **({"mindepth": int(min_tree_depth)} if min_tree_depth is not None else {}),
+        **({"maxdepth": int(max_tree_depth)} if max_tree_depth is not None else {}),
     )
+
+
+def _check_depths(min_tree_depth: int | None, max_tree_depth: int | None) -> None:
+    """Refuse a minimum tree depth above the maximum (nutpie would silently stop at the maximum)."""
+    top = 10 if max_tree_depth is None else max_tree_depth
+    if min_tree_depth is not None and min_tree_depth > top:
+        raise ValueError(f"min_tree_depth {min_tree_depth} is above max_tree_depth {top}")
 
 
 def _finish(idata: az.InferenceData, problem: Problem, options: ModelOptions, model: pm.Model | None, *, fused: bool,
@@ -319,6 +340,7 @@ class CompiledFit:
         chains: int = 4,
         target_accept: float = 0.9,
         min_tree_depth: int | None = None,
+        max_tree_depth: int | None = None,
         thin: int = 1,
         progressbar: bool = False,
         thresholds: Thresholds | None = None,
@@ -338,7 +360,7 @@ class CompiledFit:
         records : DataFrame, Problem, array-like or xarray.DataArray, optional
             The new values (see :func:`with_records`); ``None`` refits the
             template's own records.
-        seed, draws, tune, chains, target_accept, min_tree_depth, thin, progressbar, thresholds, strict
+        seed, draws, tune, chains, target_accept, min_tree_depth, max_tree_depth, thin, progressbar, thresholds, strict
             As for :func:`fit`.
         check_diagnostics : bool
             Warn (or raise, with ``strict``) when the diagnostics fail
@@ -353,15 +375,18 @@ class CompiledFit:
             As :func:`fit` returns it; the settings in the posterior's attrs
             say ``"refit": true``.
         """
+        _check_depths(min_tree_depth, max_tree_depth)
         problem = self.problem if records is None else with_records(self.problem, records, options=self.options)
         start = time.perf_counter()
         obs = np.asarray(record_likelihoods(problem, self.options).obs, dtype=float)
         idata = _sample_nutpie(self.compiled.with_data(record_obs=obs), draws=draws, tune=tune, chains=chains, seed=seed,
-                               target_accept=target_accept, progressbar=progressbar, min_tree_depth=min_tree_depth)
+                               target_accept=target_accept, progressbar=progressbar, min_tree_depth=min_tree_depth,
+                               max_tree_depth=max_tree_depth)
         if thin > 1:
             idata = _thinned(idata, thin)
         settings = {"method": "nuts", "backend": "nutpie", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
-                    "target_accept": target_accept, "min_tree_depth": min_tree_depth, "thin": thin, "fused_kernel": self.fused,
+                    "target_accept": target_accept, "min_tree_depth": min_tree_depth, "max_tree_depth": max_tree_depth,
+                    "thin": thin, "fused_kernel": self.fused,
                     "compile_s": round(self.compile_s, 2), "compile_cache": "refit", "refit": True}
         model = None if self.fused else build_model(problem, self.options)
         return _finish(idata, problem, self.options, model, fused=self.fused, start=start, settings=settings,
