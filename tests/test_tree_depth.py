@@ -24,6 +24,8 @@ def test_equal_minimum_and_maximum_depth_fix_the_steps_of_every_draw(demo_proble
     assert (settings["min_tree_depth"], settings["max_tree_depth"]) == (3, 3)
     capped = bm.fit(demo_problem, draws=40, tune=60, chains=2, seed=5, prior_draws=0, backend="nutpie", max_tree_depth=2)
     assert capped.sample_stats["n_steps"].values.max() <= 2**2 - 1
+    pymc = bm.fit(demo_problem, draws=20, tune=30, chains=1, seed=5, prior_draws=0, backend="pymc", max_tree_depth=2)
+    assert pymc.sample_stats["tree_depth"].values.max() <= 2
 
 
 def test_a_minimum_depth_above_the_maximum_is_refused(demo_problem):

@@ -23,7 +23,7 @@ from bayesmfa.core.model import ModelOptions
 from bayesmfa.core.outputs import check_out, staged_dir
 from bayesmfa.inference.diagnostics import ConvergenceWarning, Diagnostics, Thresholds, compute_diagnostics
 from bayesmfa.inference.io import save
-from bayesmfa.inference.sampling import METHODS, fit
+from bayesmfa.inference.sampling import METHODS, check_tree_depths, fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesmfa.reporting.plots import Labels
@@ -71,9 +71,7 @@ class RunSettings:
             _check_int("min_tree_depth", self.min_tree_depth, 1)
         if self.max_tree_depth is not None:
             _check_int("max_tree_depth", self.max_tree_depth, 1)
-        top = 10 if self.max_tree_depth is None else self.max_tree_depth
-        if self.min_tree_depth is not None and self.min_tree_depth > top:
-            raise ValueError(f"RunSettings.min_tree_depth {self.min_tree_depth} is above max_tree_depth {top}")
+        check_tree_depths(self.min_tree_depth, self.max_tree_depth, owner="RunSettings.")
         _check_int("thin", self.thin, 1)
         _check_int("prior_draws", self.prior_draws, 0)
         _check_open_unit("target_accept", self.target_accept)

@@ -152,7 +152,7 @@ def fit(
         warnings.warn(f"min_tree_depth is a nutpie setting; the {backend} backend ignores it", UserWarning, stacklevel=2)
     if max_tree_depth is not None and backend == "numpyro":
         warnings.warn("max_tree_depth is a nutpie and pymc setting; the numpyro backend ignores it", UserWarning, stacklevel=2)
-    _check_depths(min_tree_depth, max_tree_depth)
+    check_tree_depths(min_tree_depth, max_tree_depth)
     start = time.perf_counter()
     compile_s = float("nan")
     compile_cache: dict[str, str] = {}
@@ -195,11 +195,18 @@ def _sample_nutpie(compiled: Any, *, draws: int, tune: int, chains: int, seed: i
     )
 
 
-def _check_depths(min_tree_depth: int | None, max_tree_depth: int | None) -> None:
-    """Refuse a minimum tree depth above the maximum (nutpie would silently stop at the maximum)."""
-    top = 10 if max_tree_depth is None else max_tree_depth
+#: nutpie's and PyMC's maximum NUTS tree depth where none is given.
+DEFAULT_MAX_TREE_DEPTH = 10
+
+
+def check_tree_depths(min_tree_depth: int | None, max_tree_depth: int | None, owner: str = "") -> None:
+    """Refuse a minimum tree depth above the maximum (nutpie would silently stop at the maximum).
+
+    ``owner`` prefixes the field names in the message (e.g. ``"RunSettings."``).
+    """
+    top = DEFAULT_MAX_TREE_DEPTH if max_tree_depth is None else max_tree_depth
     if min_tree_depth is not None and min_tree_depth > top:
-        raise ValueError(f"min_tree_depth {min_tree_depth} is above max_tree_depth {top}")
+        raise ValueError(f"{owner}min_tree_depth {min_tree_depth} is above max_tree_depth {top}")
 
 
 def _finish(idata: az.InferenceData, problem: Problem, options: ModelOptions, model: pm.Model | None, *, fused: bool,
@@ -375,7 +382,7 @@ class CompiledFit:
             As :func:`fit` returns it; the settings in the posterior's attrs
             say ``"refit": true``.
         """
-        _check_depths(min_tree_depth, max_tree_depth)
+        check_tree_depths(min_tree_depth, max_tree_depth)
         problem = self.problem if records is None else with_records(self.problem, records, options=self.options)
         start = time.perf_counter()
         obs = np.asarray(record_likelihoods(problem, self.options).obs, dtype=float)
